@@ -1,0 +1,31 @@
+# streamfit: every target installs what it needs first (npm ci, then the generated fixtures).
+NODE_BIN := node_modules/.bin
+FIXTURES := fixtures/generated/shapes/README.txt
+
+.PHONY: setup fixtures train test typecheck bench sweep clean
+
+setup: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+fixtures: $(FIXTURES)
+
+$(FIXTURES): node_modules/.installed scripts/make-fixtures.ts
+	$(NODE_BIN)/tsx scripts/make-fixtures.ts fixtures/generated/shapes 80
+
+train: setup fixtures
+	node bin/streamfit.js train --config pipelines/default.ts
+
+typecheck: setup
+	$(NODE_BIN)/tsc --noEmit
+
+test: setup fixtures typecheck
+	node --import tsx --test test/*.test.ts
+
+bench: setup
+	node bin/streamfit.js bench pipeline --json
+
+clean:
+	rm -rf runs fixtures/generated

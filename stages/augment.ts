@@ -1,0 +1,47 @@
+// Augment: random resized crop, horizontal flip, rotation and colour jitter, seeded by (seed, epoch, key) so results never depend on timing.
+
+import { randomResizedCropBox } from '../src/data/crop-box.ts';
+import { seededRandom } from '../src/math/random.ts';
+import { mapStage, type Stage } from '../src/stream/stage.ts';
+import type { DecodedSample } from '../src/data/samples.ts';
+
+export interface AugmentOptions {
+  seed?: number;
+  /** Random resized crop: fraction of the area and aspect-ratio range, or false. Default {scale: [0.08, 1], ratio: [3/4, 4/3]}. */
+  crop?: { scale: [number, number]; ratio: [number, number] } | false;
+  /** Mirror left-right half the time. Default true. */
+  flip?: boolean;
+  /** Largest rotation in degrees, either way. Default 0 (off: it costs a second pass). */
+  rotate?: number;
+  /** Colour jitter strengths: a factor drawn from [1 - s, 1 + s]. Defaults 0.2, 0.2, 0 (saturation costs a colour-space pass). */
+  brightness?: number;
+  contrast?: number;
+  saturation?: number;
+}
+
+export function augment(options: AugmentOptions = {}): Stage<DecodedSample, DecodedSample> {
+  const seed = options.seed ?? 0;
+  const crop = options.crop ?? { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] };
+  const flip = options.flip ?? true;
+  const rotate = options.rotate ?? 0;
+  const brightness = options.brightness ?? 0.2;
+  const contrast = options.contrast ?? 0.2;
+  const saturation = options.saturation ?? 0;
+
+  return mapStage((sample, context) => {
+    const random = seededRandom(seed, context.epoch, sample.key);
+    const jitter = (strength: number) => (strength > 0 ? 1 - strength + 2 * strength * random() : 1);
+    const plan = { ...sample.plan };
+    if (crop) {
+      plan.crop = randomResizedCropBox(sample.width, sample.height, crop.scale, crop.ratio, random);
+      // The crop replaces resize's own centre crop: the box is stretched to the output size.
+      if (plan.resize) plan.resize = { ...plan.resize, fit: 'fill' };
+    }
+    if (flip && random() < 0.5) plan.flip = true;
+    if (rotate > 0) plan.rotate = (2 * random() - 1) * rotate;
+    plan.brightness = jitter(brightness);
+    plan.contrast = jitter(contrast);
+    if (saturation > 0) plan.saturation = jitter(saturation);
+    return { ...sample, plan };
+  });
+}

@@ -1,0 +1,67 @@
+// Decode: checks each image (format allowlist, pixel limit, readable header) with N in flight, keeping order; pixels are decoded later by `render` so resizing can use shrink-on-load.
+
+import sharp from 'sharp';
+import { orderedMap } from '../src/stream/ordered-map.ts';
+import { defaultFormats, readHead, sniffFormat } from '../src/data/sniff-format.ts';
+import type { DecodedSample, EncodedSample } from '../src/data/samples.ts';
+import type { Stage } from '../src/stream/stage.ts';
+
+export interface DecodeOptions {
+  /** Headers read at once. Default 8. */
+  concurrency?: number;
+  /** Images with more pixels are refused as decompression bombs. Default 178 956 970 (Pillow's limit). */
+  maxPixels?: number;
+  /** Formats accepted. Default jpeg, png, webp, gif, tiff, heif (incl. AVIF). SVG can reference other files: add 'svg' only for trusted data. */
+  formats?: readonly string[];
+}
+
+export function decode(options: DecodeOptions = {}): Stage<EncodedSample, DecodedSample> {
+  const concurrency = options.concurrency ?? 8;
+  const maxPixels = options.maxPixels ?? 178_956_970;
+  const formats = options.formats ?? defaultFormats;
+
+  return (source, context) =>
+    orderedMap(
+      source,
+      async (sample) => {
+        try {
+          return await inspectImage(sample, maxPixels, formats);
+        } catch (error) {
+          context.quarantine.record(sample.origin, describe(error));
+          return undefined;
+        }
+      },
+      { concurrency, signal: context.signal },
+    );
+}
+
+async function inspectImage(sample: EncodedSample, maxPixels: number, formats: readonly string[]): Promise<DecodedSample> {
+  const format = sniffFormat(await readHead(sample.input));
+  if (!format) throw new Error('not a recognised image format');
+  if (!formats.includes(format)) throw new Error(`format '${format}' is refused (allow it with the decode option 'formats')`);
+  const open = () =>
+    sharp(sample.input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 }).autoOrient();
+  const metadata = await sharp(sample.input, { limitInputPixels: false, pages: 1 }).metadata();
+  if (!metadata.width || !metadata.height) throw new Error('image has no size');
+  if (metadata.width * metadata.height > maxPixels) {
+    throw new Error(`${metadata.width}x${metadata.height} exceeds the pixel limit of ${maxPixels} (decompression bomb?)`);
+  }
+  const swapped = (metadata.orientation ?? 1) >= 5; // EXIF orientations 5–8 turn the image a quarter
+  return {
+    key: sample.key,
+    label: sample.label,
+    classIndex: sample.classIndex,
+    origin: sample.origin,
+    input: sample.input,
+    format,
+    width: swapped ? metadata.height : metadata.width,
+    height: swapped ? metadata.width : metadata.height,
+    plan: {},
+    open,
+  };
+}
+
+export function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s+/g, ' ').trim();
+}

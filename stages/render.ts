@@ -1,0 +1,68 @@
+// Render: decodes each planned image to 8-bit sRGB pixels in one sharp pass (orient, crop, shrink-on-load resize, flip, colour), N in flight, in order.
+
+import sharp from 'sharp';
+import { availableParallelism } from 'node:os';
+import { orderedMap } from '../src/stream/ordered-map.ts';
+import type { DecodedSample, PixelSample } from '../src/data/samples.ts';
+import type { Stage } from '../src/stream/stage.ts';
+import { describe } from './decode.ts';
+
+export interface RenderOptions {
+  /** Images decoded at once. Default 2 × cores (sharp's own threads fill the cores). */
+  concurrency?: number;
+}
+
+export function render(options: RenderOptions = {}): Stage<DecodedSample, PixelSample> {
+  const concurrency = options.concurrency ?? Math.max(2, 2 * availableParallelism());
+  return (source, context) =>
+    orderedMap(
+      source,
+      async (sample) => {
+        try {
+          return await renderImage(sample);
+        } catch (error) {
+          context.quarantine.record(sample.origin, `cannot decode: ${describe(error)}`);
+          return undefined;
+        }
+      },
+      { concurrency, signal: context.signal },
+    );
+}
+
+export async function renderImage(sample: DecodedSample): Promise<PixelSample> {
+  const { plan } = sample;
+  let image = sample.open();
+  if (plan.crop) image = image.extract(plan.crop);
+  if (plan.resize) {
+    image = image.resize(plan.resize.width, plan.resize.height, { fit: plan.resize.fit, background: { r: 0, g: 0, b: 0 } });
+  }
+  if (plan.flip) image = image.flop();
+  if (plan.saturation !== undefined && plan.saturation !== 1) image = image.modulate({ saturation: plan.saturation });
+  let { data, info } = await image.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (plan.rotate) ({ data, info } = await rotateKeepingSize(data, info.width, info.height, plan.rotate));
+  if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);
+  return {
+    key: sample.key,
+    label: sample.label,
+    classIndex: sample.classIndex,
+    origin: sample.origin,
+    pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    width: info.width,
+    height: info.height,
+    channels: 3,
+    brightness: plan.brightness ?? 1,
+    contrast: plan.contrast ?? 1,
+  };
+}
+
+/** Rotates about the centre and crops back to the original size (corners filled black). */
+async function rotateKeepingSize(data: Buffer, width: number, height: number, degrees: number) {
+  const rotated = sharp(data, { raw: { width, height, channels: 3 } }).rotate(degrees, { background: { r: 0, g: 0, b: 0 } });
+  const { data: big, info } = await rotated.raw().toBuffer({ resolveWithObject: true });
+  const left = Math.floor((info.width - width) / 2);
+  const top = Math.floor((info.height - height) / 2);
+  return sharp(big, { raw: { width: info.width, height: info.height, channels: 3 } })
+    .extract({ left, top, width, height })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+}

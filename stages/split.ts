@@ -1,0 +1,28 @@
+// Split: a deterministic train/validation split by a hash of each key, so adding files never moves an existing one across.
+
+import { hashToUnit } from '../src/math/random.ts';
+import type { SampleInfo } from '../src/data/samples.ts';
+import type { Stage } from '../src/stream/stage.ts';
+
+export interface SplitOptions {
+  /** Fraction of keys that belong to validation. Default 0.2. */
+  validation?: number;
+  /** Which side to keep. */
+  subset: 'train' | 'validation';
+  /** Changes which keys fall on which side. Default 0. */
+  seed?: number;
+}
+
+export function isValidationKey(key: string, validation: number, seed = 0): boolean {
+  return hashToUnit(key, seed) < validation;
+}
+
+export function split<T extends SampleInfo>(options: SplitOptions): Stage<T, T> {
+  const validation = options.validation ?? 0.2;
+  const wantValidation = options.subset === 'validation';
+  return async function* (source) {
+    for await (const sample of source) {
+      if (isValidationKey(sample.key, validation, options.seed) === wantValidation) yield sample;
+    }
+  };
+}

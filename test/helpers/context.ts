@@ -1,0 +1,18 @@
+// A stage context for tests, and a helper that drains an async stream into an array.
+
+import { Quarantine } from '../../src/stream/quarantine.ts';
+import type { StageContext } from '../../src/stream/stage.ts';
+
+export function testContext(epoch = 0, quarantineFile?: string): StageContext {
+  return { epoch, quarantine: new Quarantine(quarantineFile) };
+}
+
+export async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of stream) items.push(item);
+  return items;
+}
+
+export async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
+  yield* items;
+}
