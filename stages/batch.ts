@@ -3,50 +3,84 @@
 import { DataError } from '../src/errors.ts';
 import type { Batch, ElementType, TabulatedSample } from '../src/data/samples.ts';
 import type { Stage } from '../src/stream/stage.ts';
+import { BufferPool, type PooledArray } from '../src/stream/buffer-pool.ts';
+import { applyTableFloat16, applyTableFloat32, applyTableUint8 } from '../src/data/apply-table.ts';
 
 export interface BatchOptions {
   size: number;
   /** Drop a last batch smaller than `size`. Default false. */
   dropLast?: boolean;
-}
-
-export function batch(options: BatchOptions): Stage<TabulatedSample, Batch> {
-  const { size, dropLast = false } = options;
-  return async function* (source) {
-    let pending: TabulatedSample[] = [];
-    for await (const sample of source) {
-      pending.push(sample);
-      if (pending.length === size) {
-        yield packBatch(pending);
-        pending = [];
-      }
-    }
-    if (pending.length > 0 && !dropLast) yield packBatch(pending);
-  };
+  /** Where batch arrays come from; a consumer that calls `batch.release()` makes them reused. Default: a pool of 4 spares. */
+  pool?: BufferPool;
 }
 
 const arrayTypes = { float32: Float32Array, float16: Uint16Array, uint8: Uint8Array } satisfies Record<ElementType, unknown>;
 
-export function packBatch(samples: TabulatedSample[]): Batch {
-  const { width, height, dtype } = samples[0];
-  const sampleLength = width * height * 3;
-  const x = new arrayTypes[dtype](samples.length * sampleLength);
-  const y = new Int32Array(samples.length);
-  samples.forEach((sample, n) => {
+export function batch(options: BatchOptions): Stage<TabulatedSample, Batch> {
+  const { size, dropLast = false } = options;
+  const pool = options.pool ?? new BufferPool();
+  return async function* (source) {
+    let packer: BatchPacker | undefined;
+    for await (const sample of source) {
+      packer ??= new BatchPacker(sample, size, pool);
+      // Each sample is written as it arrives, so the main thread never blocks for a whole batch at once.
+      packer.add(sample);
+      if (packer.count === size) {
+        yield packer.finish();
+        packer = undefined;
+      }
+    }
+    if (packer && !dropLast) yield packer.finish();
+  };
+}
+
+/** Packs samples in a list into one batch (for tests and callers without a stream). */
+export function packBatch(samples: TabulatedSample[], pool = new BufferPool()): Batch {
+  const packer = new BatchPacker(samples[0], samples.length, pool);
+  for (const sample of samples) packer.add(sample);
+  return packer.finish();
+}
+
+class BatchPacker {
+  private readonly x: PooledArray;
+  private readonly y: Int32Array;
+  private readonly keys: string[] = [];
+  private readonly first: TabulatedSample;
+  private readonly sampleLength: number;
+
+  constructor(first: TabulatedSample, capacity: number, private readonly pool: BufferPool) {
+    this.first = first;
+    this.sampleLength = first.width * first.height * 3;
+    this.x = pool.acquire(arrayTypes[first.dtype] as new (length: number) => PooledArray, capacity * this.sampleLength);
+    this.y = new Int32Array(capacity);
+  }
+
+  get count(): number {
+    return this.keys.length;
+  }
+
+  add(sample: TabulatedSample): void {
+    const { width, height, dtype } = this.first;
     if (sample.width !== width || sample.height !== height || sample.dtype !== dtype) {
       throw new DataError(sample.origin, `is ${sample.width}x${sample.height} ${sample.dtype}, but the batch is ${width}x${height} ${dtype} (add a resize stage)`);
     }
-    applyTable(sample.pixels, sample.table, x, n * sampleLength);
-    y[n] = sample.classIndex;
-  });
-  return { x, y, keys: samples.map((sample) => sample.key), shape: [samples.length, height, width, 3], dtype, bytes: x.byteLength + y.byteLength };
-}
+    const offset = this.count * this.sampleLength;
+    const { x } = this;
+    if (x instanceof Uint16Array) applyTableFloat16(sample.pixels, sample.table as Uint16Array, x, offset);
+    else if (x instanceof Float32Array) applyTableFloat32(sample.pixels, sample.table as Float32Array, x, offset);
+    else applyTableUint8(sample.pixels, sample.table as Uint8Array, x, offset);
+    this.y[this.count] = sample.classIndex;
+    this.keys.push(sample.key);
+  }
 
-/** out[offset + i] = table[channel(i) * 256 + pixels[i]] for interleaved RGB. */
-function applyTable(pixels: Uint8Array, table: ArrayLike<number>, out: { [index: number]: number }, offset: number): void {
-  for (let i = 0, o = offset; i < pixels.length; i += 3, o += 3) {
-    out[o] = table[pixels[i]];
-    out[o + 1] = table[256 + pixels[i + 1]];
-    out[o + 2] = table[512 + pixels[i + 2]];
+  finish(): Batch {
+    const n = this.count;
+    const full = n * this.sampleLength === this.x.length;
+    const x = full ? this.x : this.x.slice(0, n * this.sampleLength);
+    if (!full) this.pool.release(this.x);
+    const y = n === this.y.length ? this.y : this.y.slice(0, n);
+    const { width, height, dtype } = this.first;
+    const pool = this.pool;
+    return { x, y, keys: this.keys, shape: [n, height, width, 3], dtype, bytes: x.byteLength + y.byteLength, release: () => pool.release(x) };
   }
 }

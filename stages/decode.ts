@@ -1,6 +1,6 @@
 // Decode: checks each image (format allowlist, pixel limit, readable header) with N in flight, keeping order; pixels are decoded later by `render` so resizing can use shrink-on-load.
 
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { orderedMap } from '../src/stream/ordered-map.ts';
 import { defaultFormats, readHead, sniffFormat } from '../src/data/sniff-format.ts';
 import type { DecodedSample, EncodedSample } from '../src/data/samples.ts';
@@ -36,17 +36,26 @@ export function decode(options: DecodeOptions = {}): Stage<EncodedSample, Decode
 }
 
 async function inspectImage(sample: EncodedSample, maxPixels: number, formats: readonly string[]): Promise<DecodedSample> {
-  const format = sniffFormat(await readHead(sample.input));
+  // One read of the file's head serves both the format check and the header parse (sizes, orientation).
+  const head = await readHead(sample.input, 65536);
+  const format = sniffFormat(head);
   if (!format) throw new Error('not a recognised image format');
   if (!formats.includes(format)) throw new Error(`format '${format}' is refused (allow it with the decode option 'formats')`);
-  const open = () =>
-    sharp(sample.input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 }).autoOrient();
-  const metadata = await sharp(sample.input, { limitInputPixels: false, pages: 1 }).metadata();
+  const metadata = await readMetadata(head, sample.input);
+  const orientation = metadata.orientation ?? 1;
+  // Already 8-bit sRGB without alpha (most JPEGs): skipping no-op conversions keeps render at sharp's own speed.
+  const plainRgb = metadata.space === 'srgb' && metadata.channels === 3 && metadata.depth === 'uchar' && !metadata.hasAlpha;
+  const open = () => {
+    let image = sharp(sample.input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 });
+    if (orientation > 1) image = image.autoOrient();
+    if (!plainRgb) image = image.removeAlpha().toColourspace('srgb');
+    return image;
+  };
   if (!metadata.width || !metadata.height) throw new Error('image has no size');
   if (metadata.width * metadata.height > maxPixels) {
     throw new Error(`${metadata.width}x${metadata.height} exceeds the pixel limit of ${maxPixels} (decompression bomb?)`);
   }
-  const swapped = (metadata.orientation ?? 1) >= 5; // EXIF orientations 5–8 turn the image a quarter
+  const swapped = orientation >= 5; // EXIF orientations 5–8 turn the image a quarter
   return {
     key: sample.key,
     label: sample.label,
@@ -59,6 +68,19 @@ async function inspectImage(sample: EncodedSample, maxPixels: number, formats: r
     plan: {},
     open,
   };
+}
+
+async function readMetadata(head: Uint8Array, input: string | Buffer): Promise<Metadata> {
+  const whole = typeof input !== 'string' && head.length === input.length;
+  if (!whole) {
+    try {
+      const metadata = await sharp(head, { limitInputPixels: false, pages: 1 }).metadata();
+      if (metadata.width && metadata.height) return metadata;
+    } catch {
+      // The header runs past the first 64 KiB (a large EXIF or ICC block): read it from the whole file below.
+    }
+  }
+  return sharp(input, { limitInputPixels: false, pages: 1 }).metadata();
 }
 
 export function describe(error: unknown): string {

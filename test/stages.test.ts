@@ -136,3 +136,16 @@ test('type-checks stage order', () => {
   const wrong: Stage<EncodedSample, unknown> = (source, context) => normalize()(decode()(source, context), context);
   assert.equal(typeof wrong, 'function');
 });
+
+test('the word-wise binary16 table path equals the byte-wise one, at odd sizes and offsets too', async () => {
+  const { applyTableFloat16 } = await import('../src/data/apply-table.ts');
+  const table = Uint16Array.from({ length: 768 }, (_, i) => (i * 40503) & 0xffff);
+  for (const pixelsCount of [1, 4, 5, 17, 400]) {
+    const pixels = Uint8Array.from({ length: pixelsCount * 3 }, (_, i) => (i * 97 + 13) % 256);
+    for (const offset of [0, 3, 6]) {
+      const out = new Uint16Array(offset + pixels.length);
+      applyTableFloat16(pixels, table, out, offset);
+      pixels.forEach((value, i) => assert.equal(out[offset + i], table[(i % 3) * 256 + value], `pixel value ${i} of ${pixelsCount}, offset ${offset}`));
+    }
+  }
+});

@@ -80,4 +80,6 @@ export interface Batch {
   shape: [number, number, number, number];
   dtype: ElementType;
   bytes: number;
+  /** Gives `x` back to the pool it came from once the consumer is done with it (optional: otherwise the GC frees it). */
+  release?: () => void;
 }
