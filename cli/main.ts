@@ -5,11 +5,13 @@ import { StreamfitError } from '../src/errors.ts';
 const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
   bench: async () => (await import('./bench.ts')).benchCommand,
+  models: async () => (await import('./models.ts')).modelsCommand,
 };
 
 const usage = `usage: streamfit <command> [flags] [--json]
 commands:
   inspect <folder|manifest|tar pattern> [--image-size N]   decode every image, report classes and quarantined files
+  models                                                   list the EfficientNet variants
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone`;
 
 export async function main(argv: string[]): Promise<number> {
