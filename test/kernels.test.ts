@@ -14,14 +14,14 @@ function randomArray(length: number, seed: string): Float32Array {
 async function convGradients(backend: 'cpu' | 'wasm', kind: 'conv' | 'depthwise', xShape: number[], wShape: number[], stride: number, pad: 'same' | 'valid') {
   await selectBackend(backend);
   return tf.tidy(() => {
-    const x = tf.tensor(randomArray(xShape.reduce((a, b) => a * b), `x${xShape}`), xShape) as tf.Tensor4D;
-    const w = tf.tensor(randomArray(wShape.reduce((a, b) => a * b), `w${wShape}`), wShape) as tf.Tensor4D;
+    const x = tf.tensor4d(randomArray(xShape.reduce((a, b) => a * b), `x${xShape}`), xShape as [number, number, number, number]);
+    const w = tf.tensor4d(randomArray(wShape.reduce((a, b) => a * b), `w${wShape}`), wShape as [number, number, number, number]);
     const forward = (input: tf.Tensor4D, filter: tf.Tensor4D) =>
       kind === 'conv' ? tf.conv2d(input, filter, stride, pad) : tf.depthwiseConv2d(input, filter, stride, pad);
     const outShape = forward(x, w).shape;
     const weights = tf.tensor(randomArray(outShape.reduce((a, b) => a * b), `dy${outShape}`), outShape);
     const [dx, dw] = tf.grads((input: tf.Tensor, filter: tf.Tensor) => tf.sum(tf.mul(forward(input as tf.Tensor4D, filter as tf.Tensor4D), weights)))([x, w]);
-    return [dx.dataSync().slice(), dw.dataSync().slice()];
+    return [dx.dataSync().slice() as Float32Array, dw.dataSync().slice() as Float32Array];
   });
 }
 
@@ -64,7 +64,7 @@ test('EfficientNet-B0 trains on wasm without leaking tensors', async () => {
   const x = tf.randomUniform([2, 32, 32, 3], 0, 255);
   const y = tf.oneHot(tf.tensor1d([0, 2], 'int32'), 3);
   const step = () =>
-    tf.dispose(optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true));
+    tf.dispose(optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true) ?? []);
   const before = model.getLayer('stem_conv').getWeights()[0].dataSync().slice();
   step();
   const afterFirst = tf.memory().numTensors;

@@ -5,6 +5,7 @@ import { ConfigError } from '../errors.ts';
 import { blockNames, buildEfficientNet } from './efficientnet.ts';
 import { efficientNetVariants, findVariant } from './variants.ts';
 import { loadModel, loadWeightsByName } from './weights-io.ts';
+import { FineTuneDropout } from './layers.ts';
 
 export type Freeze = 'all' | 'none' | { trainTopBlocks: number };
 
@@ -69,7 +70,7 @@ function addHead(backbone: tf.LayersModel, classes: number, dropout: number): tf
   let x = backbone.outputs[0];
   if (x.shape.length === 4) x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
   else if (x.shape.length !== 2) throw new ConfigError('model.cutAt', `the cut layer's output has shape [${x.shape.join(', ')}]; expected [batch, h, w, c] or [batch, features]`);
-  if (dropout > 0) x = tf.layers.dropout({ rate: dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
+  if (dropout > 0) x = new FineTuneDropout({ rate: dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
   const output = tf.layers.dense({ units: classes, activation: 'softmax', name: 'predictions' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: backbone.inputs, outputs: output, name: `${backbone.name}_classifier` });
 }

@@ -2,7 +2,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { baseBlocks, dropConnectRate, roundFilters, roundRepeats, squeezeExciteRatio, type EfficientNetVariant } from './variants.ts';
-import { FineTuneBatchNormalization, InputNormalization } from './layers.ts';
+import { FineTuneBatchNormalization, FineTuneDropout, InputNormalization } from './layers.ts';
 
 export interface EfficientNetOptions {
   /** Square input side; defaults to the variant's resolution. Any size ≥ 32 works (e.g. B0 at 64 px for tests). */
@@ -74,7 +74,7 @@ function mbConvBlock(inputs: tf.SymbolicTensor, args: BlockArgs): tf.SymbolicTen
   x = batchNorm(`${name}project_bn`).apply(x) as tf.SymbolicTensor;
   if (strides === 1 && filtersIn === filtersOut) {
     // Stochastic depth: drop the whole residual branch per sample.
-    if (dropRate > 0) x = tf.layers.dropout({ rate: dropRate, noiseShape: [null, 1, 1, 1] as unknown as number[], name: `${name}drop` }).apply(x) as tf.SymbolicTensor;
+    if (dropRate > 0) x = new FineTuneDropout({ rate: dropRate, noiseShape: [null, 1, 1, 1] as unknown as number[], name: `${name}drop` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.add({ name: `${name}add` }).apply([x, inputs]) as tf.SymbolicTensor;
   }
   return x;
@@ -122,7 +122,7 @@ export function buildEfficientNet(variant: EfficientNetVariant, options: Efficie
   x = tf.layers.activation({ activation: 'swish', name: 'top_activation' }).apply(x) as tf.SymbolicTensor;
   if (options.includeTop) {
     x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
-    if (variant.dropout > 0) x = tf.layers.dropout({ rate: variant.dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
+    if (variant.dropout > 0) x = new FineTuneDropout({ rate: variant.dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.dense({ units: options.classes ?? 1000, activation: 'softmax', kernelInitializer: denseInitializer(), name: 'predictions' }).apply(x) as tf.SymbolicTensor;
   }
   return tf.model({ inputs: input, outputs: x, name: variant.name.replace('-', '') });

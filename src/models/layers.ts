@@ -24,6 +24,23 @@ export class FineTuneBatchNormalization extends BatchNormalizationBase {
 }
 tf.serialization.registerClass(FineTuneBatchNormalization as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>);
 
+const DropoutBase = Object.getPrototypeOf(tf.layers.dropout({ rate: 0.5 })).constructor as new (
+  args: Parameters<typeof tf.layers.dropout>[0],
+) => tf.layers.Layer;
+
+/**
+ * Dropout that is off in a frozen block: a frozen part of the network runs in inference mode as a whole, as when Keras
+ * calls a frozen base model with training=False. Registered under tfjs' own class name, like the BatchNormalization above.
+ */
+export class FineTuneDropout extends DropoutBase {
+  static className = 'Dropout';
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    return super.call(inputs, { ...kwargs, training: Boolean(kwargs.training) && this.trainable });
+  }
+}
+tf.serialization.registerClass(FineTuneDropout as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>);
+
 /** Keras' Normalization layer: (x − mean) / sqrt(variance), with mean, variance and count stored as (non-trainable) weights. */
 export class InputNormalization extends tf.layers.Layer {
   static className = 'Normalization';

@@ -1,0 +1,196 @@
+// The accumulating trainer: per micro-batch gradients into persistent accumulators, one optimizer update every `accumulate` batches.
+
+import * as tf from '@tensorflow/tfjs';
+import type { Batch } from '../data/samples.ts';
+import { batchTensors } from './batch-tensor.ts';
+import { crossEntropy, regularizationPenalty } from './loss.ts';
+import { createOptimizer, type OptimizerConfig, type TrainingOptimizer } from './optimizers.ts';
+import { learningRateAt, type Schedule } from './schedules.ts';
+import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
+import { withPeakBytes } from '../memory/peak-bytes.ts';
+
+export interface TrainerOptions {
+  model: tf.LayersModel;
+  optimizer: OptimizerConfig;
+  /** Batches per optimizer update. */
+  accumulate: number;
+  schedule?: Schedule;
+  l1?: number;
+  l2?: number;
+  labelSmoothing?: number;
+  /** Device bytes a micro-step may use at its peak; over it counts as out of memory (any backend). */
+  memoryBudgetBytes?: number;
+  /** Times to halve the micro-batch on out-of-memory before giving up. Default 6. */
+  maxBackoffs?: number;
+  /** Compute each micro-batch in this many chunks from the start (the planner's choice). Default 1. */
+  splitFactor?: number;
+  log?: (event: Record<string, unknown>) => void;
+}
+
+export interface StepResult {
+  loss: number;
+  samples: number;
+  applied: boolean;
+  learningRate: number;
+  optimizerStep: number;
+}
+
+type Variable = tf.Variable;
+
+export class Trainer {
+  readonly model: tf.LayersModel;
+  readonly training: TrainingOptimizer;
+  private readonly options: TrainerOptions;
+  private readonly variables: Variable[];
+  private readonly accumulators: Variable[];
+  /** Batches and samples added since the last update. */
+  batchesInWindow = 0;
+  samplesInWindow = 0;
+  optimizerStep = 0;
+  /** Each batch is computed in this many chunks; doubled by every out-of-memory backoff. */
+  splitFactor: number;
+  backoffs = 0;
+  /** Peak tensor bytes of the last measured chunk (only when a budget is set). */
+  lastPeakBytes = 0;
+
+  constructor(options: TrainerOptions) {
+    this.options = options;
+    this.model = options.model;
+    this.training = createOptimizer(options.optimizer);
+    this.splitFactor = options.splitFactor ?? 1;
+    this.variables = this.model.trainableWeights.map((weight) => (weight as unknown as { val: Variable }).val);
+    this.accumulators = this.variables.map((variable) => tf.variable(tf.zerosLike(variable), false, `${variable.name}/accumulated_${tf.util.now()}`));
+  }
+
+  get learningRate(): number {
+    return learningRateAt(this.options.schedule ?? { name: 'constant' }, this.options.optimizer.lr, this.optimizerStep);
+  }
+
+  /** Adds one batch's gradients; applies the optimizer when `accumulate` batches are in. Retries with smaller chunks on out-of-memory. */
+  step(batch: Batch): StepResult {
+    const samples = batch.shape[0];
+    let lossSum: number | undefined;
+    while (lossSum === undefined) {
+      try {
+        lossSum = this.addGradients(batch);
+      } catch (error) {
+        const chunkSize = Math.ceil(samples / this.splitFactor);
+        if (!isOutOfMemory(error) || chunkSize <= 1 || this.backoffs >= (this.options.maxBackoffs ?? 6)) throw error;
+        this.splitFactor *= 2;
+        this.backoffs++;
+        this.options.log?.({
+          event: 'oom-backoff',
+          reason: (error as Error).message.split('\n')[0],
+          microBatch: Math.ceil(samples / this.splitFactor),
+          accumulate: this.options.accumulate * this.splitFactor,
+        });
+      }
+    }
+    this.batchesInWindow++;
+    this.samplesInWindow += samples;
+    const learningRate = this.learningRate;
+    const applied = this.batchesInWindow >= this.options.accumulate;
+    if (applied) this.applyUpdate(learningRate);
+    return { loss: lossSum / samples, samples, applied, learningRate, optimizerStep: this.optimizerStep };
+  }
+
+  /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
+  private addGradients(batch: Batch): number {
+    const samples = batch.shape[0];
+    const chunkSize = Math.ceil(samples / this.splitFactor);
+    // The batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
+    let batchSum: tf.Tensor[] | undefined;
+    let lossSum = 0;
+    try {
+      for (let start = 0; start < samples; start += chunkSize) {
+        const end = Math.min(samples, start + chunkSize);
+        const { value, grads } = this.measured(() => this.chunkGradients(batch, start, end));
+        lossSum += value;
+        if (!batchSum) {
+          batchSum = grads;
+        } else {
+          const previous: tf.Tensor[] = batchSum;
+          batchSum = tf.tidy(() => previous.map((sum, i) => tf.add(sum, grads[i])));
+          tf.dispose([...previous, ...grads]);
+        }
+      }
+      const sums = batchSum!;
+      tf.tidy(() => this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.add(accumulator, sums[i]))));
+      return lossSum;
+    } finally {
+      if (batchSum) tf.dispose(batchSum);
+    }
+  }
+
+  /** Runs a chunk, checking its peak device bytes (parameters and optimizer state included) against the budget when one is set. */
+  private measured(run: () => { value: number; grads: tf.Tensor[] }): { value: number; grads: tf.Tensor[] } {
+    const budget = this.options.memoryBudgetBytes;
+    if (!budget) return run();
+    const { result, peakBytes } = withPeakBytes(run);
+    this.lastPeakBytes = peakBytes;
+    if (peakBytes > budget) {
+      tf.dispose(result.grads);
+      throw new MemoryBudgetExceeded(peakBytes, budget);
+    }
+    return result;
+  }
+
+  private chunkGradients(batch: Batch, start: number, end: number): { value: number; grads: tf.Tensor[] } {
+    const { labelSmoothing = 0 } = this.options;
+    const { value, grads } = tf.tidy(() => {
+      const { x, y } = batchTensors(batch, start, end);
+      // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
+      const lossOf = () => tf.mul(crossEntropy(this.model.apply(x, { training: true }) as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
+      const result = tf.variableGrads(lossOf, this.variables);
+      return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]) };
+    });
+    const loss = value.dataSync()[0];
+    value.dispose();
+    if (!Number.isFinite(loss)) {
+      tf.dispose(grads);
+      throw new NonFiniteLoss(loss);
+    }
+    return { value: loss, grads };
+  }
+
+  private applyUpdate(learningRate: number): void {
+    const { l1 = 0, l2 = 0 } = this.options;
+    this.training.setLearningRate(learningRate);
+    tf.tidy(() => {
+      const scale = 1 / this.samplesInWindow;
+      const gradients: tf.NamedTensorMap = {};
+      const penalty = l1 || l2 ? tf.variableGrads(() => regularizationPenalty(this.variables, l1, l2) ?? tf.scalar(0), this.variables).grads : {};
+      this.variables.forEach((variable, i) => {
+        const mean = tf.mul(this.accumulators[i], scale);
+        gradients[variable.name] = penalty[variable.name] ? tf.add(mean, penalty[variable.name]) : mean;
+      });
+      this.training.apply(gradients, this.variables);
+    });
+    tf.tidy(() => this.accumulators.forEach((accumulator) => accumulator.assign(tf.zerosLike(accumulator))));
+    this.batchesInWindow = 0;
+    this.samplesInWindow = 0;
+    this.optimizerStep++;
+  }
+
+  /** Host copies of the accumulators and window position, for checkpoints. */
+  accumulatorState(): { values: Float32Array[]; batchesInWindow: number; samplesInWindow: number } {
+    return { values: this.accumulators.map((accumulator) => accumulator.dataSync() as Float32Array), batchesInWindow: this.batchesInWindow, samplesInWindow: this.samplesInWindow };
+  }
+
+  restoreAccumulators(state: { values: Float32Array[]; batchesInWindow: number; samplesInWindow: number }): void {
+    tf.tidy(() => this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.tensor(state.values[i], accumulator.shape))));
+    this.batchesInWindow = state.batchesInWindow;
+    this.samplesInWindow = state.samplesInWindow;
+  }
+
+  dispose(): void {
+    tf.dispose(this.accumulators);
+    this.training.optimizer.dispose();
+  }
+}
+
+export class NonFiniteLoss extends Error {
+  constructor(readonly loss: number) {
+    super(`loss is ${loss}: training diverged (lower the learning rate)`);
+  }
+}
