@@ -6,11 +6,15 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
   bench: async () => (await import('./bench.ts')).benchCommand,
   models: async () => (await import('./models.ts')).modelsCommand,
+  train: async () => (await import('./train.ts')).trainCommand,
 };
 
 const usage = `usage: streamfit <command> [flags] [--json]
 commands:
   inspect <folder|manifest|tar pattern> [--image-size N]   decode every image, report classes and quarantined files
+  train [--config pipelines/x.ts] [--data path] [--model efficientnet-b0] [--image-size N] [--epochs N]
+        [--micro-batch N] [--accumulate N] [--optimizer adam|adamw|sgd|rmsprop] [--lr X] [--weights folder]
+        [--memory 8GiB] [--backend wasm|cpu|tfjs-node|tfjs-node-gpu] [--out runs/NAME] [--resume]
   models                                                   list the EfficientNet variants
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone`;
 
@@ -29,11 +33,11 @@ export async function main(argv: string[]): Promise<number> {
     await (await load())(rest);
     return 0;
   } catch (error) {
-    if (error instanceof StreamfitError) {
-      process.stderr.write(`streamfit: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
+    // One line, always: a rethrown error would reach tfjs-wasm's uncaught-exception hook, which prints its whole source.
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    process.stderr.write(`streamfit: ${error instanceof StreamfitError ? '' : 'error: '}${message}\n`);
+    if (process.env.STREAMFIT_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    return 1;
   }
 }
 

@@ -1,7 +1,7 @@
 // Prefetch: runs the upstream ahead into a queue bounded in bytes and count; reports depth and who waited for whom.
 
 import { ByteQueue } from '../src/stream/byte-queue.ts';
-import type { Stage } from '../src/stream/stage.ts';
+import type { Stage, StageContext } from '../src/stream/stage.ts';
 
 export interface PrefetchOptions<T> {
   /** Bytes held at most (plus the one item the producer is holding). Default 256 MiB. */
@@ -32,9 +32,10 @@ export function prefetch<T>(options: PrefetchOptions<T> = {}): PrefetchStage<T> 
   let queue: ByteQueue<T> | undefined;
   const stalls = { producerStallMs: 0, consumerStallMs: 0 };
 
-  const stage = async function* (source: AsyncIterable<T>) {
+  const stage = async function* (source: AsyncIterable<T>, context?: StageContext) {
     const current = new ByteQueue<T>({ maxBytes, maxItems });
     queue = current;
+    context?.gauges?.set('queue', () => (stage as unknown as PrefetchStage<T>).stats);
     let finished = false;
     let stopped = false;
     let failure: unknown;

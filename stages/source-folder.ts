@@ -7,17 +7,13 @@ import { DataError } from '../src/errors.ts';
 import { ClassList, imageExtensions } from '../src/data/image-files.ts';
 import type { EncodedSample } from '../src/data/samples.ts';
 import type { StageContext } from '../src/stream/stage.ts';
+import type { DatasetSource } from '../src/data/dataset-source.ts';
+
+export type { DatasetSource } from '../src/data/dataset-source.ts';
 
 export interface FolderSourceOptions {
   /** Class names to expect; by default the sorted sub-folder names. */
   classes?: string[];
-}
-
-export interface DatasetSource {
-  (context: StageContext): AsyncIterable<EncodedSample>;
-  readonly classes: ClassList;
-  /** What the dataset is, for logs: the folder, manifest or shard pattern. */
-  readonly description: string;
 }
 
 export function folderSource(root: string, options: FolderSourceOptions = {}): DatasetSource {

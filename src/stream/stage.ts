@@ -9,6 +9,8 @@ export interface StageContext {
   readonly signal?: AbortSignal;
   /** Where bad samples are recorded instead of silently dropped. */
   readonly quarantine: Quarantine;
+  /** Live readings stages publish for progress reports (the prefetch queue's depth and stalls). */
+  readonly gauges?: Map<string, () => unknown>;
 }
 
 /** A stage maps one async stream to another; the shape `stream.compose` and `stream.pipeline` accept. */

@@ -59,7 +59,13 @@ export class Trainer {
     this.training = createOptimizer(options.optimizer);
     this.splitFactor = options.splitFactor ?? 1;
     this.variables = this.model.trainableWeights.map((weight) => (weight as unknown as { val: Variable }).val);
-    this.accumulators = this.variables.map((variable) => tf.variable(tf.zerosLike(variable), false, `${variable.name}/accumulated_${tf.util.now()}`));
+    this.accumulators = this.variables.map((variable) => {
+      // tf.variable shares the data of its initial value; dispose that tensor so only the variable holds it.
+      const zeros = tf.zerosLike(variable);
+      const accumulator = tf.variable(zeros, false, `${variable.name}/accumulated_${tf.util.now()}`);
+      zeros.dispose();
+      return accumulator;
+    });
   }
 
   get learningRate(): number {

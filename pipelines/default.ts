@@ -1,0 +1,56 @@
+// The default run (`make train`): the whole stage chain on the bundled fixtures, EfficientNet-B0 at 64 px, trained from scratch.
+
+import { flow } from '../src/stream/stage.ts';
+import { definePipeline } from '../src/train/pipeline-definition.ts';
+import { split } from '../stages/split.ts';
+import { shuffle } from '../stages/shuffle.ts';
+import { decode } from '../stages/decode.ts';
+import { resize } from '../stages/resize.ts';
+import { augment } from '../stages/augment.ts';
+import { render } from '../stages/render.ts';
+import { normalize } from '../stages/normalize.ts';
+import { fp16Cast } from '../stages/fp16-cast.ts';
+import { batch } from '../stages/batch.ts';
+import { prefetch } from '../stages/prefetch.ts';
+
+export const pipeline = definePipeline({
+  config: {
+    name: 'default',
+    data: 'fixtures/generated/shapes',
+    model: 'efficientnet-b0',
+    imageSize: 64,
+    epochs: 8,
+    microBatch: 16,
+    accumulate: 1,
+    optimizer: 'adam',
+    lr: 2e-3,
+    schedule: 'cosine',
+    warmupEpochs: 1,
+    earlyStopping: { metric: 'valAccuracy', patience: 4, minDelta: 0.001 },
+    topK: 2,
+    checkpointEverySteps: 10,
+  },
+
+  train: (dataset, config, context) =>
+    flow(dataset, context)
+      .pipe(split({ subset: 'train', validation: config.validation, seed: config.seed }))
+      .pipe(shuffle({ bufferSize: 1000, seed: config.seed }))
+      .pipe(decode())
+      .pipe(resize({ size: config.imageSize }))
+      .pipe(augment({ seed: config.seed, crop: { scale: [0.5, 1], ratio: [3 / 4, 4 / 3] } }))
+      .pipe(render())
+      .pipe(normalize({ preset: config.normalize })) // 'none' for EfficientNet: it scales and normalizes inside, as in Keras
+      .pipe(fp16Cast())
+      .pipe(batch({ size: config.microBatch, dropLast: true }))
+      .pipe(prefetch({ maxBytes: config.queueBytes })),
+
+  validate: (dataset, config, context) =>
+    flow(dataset, context)
+      .pipe(split({ subset: 'validation', validation: config.validation, seed: config.seed }))
+      .pipe(decode())
+      .pipe(resize({ size: config.imageSize }))
+      .pipe(render())
+      .pipe(normalize({ preset: config.normalize }))
+      .pipe(batch({ size: config.microBatch }))
+      .pipe(prefetch({ maxBytes: config.queueBytes })),
+});

@@ -1,0 +1,20 @@
+// The shape of a pipeline file (pipelines/*.ts): config defaults plus the functions that build each epoch's batch streams.
+
+import type { Batch } from '../data/samples.ts';
+import type { DatasetSource } from '../data/dataset-source.ts';
+import type { Flow, StageContext } from '../stream/stage.ts';
+import type { TrainConfig } from '../config/train-config.ts';
+
+export interface PipelineDefinition {
+  /** Defaults for this pipeline; command-line flags override them. */
+  config: Partial<TrainConfig>;
+  /** One epoch of training batches (`context.epoch` seeds shuffling and augmentation). */
+  train(dataset: DatasetSource, config: TrainConfig, context: StageContext): Flow<Batch>;
+  /** The validation batches: same preprocessing, no augmentation. */
+  validate(dataset: DatasetSource, config: TrainConfig, context: StageContext): Flow<Batch>;
+}
+
+/** Identity, for type checking: `export const pipeline = definePipeline({...})`. */
+export function definePipeline(definition: PipelineDefinition): PipelineDefinition {
+  return definition;
+}
