@@ -11,6 +11,7 @@ export function parseFlags<T extends Options>(argv: string[], options: T) {
   } catch (error) {
     const message = (error as Error).message;
     const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? 'flag';
+    if (/argument is ambiguous/.test(message)) throw new FlagError(flag, `a value that starts with '-' must be joined to its flag: ${flag}=<value>`);
     throw new FlagError(flag, message.split('\n')[0]);
   }
 }

@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     await (await load())(rest);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0; // a command may set its own (130 after SIGINT)
   } catch (error) {
     // One line, always: a rethrown error would reach tfjs-wasm's uncaught-exception hook, which prints its whole source.
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, FlagError } from '../src/errors.ts';
 import { defaultTrainConfig, validateTrainConfig, type TrainConfig } from '../src/config/train-config.ts';
 import { findVariant } from '../src/models/variants.ts';
+import { modelNames } from '../src/models/create-model.ts';
 import type { PipelineDefinition } from '../src/train/pipeline-definition.ts';
 import { intFlag, numberFlag } from './args.ts';
 
@@ -72,6 +73,15 @@ export function resolveRunConfig(pipeline: PipelineDefinition, flags: Record<str
   merged.name ??= `${merged.model}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   merged.out ??= join('runs', String(merged.name));
   const config = validateTrainConfig(merged);
+  if (!findVariant(config.model) && !config.model.startsWith('file:')) {
+    throw new ConfigError('model', `unknown model '${config.model}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`);
+  }
+  if (config.model.startsWith('file:') && !existsSync(join(config.model.slice(5), 'model.json'))) {
+    throw new ConfigError('model', `${config.model.slice(5)}: no model.json there`);
+  }
+  if (config.weights && !existsSync(join(config.weights, 'model.json'))) {
+    throw new ConfigError('weights', `${config.weights}: no model.json there (weights load from the tfjs layers format)`);
+  }
   if (findVariant(config.model) && config.normalize !== 'none') {
     throw new ConfigError('normalize', `got ${JSON.stringify(config.normalize)}; EfficientNet scales and normalizes inside the model (Keras layout), so the pipeline must keep raw pixels: use 'none'`);
   }

@@ -55,6 +55,7 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
 
   const runDir = resolve(config.out);
   const quarantine = new Quarantine(join(runDir, 'quarantine.jsonl'));
+  quarantine.touch();
   const gauges = new Map<string, () => unknown>();
   const stop: { requested: boolean; signal?: NodeJS.Signals } = { requested: false };
   const onSignal = (signal: NodeJS.Signals) => {

@@ -40,7 +40,7 @@ export function lineChart(title: string, series: Array<{ name: string; values: n
   const axes = `<line x1="${margin}" y1="${height - margin}" x2="${width - margin}" y2="${height - margin}" stroke="#888"/><line x1="${margin}" y1="${margin}" x2="${margin}" y2="${height - margin}" stroke="#888"/>` +
     `<text x="4" y="${y(high) + 4}" font-size="11">${high.toFixed(2)}</text><text x="4" y="${y(low) + 4}" font-size="11">${low.toFixed(2)}</text>` +
     `<text x="${width / 2}" y="${height - 8}" font-size="11" text-anchor="middle">epoch (1–${count})</text>`;
-  return `<figure><figcaption>${escape(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img" aria-label="${escape(title)}">${axes}${legend}${paths}</svg></figure>`;
+  return `<figure><figcaption>${escape(title)}</figcaption><svg width="${width}" height="${height}" role="img" aria-label="${escape(title)}">${axes}${legend}${paths}</svg></figure>`;
 }
 
 export function confusionMatrix(classes: readonly string[], matrix: number[][]): string {
@@ -62,7 +62,7 @@ export function confusionMatrix(classes: readonly string[], matrix: number[][]):
   const names = classes
     .map((name, i) => `<text x="${label - 4}" y="${label + i * cell + cell / 2 + 4}" font-size="11" text-anchor="end">${escape(name)}</text><text transform="translate(${label + i * cell + cell / 2},${label - 4}) rotate(-45)" font-size="11">${escape(name)}</text>`)
     .join('');
-  return `<figure><figcaption>Confusion matrix (rows: true class, columns: predicted)</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${size + 10}" height="${size + 10}" role="img" aria-label="confusion matrix">${names}${cells}</svg></figure>`;
+  return `<figure><figcaption>Confusion matrix (rows: true class, columns: predicted)</figcaption><svg width="${size + 10}" height="${size + 10}" role="img" aria-label="confusion matrix">${names}${cells}</svg></figure>`;
 }
 
 export function renderReport(input: ReportInput): string {

@@ -18,6 +18,13 @@ export class Quarantine {
     return this.entries.length;
   }
 
+  /** Creates the (empty) file, so every run folder has one even when nothing was quarantined. */
+  touch(): void {
+    if (!this.file) return;
+    mkdirSync(dirname(this.file), { recursive: true });
+    appendFileSync(this.file, '');
+  }
+
   record(path: string, reason: string): void {
     const entry = { path, reason: reason.split('\n')[0] };
     this.entries.push(entry);

@@ -35,6 +35,8 @@ export async function writeCheckpoint(root: string, trainer: Trainer, position: 
 
   const optimizerWeights = await trainer.training.optimizer.getWeights();
   const encoded = await tf.io.encodeWeights(optimizerWeights);
+  // Slots are the optimizer's own variables; anything else (Adam's iteration count) was made for us.
+  tf.dispose(optimizerWeights.map((weight) => weight.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
   writeFileAtomic(join(temporary, 'optimizer.bin'), new Uint8Array(tf.io.CompositeArrayBuffer.join(encoded.data)));
   const accumulators = trainer.accumulatorState();
   const accumulatorBytes = new Uint8Array(accumulators.values.reduce((sum, values) => sum + values.byteLength, 0));

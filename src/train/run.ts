@@ -133,7 +133,9 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
     return writeCheckpoint(checkpointDir, trainer, position);
   };
 
-  for (let phaseIndex = position.phase; phaseIndex < phases.length && !stoppedEarly && !interrupted; phaseIndex++) {
+  // On resume the epoch decides the phase (a longer --epochs can reopen a finished one); optimizer state carries over only within its phase.
+  const startPhase = checkpoint ? phases.findIndex((phase) => position.epoch < phase.endEpoch) : 0;
+  for (let phaseIndex = startPhase < 0 ? phases.length : startPhase; phaseIndex < phases.length && !stoppedEarly && !interrupted; phaseIndex++) {
     const phase = phases[phaseIndex];
     applyFreeze(model, blocks, phase.freeze);
     reporter.message(`phase ${phaseIndex + 1}/${phases.length}: ${phase.name}, epochs ${phase.firstEpoch + 1}–${phase.endEpoch}, lr ${phase.lr}`);
@@ -152,9 +154,9 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
         reporter.message(`out of memory: micro-batch now ${event.microBatch}, accumulate ${event.accumulate} (${event.reason})`, event);
       },
     });
-    const resuming = checkpoint && phaseIndex === position.phase;
-    if (resuming) await restoreTrainerState(checkpoint, trainer);
-    const firstEpoch = resuming ? position.epoch : phase.firstEpoch;
+    const resuming = Boolean(checkpoint) && phaseIndex === startPhase;
+    if (resuming && phaseIndex === position.phase) await restoreTrainerState(checkpoint!, trainer);
+    const firstEpoch = resuming ? Math.max(position.epoch, phase.firstEpoch) : phase.firstEpoch;
 
     try {
       for (let epoch = firstEpoch; epoch < phase.endEpoch; epoch++) {
@@ -221,8 +223,8 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
         } else {
           bestEvaluation = evaluation;
         }
-        const nextPhase = epoch + 1 === phase.endEpoch ? phaseIndex + 1 : phaseIndex;
-        await savePosition(trainer, nextPhase, epoch + 1, 0);
+        // The phase saved is the one whose optimizer state is in the checkpoint; the epoch says where to go on.
+        await savePosition(trainer, phaseIndex, epoch + 1, 0);
         if (stoppedEarly) break;
       }
     } finally {
