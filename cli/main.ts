@@ -7,6 +7,8 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   bench: async () => (await import('./bench.ts')).benchCommand,
   models: async () => (await import('./models.ts')).modelsCommand,
   train: async () => (await import('./train.ts')).trainCommand,
+  predict: async () => (await import('./predict.ts')).predictCommand,
+  evaluate: async () => (await import('./evaluate.ts')).evaluateCommand,
 };
 
 const usage = `usage: streamfit <command> [flags] [--json]
@@ -15,6 +17,8 @@ commands:
   train [--config pipelines/x.ts] [--data path] [--model efficientnet-b0] [--image-size N] [--epochs N]
         [--micro-batch N] [--accumulate N] [--optimizer adam|adamw|sgd|rmsprop] [--lr X] [--weights folder]
         [--memory 8GiB] [--backend wasm|cpu|tfjs-node|tfjs-node-gpu] [--out runs/NAME] [--resume]
+  predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
+  evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
   models                                                   list the EfficientNet variants
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone`;
 

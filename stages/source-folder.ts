@@ -44,6 +44,21 @@ export function folderSource(root: string, options: FolderSourceOptions = {}): D
   return Object.assign(source, { classes, description: folder });
 }
 
+/** Every image under a folder, recursively, without labels (label '', classIndex −1): what `predict` reads. */
+export function imageFolderSource(root: string): DatasetSource {
+  const folder = resolve(root);
+  if (!isFolder(folder)) throw new DataError(folder, 'no such folder');
+  const source = async function* (context: StageContext): AsyncGenerator<EncodedSample> {
+    const entries = fg.stream(`**/*.{${imageExtensions.join(',')}}`, { cwd: folder, caseSensitiveMatch: false, followSymbolicLinks: false, suppressErrors: true });
+    for await (const entry of entries) {
+      context.signal?.throwIfAborted();
+      const path = join(folder, String(entry));
+      yield { key: String(entry), label: '', classIndex: -1, origin: path, input: path };
+    }
+  };
+  return Object.assign(source, { classes: new ClassList([]), description: folder });
+}
+
 function listClassFolders(folder: string): string[] {
   let names: string[];
   try {

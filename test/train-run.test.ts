@@ -38,6 +38,14 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
   assert.match(html, /<svg/);
   assert.doesNotMatch(html, /<script|https?:\/\//, 'self-contained: no script, no network');
 
+  const predicted = lastJson((await run(process.execPath, [cli, 'predict', '--model', join(out, 'model'), data, '--backend', 'wasm', '--top', '2', '--json'])).stdout);
+  assert.equal(predicted.count, 24);
+  assert.ok(predicted.predictions.every((p: { label: string; top: unknown[] }) => ['horizontal', 'vertical'].includes(p.label) && p.top.length === 2));
+  const evaluated = lastJson((await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), data, '--backend', 'wasm', '--json'])).stdout);
+  assert.equal(evaluated.count, 24);
+  assert.equal(evaluated.confusion.flat().reduce((a: number, b: number) => a + b, 0), 24);
+  assert.ok(evaluated.accuracy >= 0 && evaluated.accuracy <= 1);
+
   const resumed = lastJson((await run(process.execPath, [cli, 'train', '--data', data, '--out', out, '--epochs', '3', '--resume', ...small, '--json'])).stdout);
   assert.equal(resumed.epochs, 3, 'epochs count those before the resume');
   assert.equal(resumed.steps, first.steps * 1.5);

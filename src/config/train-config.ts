@@ -42,6 +42,7 @@ export const trainConfigSchema = type({
   checkpointEverySteps: 'number.integer >= 1',
   augmentStrength: '0 <= number <= 1',
   normalize: "'imagenet' | 'unit' | 'symmetric' | 'none'",
+  batchNormMomentum: '0 < number < 1',
 }).onUndeclaredKey('reject');
 
 export type TrainConfig = typeof trainConfigSchema.infer;
@@ -77,6 +78,7 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out'> = {
   checkpointEverySteps: 200,
   augmentStrength: 1,
   normalize: 'none',
+  batchNormMomentum: 0.99,
 };
 
 /** Validates a whole config before any work starts; the error names the first bad field, its value and what was expected. */

@@ -18,6 +18,8 @@ export interface ModelOptions {
   freeze?: Freeze;
   /** Dropout before the classifier; defaults to the variant's. */
   dropout?: number;
+  /** EfficientNet's stochastic-depth rate at the last block. Default 0.2 (Keras). */
+  dropConnectRate?: number;
   /** For a backbone from disk: the layer whose output feeds the head. Default: its last layer. */
   cutAt?: string;
 }
@@ -39,7 +41,7 @@ export async function createModel(name: string, options: ModelOptions): Promise<
   let blocks: string[];
   let dropout = options.dropout;
   if (variant) {
-    backbone = buildEfficientNet(variant, { imageSize: options.imageSize, includeTop: false });
+    backbone = buildEfficientNet(variant, { imageSize: options.imageSize, includeTop: false, dropConnectRate: options.dropConnectRate });
     blocks = blockNames(variant);
     dropout ??= variant.dropout;
     if (options.weights) loadWeightsByName(backbone, options.weights);

@@ -10,6 +10,8 @@ export interface EfficientNetOptions {
   /** With the 1000-class ImageNet top (avg_pool, top_dropout, predictions), or ending at top_activation. */
   includeTop?: boolean;
   classes?: number;
+  /** Stochastic-depth rate at the last block (Keras: 0.2). */
+  dropConnectRate?: number;
 }
 
 const convInitializer = () => tf.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'truncatedNormal' });
@@ -111,7 +113,7 @@ export function buildEfficientNet(variant: EfficientNetVariant, options: Efficie
         kernelSize: stage.kernelSize,
         strides: j === 0 ? stage.strides : 1,
         expandRatio: stage.expandRatio,
-        dropRate: (dropConnectRate * index) / totalBlocks,
+        dropRate: ((options.dropConnectRate ?? dropConnectRate) * index) / totalBlocks,
       });
       index++;
     }

@@ -124,6 +124,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
 
   const model = checkpoint ? await loadCheckpointModel(checkpoint) : (await spec.createModel()).model;
   const blocks = spec.blocks(model);
+  setBatchNormMomentum(model, config.batchNormMomentum);
   const numTensorsStart = tf.memory().numTensors;
   const memoryBudgetBytes = config.memory ? parseBytes(config.memory) : undefined;
   let interrupted = false;
@@ -273,6 +274,11 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
     fromScratch,
     signal: interrupted ? spec.stop.signal : undefined,
   };
+}
+
+/** Moving-average momentum of every BatchNormalization layer (Keras' 0.99 needs thousands of steps to settle from scratch). */
+function setBatchNormMomentum(model: tf.LayersModel, momentum: number): void {
+  for (const layer of model.layers) if (layer.getClassName() === 'BatchNormalization') (layer as unknown as { momentum: number }).momentum = momentum;
 }
 
 async function saveBest(model: tf.LayersModel, folder: string): Promise<void> {

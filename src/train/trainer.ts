@@ -8,6 +8,8 @@ import { createOptimizer, type OptimizerConfig, type TrainingOptimizer } from '.
 import { learningRateAt, type Schedule } from './schedules.ts';
 import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
 import { withPeakBytes } from '../memory/peak-bytes.ts';
+import { segmentModel, type Segment } from '../memory/segments.ts';
+import { recomputedGradients } from '../memory/recompute.ts';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -24,6 +26,8 @@ export interface TrainerOptions {
   maxBackoffs?: number;
   /** Compute each micro-batch in this many chunks from the start (the planner's choice). Default 1. */
   splitFactor?: number;
+  /** Keep only block-boundary activations and recompute blocks in the backward pass (EfficientNet models). */
+  recompute?: boolean;
   log?: (event: Record<string, unknown>) => void;
 }
 
@@ -50,6 +54,7 @@ export class Trainer {
   /** Each batch is computed in this many chunks; doubled by every out-of-memory backoff. */
   splitFactor: number;
   backoffs = 0;
+  private readonly segments?: Segment[];
   /** Peak tensor bytes of the last measured chunk (only when a budget is set). */
   lastPeakBytes = 0;
 
@@ -58,6 +63,10 @@ export class Trainer {
     this.model = options.model;
     this.training = createOptimizer(options.optimizer);
     this.splitFactor = options.splitFactor ?? 1;
+    if (options.recompute) {
+      this.segments = segmentModel(this.model);
+      if (this.segments.length < 3) throw new Error('recomputation needs a model made of blocks (EfficientNet)');
+    }
     this.variables = this.model.trainableWeights.map((weight) => (weight as unknown as { val: Variable }).val);
     this.accumulators = this.variables.map((variable) => {
       // tf.variable shares the data of its initial value; dispose that tensor so only the variable holds it.
@@ -143,7 +152,7 @@ export class Trainer {
 
   private chunkGradients(batch: Batch, start: number, end: number): { value: number; grads: tf.Tensor[] } {
     const { labelSmoothing = 0 } = this.options;
-    const { value, grads } = tf.tidy(() => {
+    const { value, grads } = this.segments ? this.recomputedChunk(batch, start, end) : tf.tidy(() => {
       const { x, y } = batchTensors(batch, start, end);
       // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
       const lossOf = () => tf.mul(crossEntropy(this.model.apply(x, { training: true }) as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
@@ -157,6 +166,19 @@ export class Trainer {
       throw new NonFiniteLoss(loss);
     }
     return { value: loss, grads };
+  }
+
+  private recomputedChunk(batch: Batch, start: number, end: number): { value: tf.Scalar; grads: tf.Tensor[] } {
+    const { labelSmoothing = 0 } = this.options;
+    const { x, y } = batchTensors(batch, start, end);
+    try {
+      const lossOf = (probabilities: tf.Tensor) => tf.mul(crossEntropy(probabilities as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
+      const { loss, gradients } = recomputedGradients(this.segments!, x, lossOf, Math.floor(Math.random() * 2 ** 30));
+      const grads = this.variables.map((variable) => gradients.get(variable.name) ?? tf.zerosLike(variable));
+      return { value: loss, grads };
+    } finally {
+      tf.dispose([x, y]);
+    }
   }
 
   private applyUpdate(learningRate: number): void {
