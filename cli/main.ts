@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   models: async () => (await import('./models.ts')).modelsCommand,
   train: async () => (await import('./train.ts')).trainCommand,
   predict: async () => (await import('./predict.ts')).predictCommand,
+  plan: async () => (await import('./plan.ts')).planCommand,
   evaluate: async () => (await import('./evaluate.ts')).evaluateCommand,
 };
 
@@ -19,6 +20,7 @@ commands:
         [--memory 8GiB] [--backend wasm|cpu|tfjs-node|tfjs-node-gpu] [--out runs/NAME] [--resume]
   predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
   evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
+  plan --model efficientnet-b7 --image-size 600 --batch 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]
   models                                                   list the EfficientNet variants
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone`;
 

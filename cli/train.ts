@@ -18,6 +18,9 @@ import { source, type DatasetSource } from '../stages/source.ts';
 import { split } from '../stages/split.ts';
 import { train } from '../stages/train.ts';
 import { parseFlags, report } from './args.ts';
+import { ConfigError } from '../src/errors.ts';
+import { formatBytes, parseBytes } from '../src/config/bytes.ts';
+import { planMemory, profileModel } from '../src/memory/planner.ts';
 import { configFromFlags, defaultPipelineFile, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
 
 const headLayers = new Set(['avg_pool', 'top_dropout', 'predictions']);
@@ -27,7 +30,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const pipeline = await loadPipeline(values.config ?? defaultPipelineFile);
   const flags = configFromFlags(values);
   const resumeDir = values.resume ? resolve(String(flags.out ?? pipeline.config.out ?? join('runs', String(flags.name ?? pipeline.config.name ?? '')))) : undefined;
-  const config = resolveRunConfig(pipeline, flags, resumeDir);
+  const resolved = resolveRunConfig(pipeline, flags, resumeDir);
+  const config = resolved.planner && !values.resume ? await applyMemoryPlan(resolved) : resolved;
   const summary = await runWithPipeline(config, pipeline, { resume: Boolean(values.resume) });
   const lines = [
     `run ${summary.status}: ${summary.epochs} epochs, best epoch ${summary.bestEpoch ?? '–'}, validation accuracy ${summary.valAccuracy === null ? '–' : (summary.valAccuracy * 100).toFixed(1) + '%'}`,
@@ -88,6 +92,24 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * Picks micro-batch, accumulation and recomputation for the --memory budget before the first step, keeping
+ * microBatch × accumulate as the effective batch. Plans for the phase that trains the most (the fine-tuning one).
+ */
+export async function applyMemoryPlan(config: TrainConfig): Promise<TrainConfig> {
+  if (!config.memory) throw new ConfigError('memory', 'the planner needs a budget: pass --memory (e.g. 8GiB)');
+  const budget = parseBytes(config.memory)!;
+  await selectBackend(requestedBackend(config.backend, process.env));
+  const freeze = !config.weights ? 'none' : config.fineTuneEpochs > 0 ? { trainTopBlocks: config.fineTuneBlocks } : 'all';
+  const { model } = await createModel(config.model, { classes: 2, imageSize: config.imageSize, freeze, cutAt: config.cutAt });
+  const batchSize = config.microBatch * config.accumulate;
+  const plan = planMemory(profileModel(model), budget, batchSize, config.optimizer);
+  model.dispose();
+  if (!plan.fits) throw new ConfigError('memory', `${config.model} at ${config.imageSize} px does not fit in ${config.memory} even at micro-batch 1 with recomputation (needs ${formatBytes(plan.predictedPeakBytes)})`);
+  process.stderr.write(`memory plan: micro-batch ${plan.microBatch} × accumulate ${plan.accumulate}${plan.recompute ? ', recomputation on' : ''}, predicted peak ${formatBytes(plan.predictedPeakBytes)} of ${config.memory}\n`);
+  return { ...config, microBatch: plan.microBatch, accumulate: plan.accumulate, recompute: plan.recompute };
 }
 
 async function countTrainSamples(dataset: DatasetSource, config: TrainConfig): Promise<number> {

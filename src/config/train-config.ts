@@ -43,6 +43,7 @@ export const trainConfigSchema = type({
   augmentStrength: '0 <= number <= 1',
   normalize: "'imagenet' | 'unit' | 'symmetric' | 'none'",
   batchNormMomentum: '0 < number < 1',
+  recompute: 'boolean',
 }).onUndeclaredKey('reject');
 
 export type TrainConfig = typeof trainConfigSchema.infer;
@@ -79,6 +80,7 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out'> = {
   augmentStrength: 1,
   normalize: 'none',
   batchNormMomentum: 0.99,
+  recompute: false,
 };
 
 /** Validates a whole config before any work starts; the error names the first bad field, its value and what was expected. */

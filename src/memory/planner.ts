@@ -44,14 +44,18 @@ function layerOutputElements(layer: tf.layers.Layer): number {
   return Array.isArray(shape[0]) ? (shape as Array<Array<number | null>>).reduce((sum, s) => sum + elements(s), 0) : elements(shape as Array<number | null>);
 }
 
+interface SegmentSizes {
+  /** Per sample: bytes of all the segment's layer outputs, and of its last output (the boundary kept under recomputation). */
+  outputBytes: number;
+  boundaryBytes: number;
+  largestLayerBytes: number;
+  trainable: boolean;
+}
+
 export interface ModelMemoryProfile {
   paramBytes: number;
   trainableBytes: number;
-  /** Per sample: bytes of every layer output; of segment-boundary outputs; of the largest segment's layer outputs; of the largest layer. */
-  outputBytesPerSample: number;
-  boundaryBytesPerSample: number;
-  largestSegmentBytesPerSample: number;
-  largestLayerBytesPerSample: number;
+  segments: SegmentSizes[];
   canRecompute: boolean;
 }
 
@@ -59,28 +63,36 @@ export interface ModelMemoryProfile {
 export function profileModel(model: tf.LayersModel): ModelMemoryProfile {
   const paramBytes = model.weights.reduce((sum, weight) => sum + elements(weight.shape) * 4, 0);
   const trainableBytes = model.trainableWeights.reduce((sum, weight) => sum + elements(weight.shape) * 4, 0);
-  const layers = model.layers.filter((layer) => layer.getClassName() !== 'InputLayer');
-  const outputBytesPerSample = layers.reduce((sum, layer) => sum + layerOutputElements(layer) * 4, 0);
-  const largestLayerBytesPerSample = Math.max(...layers.map((layer) => layerOutputElements(layer) * 4));
-  const segments = segmentModel(model);
-  const canRecompute = segments.length >= 3 && segments.some((segment) => segment.name.startsWith('block'));
-  const byName = new Map(layers.map((layer) => [layer.name, layer]));
-  const boundaryBytesPerSample = segments.reduce((sum, segment) => sum + layerOutputElements(byName.get(segment.outputName)!) * 4, 0);
-  const largestSegmentBytesPerSample = Math.max(...segments.map((segment) => segment.layers.reduce((sum, layer) => sum + layerOutputElements(layer) * 4, 0)));
-  return { paramBytes, trainableBytes, outputBytesPerSample, boundaryBytesPerSample, largestSegmentBytesPerSample, largestLayerBytesPerSample, canRecompute };
+  const segments = segmentModel(model).map((segment) => {
+    const sizes = segment.layers.map((layer) => layerOutputElements(layer) * 4);
+    return {
+      outputBytes: sizes.reduce((sum, bytes) => sum + bytes, 0),
+      boundaryBytes: sizes.at(-1)!,
+      largestLayerBytes: Math.max(...sizes),
+      trainable: segment.variables.length > 0,
+    };
+  });
+  return { paramBytes, trainableBytes, segments, canRecompute: segments.length >= 3 };
 }
 
+/**
+ * Only segments from the lowest trainable one up are under the gradient tape (the trainer runs a frozen prefix without it), so
+ * a frozen backbone keeps no activations. Without recomputation those segments keep everything; with it, their boundaries plus
+ * the one segment being rerun.
+ */
 export function estimateStep(profile: ModelMemoryProfile, microBatch: number, optimizer: OptimizerName, recompute: boolean): StepEstimate {
+  const lowest = Math.max(0, profile.segments.findIndex((segment) => segment.trainable));
+  const taped = profile.segments.slice(lowest);
   const activationsPerSample = recompute
-    ? profile.boundaryBytesPerSample + recomputeFactor * profile.largestSegmentBytesPerSample
-    : activationFactor * profile.outputBytesPerSample;
+    ? taped.reduce((sum, segment) => sum + segment.boundaryBytes, 0) + recomputeFactor * Math.max(...taped.map((segment) => segment.outputBytes))
+    : activationFactor * taped.reduce((sum, segment) => sum + segment.outputBytes, 0);
   const breakdown: MemoryBreakdown = {
     params: profile.paramBytes,
     grads: profile.trainableBytes,
     accumulators: profile.trainableBytes,
     optimizer: optimizerSlots[optimizer] * profile.trainableBytes,
     activations: Math.round(activationsPerSample * microBatch),
-    workspace: Math.round(workspaceFactor * profile.largestLayerBytesPerSample * microBatch),
+    workspace: Math.round(workspaceFactor * Math.max(...profile.segments.map((segment) => segment.largestLayerBytes)) * microBatch),
   };
   const predictedPeakBytes = Object.values(breakdown).reduce((sum, bytes) => sum + bytes, 0);
   return { microBatch, recompute, breakdown, predictedPeakBytes };

@@ -150,6 +150,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
       labelSmoothing: config.labelSmoothing,
       memoryBudgetBytes,
       splitFactor: position.splitFactor,
+      recompute: config.recompute,
       log: (event) => {
         logMetric(event);
         reporter.message(`out of memory: micro-batch now ${event.microBatch}, accumulate ${event.accumulate} (${event.reason})`, event);

@@ -8,7 +8,7 @@ import { createOptimizer, type OptimizerConfig, type TrainingOptimizer } from '.
 import { learningRateAt, type Schedule } from './schedules.ts';
 import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
 import { withPeakBytes } from '../memory/peak-bytes.ts';
-import { segmentModel, type Segment } from '../memory/segments.ts';
+import { runSegment, segmentModel, type Segment } from '../memory/segments.ts';
 import { recomputedGradients } from '../memory/recompute.ts';
 
 export interface TrainerOptions {
@@ -55,6 +55,7 @@ export class Trainer {
   splitFactor: number;
   backoffs = 0;
   private readonly segments?: Segment[];
+  private readonly frozenPrefix?: { frozen: Segment[]; rest: Segment[] };
   /** Peak tensor bytes of the last measured chunk (only when a budget is set). */
   lastPeakBytes = 0;
 
@@ -63,10 +64,14 @@ export class Trainer {
     this.model = options.model;
     this.training = createOptimizer(options.optimizer);
     this.splitFactor = options.splitFactor ?? 1;
+    const segments = segmentModel(this.model);
     if (options.recompute) {
-      this.segments = segmentModel(this.model);
-      if (this.segments.length < 3) throw new Error('recomputation needs a model made of blocks (EfficientNet)');
+      if (segments.length < 3) throw new Error('recomputation needs a model made of blocks (EfficientNet)');
+      this.segments = segments;
     }
+    // Segments below the lowest trainable one run without the gradient tape: a frozen backbone then keeps no activations.
+    const lowest = segments.findIndex((segment) => segment.variables.length > 0);
+    if (segments.length >= 3 && lowest > 0) this.frozenPrefix = { frozen: segments.slice(0, lowest), rest: segments.slice(lowest) };
     this.variables = this.model.trainableWeights.map((weight) => (weight as unknown as { val: Variable }).val);
     this.accumulators = this.variables.map((variable) => {
       // tf.variable shares the data of its initial value; dispose that tensor so only the variable holds it.
@@ -154,8 +159,11 @@ export class Trainer {
     const { labelSmoothing = 0 } = this.options;
     const { value, grads } = this.segments ? this.recomputedChunk(batch, start, end) : tf.tidy(() => {
       const { x, y } = batchTensors(batch, start, end);
+      const prefix = this.frozenPrefix;
+      const features = prefix ? prefix.frozen.reduce((input, segment) => runSegment(segment, input, true), x as tf.Tensor) : x;
+      const forward = () => (prefix ? prefix.rest.reduce((input, segment) => runSegment(segment, input, true), features) : this.model.apply(x, { training: true }));
       // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
-      const lossOf = () => tf.mul(crossEntropy(this.model.apply(x, { training: true }) as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
+      const lossOf = () => tf.mul(crossEntropy(forward() as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
       const result = tf.variableGrads(lossOf, this.variables);
       return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]) };
     });

@@ -1,0 +1,98 @@
+// `streamfit plan`: micro-batch, accumulation and recomputation for a memory budget, read off the built model before any step.
+
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError, FlagError } from '../src/errors.ts';
+import { formatBytes, parseBytes } from '../src/config/bytes.ts';
+import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
+import { createModel, type Freeze } from '../src/models/create-model.ts';
+import { findVariant } from '../src/models/variants.ts';
+import { planMemory, profileModel, type OptimizerName, type Plan } from '../src/memory/planner.ts';
+import { Trainer } from '../src/train/trainer.ts';
+import type { Batch } from '../src/data/samples.ts';
+import { intFlag, parseFlags, report } from './args.ts';
+
+const optimizers = ['adam', 'adamw', 'sgd', 'rmsprop'];
+
+export function parseFreeze(value: string | undefined): Freeze {
+  if (value === undefined || value === 'none' || value === 'all') return value ?? 'none';
+  const match = /^top:(\d+)$/.exec(value);
+  if (!match) throw new FlagError('--freeze', `expected none, all or top:<blocks>, got '${value}'`);
+  return { trainTopBlocks: Number(match[1]) };
+}
+
+export async function planCommand(argv: string[]): Promise<void> {
+  const { values } = parseFlags(argv, {
+    model: { type: 'string' },
+    'image-size': { type: 'string' },
+    batch: { type: 'string' },
+    memory: { type: 'string' },
+    optimizer: { type: 'string' },
+    freeze: { type: 'string' },
+    classes: { type: 'string' },
+    measure: { type: 'boolean' },
+    backend: { type: 'string' },
+  });
+  const modelName = values.model ?? 'efficientnet-b0';
+  const variant = findVariant(modelName);
+  if (!variant) throw new FlagError('--model', `unknown model '${modelName}'`);
+  const imageSize = intFlag(values['image-size'], '--image-size', variant.resolution, 32);
+  const batch = intFlag(values.batch, '--batch', 32);
+  if (!values.memory) throw new FlagError('--memory', 'plan needs a budget such as --memory 8GiB');
+  const budgetBytes = parseBytes(values.memory);
+  if (!budgetBytes) throw new FlagError('--memory', `expected a size such as 8GiB or 512MiB, got '${values.memory}'`);
+  const optimizer = (values.optimizer ?? 'adam') as OptimizerName;
+  if (!optimizers.includes(optimizer)) throw new FlagError('--optimizer', `expected one of ${optimizers.join(', ')}, got '${values.optimizer}'`);
+  const freeze = parseFreeze(values.freeze);
+  const backend = await selectBackend(requestedBackend(values.backend ?? (values.measure ? undefined : 'cpu'), process.env));
+
+  const { model } = await createModel(modelName, { classes: intFlag(values.classes, '--classes', 1000), imageSize, freeze });
+  const plan = planMemory(profileModel(model), budgetBytes, batch, optimizer);
+  const result: Plan & { model: string; imageSize: number; backend: string; measuredPeakBytes?: number; measuredOverPredicted?: number } = { ...plan, model: modelName, imageSize, backend: backend.name };
+  if (values.measure) {
+    if (!plan.fits) throw new ConfigError('memory', `nothing fits in ${formatBytes(budgetBytes)}, so there is nothing to measure`);
+    result.measuredPeakBytes = await measureStep(model, plan, optimizer, imageSize);
+    result.measuredOverPredicted = Number((result.measuredPeakBytes / plan.predictedPeakBytes).toFixed(4));
+  }
+  model.dispose();
+  report(values.json, result, describePlan(result));
+}
+
+/** Peak bytes of a real training step at the planned micro-batch (after one warm-up step creates the optimizer slots), from tf.profile. */
+async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: OptimizerName, imageSize: number): Promise<number> {
+  const trainer = new Trainer({ model, optimizer: { name: optimizer, lr: 1e-4 }, accumulate: 1, recompute: plan.recompute });
+  const classes = (model.outputs[0].shape[1] as number) ?? 2;
+  const size = plan.microBatch * imageSize * imageSize * 3;
+  const batch: Batch = {
+    x: Uint8Array.from({ length: size }, (_, i) => (i * 2654435761) >>> 24),
+    y: Int32Array.from({ length: plan.microBatch }, (_, i) => i % classes),
+    keys: [],
+    shape: [plan.microBatch, imageSize, imageSize, 3],
+    dtype: 'uint8',
+    bytes: size,
+  };
+  try {
+    trainer.step(batch);
+    const profile = await tf.profile(() => {
+      trainer.step(batch);
+      return tf.scalar(0);
+    });
+    tf.dispose(profile.result as tf.Tensor);
+    return profile.peakBytes;
+  } finally {
+    trainer.dispose();
+  }
+}
+
+function describePlan(result: Plan & { model: string; imageSize: number; measuredPeakBytes?: number }): string {
+  const rows = Object.entries(result.breakdown).map(([name, bytes]) => `  ${name.padEnd(13)} ${formatBytes(bytes).padStart(11)}`);
+  const verdict = result.fits
+    ? `micro-batch ${result.microBatch} × accumulate ${result.accumulate} = batch ${result.batch}${result.recompute ? ', with recomputation' : ''}`
+    : `does not fit: even micro-batch 1 with recomputation needs ${formatBytes(result.predictedPeakBytes)}`;
+  return [
+    `${result.model} at ${result.imageSize} px, batch ${result.batch}, budget ${formatBytes(result.budgetBytes)}:`,
+    `  ${verdict}`,
+    ...rows,
+    `  ${'predicted'.padEnd(13)} ${formatBytes(result.predictedPeakBytes).padStart(11)}`,
+    ...(result.measuredPeakBytes ? [`  ${'measured'.padEnd(13)} ${formatBytes(result.measuredPeakBytes).padStart(11)}`] : []),
+  ].join('\n');
+}

@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { selectBackend } from '../src/backend/ladder.ts';
+import { createModel } from '../src/models/create-model.ts';
+import { estimateStep, planMemory, profileModel } from '../src/memory/planner.ts';
+import { parseBytes } from '../src/config/bytes.ts';
+
+const run = promisify(execFile);
+const cli = join(import.meta.dirname, '..', 'bin', 'streamfit.js');
+
+await selectBackend('cpu');
+
+test('parses memory sizes', () => {
+  assert.equal(parseBytes('8GiB'), 8 * 2 ** 30);
+  assert.equal(parseBytes('512 MiB'), 512 * 2 ** 20);
+  assert.equal(parseBytes('2GB'), 2e9);
+  assert.equal(parseBytes(1024), 1024);
+  assert.equal(parseBytes('lots'), undefined);
+  assert.equal(parseBytes('8 parsecs'), undefined);
+});
+
+test('the plan is the largest micro-batch dividing the batch that fits, recomputing only when it buys a larger one', async () => {
+  const { model } = await createModel('efficientnet-b0', { classes: 10, imageSize: 128 });
+  const profile = profileModel(model);
+  const estimates = [1, 2, 4, 8].map((size) => estimateStep(profile, size, 'adam', false).predictedPeakBytes);
+  assert.deepEqual([...estimates].sort((a, b) => a - b), estimates, 'bytes grow with the micro-batch');
+  assert.ok(estimateStep(profile, 8, 'adam', true).predictedPeakBytes < estimates[3] * 0.6, 'recomputation keeps far less');
+  assert.ok(estimateStep(profile, 8, 'sgd', false).predictedPeakBytes < estimates[3], 'SGD keeps fewer slots than Adam');
+
+  const roomy = planMemory(profile, 64 * 2 ** 30, 32, 'adam');
+  assert.deepEqual([roomy.microBatch, roomy.accumulate, roomy.recompute, roomy.fits], [32, 1, false, true]);
+  const tight = planMemory(profile, estimates[2] + 1, 32, 'adam');
+  assert.equal(tight.microBatch * tight.accumulate, 32);
+  assert.ok(tight.predictedPeakBytes <= estimates[2] + 1);
+  assert.ok(tight.recompute, 'plain would allow only 4, recomputation more');
+  assert.ok(tight.microBatch > 4);
+  const hopeless = planMemory(profile, 1000, 32, 'adam');
+  assert.equal(hopeless.fits, false);
+  model.dispose();
+});
+
+test('a frozen backbone keeps no activations in the plan', async () => {
+  const frozen = profileModel((await createModel('efficientnet-b0', { classes: 10, imageSize: 128, freeze: 'all' })).model);
+  const open = profileModel((await createModel('efficientnet-b0', { classes: 10, imageSize: 128, freeze: 'none' })).model);
+  assert.ok(estimateStep(frozen, 8, 'adam', false).breakdown.activations < estimateStep(open, 8, 'adam', false).breakdown.activations / 20);
+});
+
+for (const [model, size, batch, memory] of [
+  ['efficientnet-b0', 128, 8, '3GiB'],
+  ['efficientnet-b0', 224, 8, '2GiB'],
+  ['efficientnet-b3', 300, 2, '3.5GiB'],
+] as const) {
+  test(`plan --measure: the prediction is within 15% of a real step for ${model} at ${size} px on wasm`, async () => {
+    const { stdout } = await run(process.execPath, [cli, 'plan', '--model', model, '--image-size', String(size), '--batch', String(batch), '--memory', memory, '--classes', '10', '--measure', '--backend', 'wasm', '--json'], { maxBuffer: 2 ** 24 });
+    const result = JSON.parse(stdout.trim().split('\n').pop()!);
+    assert.equal(result.fits, true);
+    assert.equal(result.microBatch * result.accumulate, batch);
+    assert.ok(result.predictedPeakBytes <= parseBytes(memory)!);
+    const ratio = result.measuredPeakBytes / result.predictedPeakBytes;
+    assert.ok(ratio > 0.85 && ratio < 1.15, `measured ${result.measuredPeakBytes} vs predicted ${result.predictedPeakBytes} (micro-batch ${result.microBatch}, recompute ${result.recompute})`);
+  });
+}
+
+test('train with the planner on splits the effective batch to fit the budget', async () => {
+  const { applyMemoryPlan } = await import('../cli/train.ts');
+  const { defaultTrainConfig } = await import('../src/config/train-config.ts');
+  const base = { ...defaultTrainConfig, name: 'plan', data: 'x', out: 'runs/plan', model: 'efficientnet-b0', imageSize: 128, microBatch: 32, accumulate: 1, planner: true, backend: 'cpu' as const };
+  const roomy = await applyMemoryPlan({ ...base, memory: '64GiB' });
+  assert.deepEqual([roomy.microBatch, roomy.accumulate, roomy.recompute], [32, 1, false]);
+  const tight = await applyMemoryPlan({ ...base, memory: '1GiB' });
+  assert.equal(tight.microBatch * tight.accumulate, 32);
+  assert.ok(tight.microBatch < 32);
+  await assert.rejects(applyMemoryPlan({ ...base, memory: '10MiB' }), /does not fit in 10MiB/);
+});
