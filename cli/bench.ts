@@ -12,5 +12,44 @@ export async function benchCommand(argv: string[]): Promise<void> {
     report(true, result, `pipeline: ${result.imagesPerSec} images/s = ${result.ratio} × sharp alone (${result.ceilingImagesPerSec}); RSS ×${result.rssMiB.ratio} for 10× the images`);
     return;
   }
-  throw new FlagError('<benchmark>', `expected 'pipeline', got '${which ?? ''}'`);
+  if (which === 'train') {
+    const { values } = parseFlags(rest, {
+      backend: { type: 'string' },
+      model: { type: 'string' },
+      'image-size': { type: 'string' },
+      batch: { type: 'string' },
+      steps: { type: 'string' },
+      baseline: { type: 'string' },
+      'baseline-steps': { type: 'string' },
+      pytorch: { type: 'boolean' },
+    });
+    const { benchTrain, benchTrainInChild, benchPytorch, machine } = await import('../bench/train.ts');
+    const options = {
+      backend: values.backend ?? process.env.STREAMFIT_BACKEND,
+      model: values.model ?? 'efficientnet-b0',
+      imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
+      batch: intFlag(values.batch, '--batch', 8),
+      steps: intFlag(values.steps, '--steps', 3),
+    };
+    const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
+    const lines = [`${result.backend}: ${result.msPerStep} ms a step, ${result.imagesPerSec} images/s`];
+    if (values.baseline) {
+      // The baseline runs in a child process, with its own (often fewer) steps: the cpu backend takes minutes a step.
+      const baseline = benchTrainInChild({ ...options, backend: values.baseline, steps: intFlag(values['baseline-steps'], '--baseline-steps', 1) });
+      result.baseline = baseline;
+      result.speedupOverBaseline = Number((baseline.msPerStep / (result.msPerStep as number)).toFixed(2));
+      lines.push(`${baseline.backend}: ${baseline.msPerStep} ms a step → ${result.speedupOverBaseline}× faster`);
+    }
+    if (values.pytorch) {
+      const pytorch = benchPytorch(options);
+      result.pytorch = pytorch;
+      if ('msPerStep' in pytorch) {
+        result.ratioToPytorch = Number(((result.msPerStep as number) / pytorch.msPerStep).toFixed(2));
+        lines.push(`PyTorch ${pytorch.version}: ${pytorch.msPerStep.toFixed(1)} ms a step → streamfit takes ${result.ratioToPytorch}× as long`);
+      } else lines.push(pytorch.unavailable);
+    }
+    report(true, result, lines.join('\n'));
+    return;
+  }
+  throw new FlagError('<benchmark>', `expected 'pipeline' or 'train', got '${which ?? ''}'`);
 }

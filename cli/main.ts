@@ -22,7 +22,8 @@ commands:
   evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
   plan --model efficientnet-b7 --image-size 600 --batch 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]
   models                                                   list the EfficientNet variants
-  bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone`;
+  bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
+  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch 8] [--steps 3] [--baseline cpu] [--pytorch]`;
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
