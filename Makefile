@@ -18,6 +18,9 @@ $(FIXTURES): node_modules/.installed scripts/make-fixtures.ts
 train: setup fixtures
 	node bin/streamfit.js train --config pipelines/default.ts
 
+sweep: setup fixtures
+	node bin/streamfit.js sweep --config pipelines/sweep.ts --trials 6
+
 typecheck: setup
 	$(NODE_BIN)/tsc --noEmit
 

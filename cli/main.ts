@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   train: async () => (await import('./train.ts')).trainCommand,
   predict: async () => (await import('./predict.ts')).predictCommand,
   plan: async () => (await import('./plan.ts')).planCommand,
+  sweep: async () => (await import('./sweep.ts')).sweepCommand,
   evaluate: async () => (await import('./evaluate.ts')).evaluateCommand,
 };
 
@@ -18,6 +19,7 @@ commands:
   train [--config pipelines/x.ts] [--data path] [--model efficientnet-b0] [--image-size N] [--epochs N]
         [--micro-batch N] [--accumulate N] [--optimizer adam|adamw|sgd|rmsprop] [--lr X] [--weights folder]
         [--memory 8GiB] [--backend wasm|cpu|tfjs-node|tfjs-node-gpu] [--out runs/NAME] [--resume]
+  sweep [--config pipelines/sweep.ts] [--trials N] [--concurrency N] [--eta 3] [--min-epochs 1] [--out runs/NAME] (+ train's data and model flags)
   predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
   evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
   plan --model efficientnet-b7 --image-size 600 --batch 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]

@@ -27,6 +27,8 @@ export const runFlags = {
   backend: { type: 'string' },
   memory: { type: 'string' },
   seed: { type: 'string' },
+  /** A JSON file of config fields laid over the pipeline's (how a sweep hands a trial its parameters). */
+  overrides: { type: 'string' },
 } as const;
 
 export const defaultPipelineFile = 'pipelines/default.ts';
@@ -63,6 +65,14 @@ export function configFromFlags(values: FlagValues): Record<string, unknown> {
   set('backend', values.backend);
   set('memory', values.memory);
   set('seed', values.seed === undefined ? undefined : intFlag(values.seed, '--seed', 0, -(2 ** 31)));
+  if (values.overrides) {
+    if (!existsSync(values.overrides)) throw new FlagError('--overrides', `${values.overrides}: no such file`);
+    try {
+      return { ...(JSON.parse(readFileSync(values.overrides, 'utf8')) as Record<string, unknown>), ...fields };
+    } catch (error) {
+      throw new FlagError('--overrides', `${values.overrides}: not valid JSON (${(error as Error).message})`);
+    }
+  }
   return fields;
 }
 
