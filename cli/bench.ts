@@ -51,5 +51,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
     report(true, result, lines.join('\n'));
     return;
   }
-  throw new FlagError('<benchmark>', `expected 'pipeline' or 'train', got '${which ?? ''}'`);
+  if (which === 'cache') {
+    const { values } = parseFlags(rest, { data: { type: 'string' }, 'image-size': { type: 'string' }, epochs: { type: 'string' } });
+    const { benchFeatureCache } = await import('../bench/feature-cache.ts');
+    const result = await benchFeatureCache({ data: values.data ?? 'fixtures/generated/shapes', imageSize: intFlag(values['image-size'], '--image-size', 128, 32), epochs: intFlag(values.epochs, '--epochs', 5) });
+    report(true, result, `head-only trial: ${JSON.stringify(result.hit)} on cached features vs ${JSON.stringify(result.uncached)} through the pipeline (${result.hitOverUncached}×)`);
+    return;
+  }
+  throw new FlagError('<benchmark>', `expected 'pipeline', 'train' or 'cache', got '${which ?? ''}'`);
 }

@@ -122,6 +122,7 @@ async function runTrial(trial: TrialRecord, epochs: number, pipelineFile: string
   const result = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, number | null>;
   trial.metric = result[metric] ?? null;
   trial.epochs = result.epochs ?? epochs;
+  if (result.featureCache) trial.cached = (result.featureCache as unknown as string) === 'hit';
   log(`${trial.id} ${JSON.stringify(trial.params)}: ${metric} ${trial.metric?.toFixed(4)} after ${trial.epochs} epochs`);
 }
 

@@ -22,6 +22,7 @@ import { ConfigError } from '../src/errors.ts';
 import { formatBytes, parseBytes } from '../src/config/bytes.ts';
 import { planMemory, profileModel } from '../src/memory/planner.ts';
 import { configFromFlags, defaultPipelineFile, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
+import { cachedHeadSpec, canUseFeatureCache } from './cached-head.ts';
 
 const headLayers = new Set(['avg_pool', 'top_dropout', 'predictions']);
 
@@ -68,6 +69,7 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const cachedHead = canUseFeatureCache(config) ? await cachedHeadSpec(config, dataset, trainSamples, quarantine, (text) => reporter.message(text)) : {};
   try {
     return await runTraining({
       config,
@@ -87,6 +89,7 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
       reporter,
       stop,
       versions: versions(),
+      ...cachedHead,
     });
   } finally {
     process.off('SIGINT', onSignal);

@@ -44,6 +44,7 @@ export const trainConfigSchema = type({
   normalize: "'imagenet' | 'unit' | 'symmetric' | 'none'",
   batchNormMomentum: '0 < number < 1',
   recompute: 'boolean',
+  featureCache: 'boolean',
 }).onUndeclaredKey('reject');
 
 export type TrainConfig = typeof trainConfigSchema.infer;
@@ -81,6 +82,7 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out'> = {
   normalize: 'none',
   batchNormMomentum: 0.99,
   recompute: false,
+  featureCache: false,
 };
 
 /** Validates a whole config before any work starts; the error names the first bad field, its value and what was expected. */

@@ -46,6 +46,10 @@ export interface RunSpec {
   /** Micro-batch split chosen by the memory planner (1 = none). */
   plannedSplit?: number;
   versions: Record<string, string>;
+  /** Turns the trained model into the one saved (a head trained on cached features becomes the full classifier). */
+  finalizeModel?: (trained: tf.LayersModel) => Promise<tf.LayersModel>;
+  /** Extra fields for the summary (e.g. whether the feature cache was hit). */
+  summaryExtra?: Record<string, unknown>;
 }
 
 export interface RunSummary {
@@ -63,6 +67,7 @@ export interface RunSummary {
   reportPath: string;
   fromScratch: boolean;
   signal?: string;
+  [extra: string]: unknown;
 }
 
 interface Phase {
@@ -237,8 +242,10 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
   const reportPath = join(runDir, 'report.html');
   if (!interrupted) {
     if (config.earlyStopping && existsSync(join(bestDir, 'model.json'))) loadWeightsByName(model, bestDir);
-    model.setUserDefinedMetadata({ streamfit: { classes: spec.classes, imageSize: config.imageSize, normalize: config.normalize, model: config.model } });
-    await saveModel(model, join(runDir, 'model'));
+    const saved = spec.finalizeModel ? await spec.finalizeModel(model) : model;
+    saved.setUserDefinedMetadata({ streamfit: { classes: spec.classes, imageSize: config.imageSize, normalize: config.normalize, model: config.model } });
+    await saveModel(saved, join(runDir, 'model'));
+    if (saved !== model) saved.dispose();
   }
   const best = config.earlyStopping && early.bestEpoch !== null ? history.find((record) => record.epoch === early.bestEpoch) : history.at(-1);
   writeFileSync(
@@ -274,6 +281,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
     reportPath,
     fromScratch,
     signal: interrupted ? spec.stop.signal : undefined,
+    ...spec.summaryExtra,
   };
 }
 
