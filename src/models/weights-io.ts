@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
+// Models saved by streamfit use its Normalization, BatchNormalization and Dropout classes: register them before any load.
+import './layers.ts';
 
 const modelFile = 'model.json';
 const weightsFile = 'weights.bin';
