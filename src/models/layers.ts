@@ -1,45 +1,37 @@
-// Layers EfficientNet needs beyond tfjs' own: fine-tuning BatchNormalization and Keras' input Normalization.
+// Layers EfficientNet needs beyond tfjs' own: BatchNormalization and Dropout that respect freezing, and Keras' input Normalization.
 
 import * as tf from '@tensorflow/tfjs';
 
 type Kwargs = Record<string, unknown>;
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
 
-// tfjs does not export the BatchNormalization class itself, only its factory.
-const BatchNormalizationBase = Object.getPrototypeOf(tf.layers.batchNormalization({})).constructor as new (
-  args: Parameters<typeof tf.layers.batchNormalization>[0],
-) => tf.layers.Layer;
+type LayerClass<Args> = new (args: Args) => tf.layers.Layer;
 
 /**
- * BatchNormalization that runs in inference mode whenever it is frozen (trainable = false), as Keras does:
- * tfjs' own layer would update its moving statistics and use batch statistics in a frozen backbone.
- * Registered under the same class name, so any tfjs model loaded from disk gets this behaviour too.
+ * The same layer, run in inference mode whenever it is frozen (trainable = false): a frozen part of the network behaves as
+ * when Keras calls a frozen base model with training=False. tfjs' own BatchNormalization would otherwise update its moving
+ * statistics and normalize with batch statistics inside a frozen backbone, and Dropout would stay on.
+ * Registered under tfjs' own class name, so any tfjs model loaded from disk gets this behaviour too.
  */
-export class FineTuneBatchNormalization extends BatchNormalizationBase {
-  static className = 'BatchNormalization';
+function inferenceWhenFrozen<Args>(base: LayerClass<Args>, className: string): LayerClass<Args> {
+  const Frozen = class extends (base as new (args: Args) => tf.layers.Layer) {
+    static className = className;
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    return super.call(inputs, { ...kwargs, training: Boolean(kwargs.training) && this.trainable });
-  }
+    override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+      return super.call(inputs, { ...kwargs, training: Boolean(kwargs.training) && this.trainable });
+    }
+  };
+  tf.serialization.registerClass(Frozen as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>);
+  return Frozen;
 }
-tf.serialization.registerClass(FineTuneBatchNormalization as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>);
 
-const DropoutBase = Object.getPrototypeOf(tf.layers.dropout({ rate: 0.5 })).constructor as new (
-  args: Parameters<typeof tf.layers.dropout>[0],
-) => tf.layers.Layer;
+// tfjs exports only the factories of these layers, not their classes.
+type BatchNormalizationArgs = Parameters<typeof tf.layers.batchNormalization>[0];
+type DropoutArgs = Parameters<typeof tf.layers.dropout>[0];
+const classOf = <Args>(layer: tf.layers.Layer) => Object.getPrototypeOf(layer).constructor as LayerClass<Args>;
 
-/**
- * Dropout that is off in a frozen block: a frozen part of the network runs in inference mode as a whole, as when Keras
- * calls a frozen base model with training=False. Registered under tfjs' own class name, like the BatchNormalization above.
- */
-export class FineTuneDropout extends DropoutBase {
-  static className = 'Dropout';
-
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    return super.call(inputs, { ...kwargs, training: Boolean(kwargs.training) && this.trainable });
-  }
-}
-tf.serialization.registerClass(FineTuneDropout as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>);
+export const FineTuneBatchNormalization = inferenceWhenFrozen(classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})), 'BatchNormalization');
+export const FineTuneDropout = inferenceWhenFrozen(classOf<DropoutArgs>(tf.layers.dropout({ rate: 0.5 })), 'Dropout');
 
 /** Keras' Normalization layer: (x − mean) / sqrt(variance), with mean, variance and count stored as (non-trainable) weights. */
 export class InputNormalization extends tf.layers.Layer {
