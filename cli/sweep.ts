@@ -63,7 +63,7 @@ export async function sweepCommand(argv: string[]): Promise<void> {
       break;
     }
     const promoted = new Set(promote(alive, eta, higherIsBetter));
-    for (const trial of alive) if (!promoted.has(trial.id)) (trial.status = 'stopped'), (trial.reason = `stopped by successive halving after ${trial.epochs} epochs`);
+    for (const trial of alive) if (!promoted.has(trial.id)) (trial.status = 'stopped'), (trial.reason = `stopped by successive halving after ${trial.epochs} epoch${trial.epochs === 1 ? "" : "s"}`);
     active = alive.filter((trial) => promoted.has(trial.id));
     log(`rung ${rungIndex + 1}: ${promoted.size} of ${alive.length} go on to ${rungs[rungIndex + 1]} epochs`);
   }

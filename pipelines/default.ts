@@ -6,7 +6,7 @@ import { split } from '../stages/split.ts';
 import { shuffle } from '../stages/shuffle.ts';
 import { decode } from '../stages/decode.ts';
 import { resize } from '../stages/resize.ts';
-import { augment } from '../stages/augment.ts';
+import { augment, augmentationOf } from '../stages/augment.ts';
 import { render } from '../stages/render.ts';
 import { normalize } from '../stages/normalize.ts';
 import { fp16Cast } from '../stages/fp16-cast.ts';
@@ -38,7 +38,7 @@ export const pipeline = definePipeline({
       .pipe(shuffle({ bufferSize: 1000, seed: config.seed }))
       .pipe(decode())
       .pipe(resize({ size: config.imageSize }))
-      .pipe(augment({ seed: config.seed, crop: { scale: [0.5, 1], ratio: [3 / 4, 4 / 3] } }))
+      .pipe(augment({ seed: config.seed, ...augmentationOf(config.augmentStrength) }))
       .pipe(render())
       .pipe(normalize({ preset: config.normalize })) // 'none' for EfficientNet: it scales and normalizes inside, as in Keras
       .pipe(fp16Cast())

@@ -8,7 +8,7 @@ import { split } from '../stages/split.ts';
 import { shuffle } from '../stages/shuffle.ts';
 import { decode } from '../stages/decode.ts';
 import { resize } from '../stages/resize.ts';
-import { augment } from '../stages/augment.ts';
+import { augment, augmentationOf } from '../stages/augment.ts';
 import { render } from '../stages/render.ts';
 import { normalize } from '../stages/normalize.ts';
 import { fp16Cast } from '../stages/fp16-cast.ts';
@@ -44,7 +44,7 @@ export const pipeline = definePipeline({
       .pipe(shuffle({ bufferSize: 10_000, seed: config.seed })) // shuffles encoded samples (paths or tar bytes), before decoding
       .pipe(decode())
       .pipe(resize({ size: config.imageSize }))
-      .pipe(augment({ seed: config.seed }))
+      .pipe(augment({ seed: config.seed, ...augmentationOf(config.augmentStrength, 0.08) }))
       .pipe(render())
       .pipe(normalize({ preset: config.normalize }))
       .pipe(fp16Cast())

@@ -19,6 +19,20 @@ export interface AugmentOptions {
   saturation?: number;
 }
 
+/**
+ * Augmentation options from one strength in [0, 1] (a sweepable knob): 0 is none; 1 is random resized crops down to
+ * `minimumCropScale` of the area, flips, and ±20% brightness and contrast.
+ */
+export function augmentationOf(strength: number, minimumCropScale = 0.5): AugmentOptions {
+  if (strength <= 0) return { crop: false, flip: false, brightness: 0, contrast: 0 };
+  return {
+    crop: { scale: [1 - strength * (1 - minimumCropScale), 1], ratio: [3 / 4, 4 / 3] },
+    flip: true,
+    brightness: 0.2 * strength,
+    contrast: 0.2 * strength,
+  };
+}
+
 export function augment(options: AugmentOptions = {}): Stage<DecodedSample, DecodedSample> {
   const seed = options.seed ?? 0;
   const crop = options.crop ?? { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] };

@@ -149,3 +149,14 @@ test('the word-wise binary16 table path equals the byte-wise one, at odd sizes a
     }
   }
 });
+
+test('one augmentation strength scales crops and jitter, and 0 turns augmentation off', async () => {
+  const { augmentationOf } = await import('../stages/augment.ts');
+  assert.deepEqual(augmentationOf(0), { crop: false, flip: false, brightness: 0, contrast: 0 });
+  const full = augmentationOf(1);
+  assert.deepEqual(full.crop, { scale: [0.5, 1], ratio: [3 / 4, 4 / 3] });
+  assert.equal(full.brightness, 0.2);
+  const half = augmentationOf(0.5, 0.08);
+  assert.ok(half.crop && Math.abs(half.crop.scale[0] - 0.54) < 1e-12);
+  assert.equal(half.contrast, 0.1);
+});

@@ -23,21 +23,25 @@ const escape = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.ch
 
 /** An SVG line chart of several series over epochs. */
 export function lineChart(title: string, series: Array<{ name: string; values: number[]; colour: string }>): string {
-  const [width, height, margin] = [520, 240, 40];
+  // Legend entries go three to a row above the plot; the plot starts below them.
+  const legendRows = Math.ceil(series.length / 3);
+  const [width, margin] = [520, 40];
+  const top = margin + 14 * (legendRows - 1);
+  const height = 240 + 14 * (legendRows - 1);
   const all = series.flatMap((s) => s.values).filter(Number.isFinite);
   const count = Math.max(...series.map((s) => s.values.length), 1);
   const low = Math.min(0, ...all);
   const high = Math.max(1e-9, ...all);
   const x = (i: number) => margin + (count === 1 ? 0 : (i / (count - 1)) * (width - 2 * margin));
-  const y = (v: number) => height - margin - ((v - low) / (high - low)) * (height - 2 * margin);
+  const y = (v: number) => height - margin - ((v - low) / (high - low)) * (height - margin - top);
   const paths = series
     .map((s) => {
       const points = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
       return `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${points}"/>` + s.values.map((v, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${s.colour}"><title>${escape(s.name)} epoch ${i + 1}: ${v.toFixed(4)}</title></circle>`).join('');
     })
     .join('');
-  const legend = series.map((s, i) => `<text x="${margin + i * 150}" y="16" fill="${s.colour}" font-size="12">■ ${escape(s.name)}</text>`).join('');
-  const axes = `<line x1="${margin}" y1="${height - margin}" x2="${width - margin}" y2="${height - margin}" stroke="#888"/><line x1="${margin}" y1="${margin}" x2="${margin}" y2="${height - margin}" stroke="#888"/>` +
+  const legend = series.map((s, i) => `<text x="${margin + (i % 3) * 150}" y="${16 + 14 * Math.floor(i / 3)}" fill="${s.colour}" font-size="12">■ ${escape(s.name)}</text>`).join('');
+  const axes = `<line x1="${margin}" y1="${height - margin}" x2="${width - margin}" y2="${height - margin}" stroke="#888"/><line x1="${margin}" y1="${top}" x2="${margin}" y2="${height - margin}" stroke="#888"/>` +
     `<text x="4" y="${y(high) + 4}" font-size="11">${high.toFixed(2)}</text><text x="4" y="${y(low) + 4}" font-size="11">${low.toFixed(2)}</text>` +
     `<text x="${width / 2}" y="${height - 8}" font-size="11" text-anchor="middle">epoch (1–${count})</text>`;
   return `<figure><figcaption>${escape(title)}</figcaption><svg width="${width}" height="${height}" role="img" aria-label="${escape(title)}">${axes}${legend}${paths}</svg></figure>`;
