@@ -28,7 +28,7 @@ test: setup fixtures typecheck
 	node --import tsx --test test/*.test.ts
 
 bench: setup
-	node bin/streamfit.js bench pipeline --json
+	node bin/streamfit.js bench pipeline --images 400 --json
 
 clean:
 	rm -rf runs fixtures/generated

@@ -8,7 +8,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (which === 'pipeline') {
     const { values } = parseFlags(rest, { images: { type: 'string' } });
     const { benchPipeline } = await import('../bench/pipeline.ts');
-    const result = await benchPipeline({ images: intFlag(values.images, '--images', 200, 8), log: (line) => process.stderr.write(line + '\n') });
+    const result = await benchPipeline({ images: intFlag(values.images, '--images', 400, 8), log: (line) => process.stderr.write(line + '\n') });
     report(true, result, `pipeline: ${result.imagesPerSec} images/s = ${result.ratio} × sharp alone (${result.ceilingImagesPerSec}); RSS ×${result.rssMiB.ratio} for 10× the images`);
     return;
   }
