@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   predict: async () => (await import('./predict.ts')).predictCommand,
   plan: async () => (await import('./plan.ts')).planCommand,
   sweep: async () => (await import('./sweep.ts')).sweepCommand,
+  weights: async () => (await import('./weights.ts')).weightsCommand,
   evaluate: async () => (await import('./evaluate.ts')).evaluateCommand,
 };
 
@@ -24,6 +25,7 @@ commands:
   evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
   plan --model efficientnet-b7 --image-size 600 --batch 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]
   models                                                   list the EfficientNet variants
+  weights import <keras.h5> --model efficientnet-bN --out folder   Keras weights → tfjs layers format (for --weights)
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
   bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch 8] [--steps 3] [--baseline cpu] [--pytorch]`;
 
