@@ -15,8 +15,9 @@ fixtures: $(FIXTURES)
 $(FIXTURES): node_modules/.installed scripts/make-fixtures.ts
 	$(NODE_BIN)/tsx scripts/make-fixtures.ts fixtures/generated/shapes 80
 
+# Each run gets its own folder (runs/default-<time>), so running it again never touches an earlier run.
 train: setup fixtures
-	node bin/streamfit.js train --config pipelines/default.ts
+	node bin/streamfit.js train --config pipelines/default.ts --name default-$$(date +%Y%m%d-%H%M%S)
 
 sweep: setup fixtures
 	node bin/streamfit.js sweep --config pipelines/sweep.ts --trials 6
