@@ -35,7 +35,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const config = resolved.planner && !values.resume ? await applyMemoryPlan(resolved) : resolved;
   const summary = await runWithPipeline(config, pipeline, { resume: Boolean(values.resume) });
   const lines = [
-    `run ${summary.status}: ${summary.epochs} epochs, best epoch ${summary.bestEpoch ?? '–'}, validation accuracy ${summary.valAccuracy === null ? '–' : (summary.valAccuracy * 100).toFixed(1) + '%'}`,
+    `run ${summary.status}: ${summary.epochs} epoch${summary.epochs === 1 ? "" : "s"}, best epoch ${summary.bestEpoch ?? '–'}, validation accuracy ${summary.valAccuracy === null ? '–' : (summary.valAccuracy * 100).toFixed(1) + '%'}`,
     `report: ${summary.reportPath}`,
   ];
   report(values.json, summary, lines.join('\n'));

@@ -3,6 +3,7 @@
 import sharp, { type Metadata } from 'sharp';
 import { orderedMap } from '../src/stream/ordered-map.ts';
 import { defaultFormats, readHead, sniffFormat } from '../src/data/sniff-format.ts';
+import { readJpegHeader } from '../src/data/jpeg-header.ts';
 import type { DecodedSample, EncodedSample } from '../src/data/samples.ts';
 import type { Stage } from '../src/stream/stage.ts';
 
@@ -41,10 +42,12 @@ async function inspectImage(sample: EncodedSample, maxPixels: number, formats: r
   const format = sniffFormat(head);
   if (!format) throw new Error('not a recognised image format');
   if (!formats.includes(format)) throw new Error(`format '${format}' is refused (allow it with the decode option 'formats')`);
-  const metadata = await readMetadata(head, sample.input);
+  // Most files are JPEGs whose frame header sits in the first bytes: read it here instead of a second decoder call.
+  const jpeg = format === 'jpeg' ? readJpegHeader(head) : undefined;
+  const metadata = jpeg ? { width: jpeg.width, height: jpeg.height, orientation: jpeg.orientation } : await readMetadata(head, sample.input);
   const orientation = metadata.orientation ?? 1;
   // Already 8-bit sRGB without alpha (most JPEGs): skipping no-op conversions keeps render at sharp's own speed.
-  const plainRgb = metadata.space === 'srgb' && metadata.channels === 3 && metadata.depth === 'uchar' && !metadata.hasAlpha;
+  const plainRgb = jpeg ? jpeg.components === 3 : isPlainRgb(metadata as Metadata);
   const open = () => {
     let image = sharp(sample.input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 });
     if (orientation > 1) image = image.autoOrient();
@@ -68,6 +71,10 @@ async function inspectImage(sample: EncodedSample, maxPixels: number, formats: r
     plan: {},
     open,
   };
+}
+
+function isPlainRgb(metadata: Metadata): boolean {
+  return metadata.space === 'srgb' && metadata.channels === 3 && metadata.depth === 'uchar' && !metadata.hasAlpha;
 }
 
 async function readMetadata(head: Uint8Array, input: string | Buffer): Promise<Metadata> {

@@ -99,3 +99,23 @@ test('resizes with cover, contain and fill to the exact square size', async () =
     if (fit === 'contain') assert.equal(sample.pixels[0] + sample.pixels[1] + sample.pixels[2], 0, 'letterbox bars are black');
   }
 });
+
+test('reads JPEG size, components and EXIF orientation as sharp does, without decoding', async () => {
+  const { readJpegHeader } = await import('../src/data/jpeg-header.ts');
+  const sharp = (await import('sharp')).default;
+  const { rgb } = await import('./helpers/images.ts');
+  const cases = [
+    ...[1, 3, 6, 8].map((orientation) => rgb(41, 23).withMetadata({ orientation }).jpeg()),
+    rgb(41, 23).jpeg({ progressive: true }),
+    rgb(41, 23).toColourspace('cmyk').jpeg(),
+    sharp(Buffer.alloc(30 * 20, 90), { raw: { width: 30, height: 20, channels: 1 } }).jpeg(),
+  ];
+  for (const image of cases) {
+    const bytes = await image.toBuffer();
+    const header = readJpegHeader(bytes)!;
+    const metadata = await sharp(bytes).metadata();
+    assert.deepEqual([header.width, header.height, header.components, header.orientation], [metadata.width, metadata.height, metadata.channels, metadata.orientation ?? 1]);
+  }
+  assert.equal(readJpegHeader(new Uint8Array([0xff, 0xd8, 0xff, 0xda, 0, 2])), undefined, 'no frame header before the scan');
+  assert.equal(readJpegHeader(new Uint8Array([0x89, 0x50])), undefined);
+});
