@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sampleTrials, validateSearchSpace } from '../src/sweep/space.ts';
 import { promote, rungEpochs } from '../src/sweep/halving.ts';
@@ -80,6 +80,7 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep',
 
   const again = JSON.parse((await run(process.execPath, args, { maxBuffer: 2 ** 24 })).stdout.trim().split('\n').pop()!);
   assert.deepEqual(again.trials, result.trials, 'a finished sweep is not run again');
+  rmSync(folder, { recursive: true, force: true });
 });
 
 test('a frozen-backbone run with the feature cache computes features once and reuses them; its model is the whole classifier', async () => {
