@@ -50,10 +50,6 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
   throw new Error(`no tfjs backend could start: ${failures.join('; ')}`);
 }
 
-export function currentBackend(): BackendInfo | undefined {
-  return current;
-}
-
 async function initialise(name: BackendName): Promise<BackendInfo> {
   if (name === 'tfjs-node-gpu' || name === 'tfjs-node') {
     const packageName = `@tensorflow/${name}`;

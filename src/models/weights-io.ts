@@ -1,7 +1,7 @@
 // Saves and loads models in the tfjs layers format (model.json + weights.bin) from file paths on any backend, without tfjs-node.
 
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DataError } from '../errors.ts';
 // Models saved by streamfit use its Normalization, BatchNormalization and Dropout classes: register them before any load.
@@ -72,10 +72,6 @@ export async function saveModel(model: tf.LayersModel, folder: string): Promise<
 
 export async function loadModel(folder: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(fileHandler(folder));
-}
-
-export function removeModel(folder: string): void {
-  rmSync(folder, { recursive: true, force: true });
 }
 
 /**
