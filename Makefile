@@ -17,10 +17,10 @@ $(FIXTURES): node_modules/.installed scripts/make-fixtures.ts
 
 # Each run gets its own folder (runs/default-<time>), so running it again never touches an earlier run.
 train: setup fixtures
-	node bin/streamfit.js train --config pipelines/default.ts --name default-$$(date +%Y%m%d-%H%M%S)
+	bin/streamfit.js train --config pipelines/default.ts --name default-$$(date +%Y%m%d-%H%M%S)
 
 sweep: setup fixtures
-	node bin/streamfit.js sweep --config pipelines/sweep.ts --trials 6
+	bin/streamfit.js sweep --config pipelines/sweep.ts --trials 6
 
 typecheck: setup
 	$(NODE_BIN)/tsc --noEmit
@@ -29,7 +29,7 @@ test: setup fixtures typecheck
 	node --import tsx --test test/*.test.ts
 
 bench: setup
-	node bin/streamfit.js bench pipeline --images 400 --json
+	bin/streamfit.js bench pipeline --images 400 --json
 
 clean:
 	rm -rf runs fixtures/generated

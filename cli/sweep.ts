@@ -128,7 +128,7 @@ async function runTrial(trial: TrialRecord, epochs: number, pipelineFile: string
 
 function runChild(args: string[], logFile: string): Promise<{ code: number | null; stdout: string; lastError?: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, availableParallelism())) } });
+    const child = spawn(process.execPath, [...process.execArgv, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, availableParallelism())) } });
     let stdout = '';
     let lastError: string | undefined;
     child.stdout.on('data', (chunk) => (stdout += chunk));

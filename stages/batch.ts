@@ -1,4 +1,4 @@
-// Batch: packs samples into one contiguous N×H×W×C typed array, applying each sample's normalization table on the way.
+// Batch: packs samples into one contiguous N×H×W×C typed array, applying each sample's normalization table (and pending flip) on the way.
 
 import { DataError } from '../src/errors.ts';
 import type { Batch, ElementType, TabulatedSample } from '../src/data/samples.ts';
@@ -65,10 +65,11 @@ class BatchPacker {
       throw new DataError(sample.origin, `is ${sample.width}x${sample.height} ${sample.dtype}, but the batch is ${width}x${height} ${dtype} (add a resize stage)`);
     }
     const offset = this.count * this.sampleLength;
+    const mirrorWidth = sample.mirror ? width : 0;
     const { x } = this;
-    if (x instanceof Uint16Array) applyTableFloat16(sample.pixels, sample.table as Uint16Array, x, offset);
-    else if (x instanceof Float32Array) applyTableFloat32(sample.pixels, sample.table as Float32Array, x, offset);
-    else applyTableUint8(sample.pixels, sample.table as Uint8Array, x, offset);
+    if (x instanceof Uint16Array) applyTableFloat16(sample.pixels, sample.table as Uint16Array, x, offset, mirrorWidth);
+    else if (x instanceof Float32Array) applyTableFloat32(sample.pixels, sample.table as Float32Array, x, offset, mirrorWidth);
+    else applyTableUint8(sample.pixels, sample.table as Uint8Array, x, offset, mirrorWidth);
     this.y[this.count] = sample.classIndex;
     this.keys.push(sample.key);
   }

@@ -1,4 +1,5 @@
-// Render: decodes each planned image to 8-bit sRGB pixels in one sharp pass (orient, crop, shrink-on-load resize, flip, colour), N in flight, in order.
+// Render: decodes each planned image to 8-bit sRGB pixels in one sharp pass (orient, crop, shrink-on-load resize, colour), N in flight, in order.
+// A flip is left to `batch`, which mirrors the rows as it writes them, unless a rotation must follow it.
 
 import sharp from 'sharp';
 import { availableParallelism } from 'node:os';
@@ -38,7 +39,8 @@ export async function renderImage(sample: DecodedSample): Promise<PixelSample> {
   if (plan.resize) {
     image = image.resize(plan.resize.width, plan.resize.height, { fit: plan.resize.fit, background: { r: 0, g: 0, b: 0 } });
   }
-  if (plan.flip) image = image.flop();
+  const mirror = plan.flip === true && !plan.rotate;
+  if (plan.flip && !mirror) image = image.flop();
   if (plan.saturation !== undefined && plan.saturation !== 1) image = image.modulate({ saturation: plan.saturation });
   let { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   if (plan.rotate) ({ data, info } = await rotateKeepingSize(data, info.width, info.height, plan.rotate));
@@ -54,6 +56,7 @@ export async function renderImage(sample: DecodedSample): Promise<PixelSample> {
     channels: 3,
     brightness: plan.brightness ?? 1,
     contrast: plan.contrast ?? 1,
+    mirror,
   };
 }
 

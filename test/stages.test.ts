@@ -113,22 +113,27 @@ test('augments the same way for the same (seed, epoch, key), whatever the concur
     writeFileSync(path, await jpegBytes(120, 90, i));
     encoded.push({ ...info(path), input: path });
   }
-  const run = (epoch: number, concurrency: number) =>
-    collect(
-      flow(() => fromArray(encoded), testContext(epoch))
-        .pipe(decode({ concurrency }))
-        .pipe(resize({ size: 32 }))
-        .pipe(augment({ seed: 7, rotate: 10, saturation: 0.3 }))
-        .pipe(render({ concurrency }))
-        .pipe(normalize()),
-    );
-  const first = await run(0, 1);
-  const again = await run(0, 8);
-  const nextEpoch = await run(1, 4);
-  assert.deepEqual(again.map((s) => Buffer.from(s.pixels).toString('base64')), first.map((s) => Buffer.from(s.pixels).toString('base64')));
-  assert.deepEqual(again.map((s) => [...s.table]), first.map((s) => [...s.table]));
-  assert.notDeepEqual(nextEpoch.map((s) => Buffer.from(s.pixels).toString('base64')), first.map((s) => Buffer.from(s.pixels).toString('base64')));
-  assert.ok(first.every((sample) => sample.width === 32 && sample.height === 32));
+  // With a rotation, sharp flips before rotating; without one, the flip is deferred to the batch write.
+  for (const rotate of [10, 0]) {
+    const run = (epoch: number, concurrency: number) =>
+      collect(
+        flow(() => fromArray(encoded), testContext(epoch))
+          .pipe(decode({ concurrency }))
+          .pipe(resize({ size: 32 }))
+          .pipe(augment({ seed: 7, rotate, saturation: 0.3 }))
+          .pipe(render({ concurrency }))
+          .pipe(normalize()),
+      );
+    const first = await run(0, 1);
+    const again = await run(0, 8);
+    const nextEpoch = await run(1, 4);
+    // Compared as written into a batch: the table and a deferred flip are part of the result.
+    const packed = (samples: TabulatedSample[]) => [...packBatch(samples).x];
+    assert.deepEqual(packed(again), packed(first));
+    assert.notDeepEqual(packed(nextEpoch), packed(first));
+    assert.ok(first.every((sample) => sample.width === 32 && sample.height === 32));
+    if (rotate === 0) assert.ok(first.some((sample) => sample.mirror) && first.some((sample) => !sample.mirror), 'some samples flipped, some not');
+  }
 });
 
 test('type-checks stage order', () => {
@@ -146,6 +151,59 @@ test('the word-wise binary16 table path equals the byte-wise one, at odd sizes a
       const out = new Uint16Array(offset + pixels.length);
       applyTableFloat16(pixels, table, out, offset);
       pixels.forEach((value, i) => assert.equal(out[offset + i], table[(i % 3) * 256 + value], `pixel value ${i} of ${pixelsCount}, offset ${offset}`));
+    }
+  }
+});
+
+test('the mirrored table writes equal the byte-wise reference, at odd widths and offsets too', async () => {
+  const { applyTableFloat16, applyTableFloat32 } = await import('../src/data/apply-table.ts');
+  const table = Uint16Array.from({ length: 768 }, (_, i) => (i * 40503) & 0xffff);
+  for (const [width, height] of [[1, 1], [3, 2], [4, 1], [8, 3], [12, 2], [30, 2]]) {
+    const pixels = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 97 + 13) % 256);
+    const expected = (offset: number, i: number) => {
+      const [row, column, channel] = [Math.floor(i / (width * 3)), Math.floor(i / 3) % width, i % 3];
+      return offset + (row * width + (width - 1 - column)) * 3 + channel;
+    };
+    for (const offset of [0, 3, 6]) {
+      const half = new Uint16Array(offset + pixels.length);
+      applyTableFloat16(pixels, table, half, offset, width);
+      const single = new Float32Array(offset + pixels.length);
+      applyTableFloat32(pixels, Float32Array.from(table), single, offset, width);
+      pixels.forEach((value, i) => {
+        assert.equal(half[expected(offset, i)], table[(i % 3) * 256 + value], `${width}x${height}, offset ${offset}, value ${i}`);
+        assert.equal(single[expected(offset, i)], table[(i % 3) * 256 + value]);
+      });
+    }
+  }
+});
+
+test('a flip deferred to the batch gives the pixels sharp would give by flopping the image', async () => {
+  const sharp = (await import('sharp')).default;
+  const path = join(tempFolder(), 'flip.jpg');
+  writeFileSync(path, await jpegBytes(90, 70, 5));
+  const encoded: EncodedSample = { ...info(path), input: path };
+  for (const size of [32, 30]) {
+    const rendered = (flip: boolean) =>
+      flow(() => fromArray([encoded]), testContext())
+        .pipe(decode())
+        .pipe(resize({ size }))
+        .pipe((source) => (async function* () { for await (const sample of source) yield { ...sample, plan: { ...sample.plan, flip } }; })())
+        .pipe(render());
+    const [plain] = await collect(rendered(false));
+    const [flipped] = await collect(rendered(true));
+    assert.equal(flipped.mirror, true);
+    const flopped = await sharp(plain.pixels, { raw: { width: size, height: size, channels: 3 } }).flop().raw().toBuffer();
+    const tables = { none: normalize({ preset: 'none' }), unit: normalize({ preset: 'unit' }) };
+    for (const [name, stage] of Object.entries(tables)) {
+      for (const half of [false, true]) {
+        const tabulate = async (sample: PixelSample) => {
+          const [tabulated] = await collect(stage(fromArray([sample]), testContext()));
+          return half ? (await collect(fp16Cast()(fromArray([tabulated]), testContext())))[0] : tabulated;
+        };
+        const viaBatch = packBatch([await tabulate(flipped)]).x;
+        const viaSharp = packBatch([await tabulate({ ...plain, pixels: new Uint8Array(flopped) })]).x;
+        assert.deepEqual([...viaBatch], [...viaSharp], `${size} px, ${name}${half ? ', binary16' : ''}`);
+      }
     }
   }
 });

@@ -54,6 +54,8 @@ export interface PixelSample extends SampleInfo {
   /** Multipliers that `normalize` folds into its per-channel table. */
   brightness: number;
   contrast: number;
+  /** A horizontal flip still to apply: `batch` writes the rows right to left. */
+  mirror?: boolean;
 }
 
 export type ElementType = 'float32' | 'float16' | 'uint8';
@@ -70,6 +72,8 @@ export interface TabulatedSample extends SampleInfo {
   channels: 3;
   dtype: ElementType;
   table: Float32Array | Uint16Array | Uint8Array;
+  /** A horizontal flip still to apply: `batch` writes the rows right to left. */
+  mirror?: boolean;
 }
 
 export interface Batch {
