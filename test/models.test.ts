@@ -7,7 +7,7 @@ import { efficientNetVariants, findVariant, roundFilters } from '../src/models/v
 import { createModel } from '../src/models/create-model.ts';
 import { loadModel, loadWeightsByName, saveModel } from '../src/models/weights-io.ts';
 import { selectBackend } from '../src/backend/ladder.ts';
-import { FineTuneBatchNormalization } from '../src/models/layers.ts';
+import { FineTuneBatchNormalization, LeanActivation } from '../src/models/layers.ts';
 import { DataError, FlagError, ConfigError } from '../src/errors.ts';
 import { tempFolder } from './helpers/images.ts';
 
@@ -124,6 +124,39 @@ test('a frozen BatchNormalization runs in inference mode even when training', ()
   layer.apply(input, { training: true });
   assert.notDeepEqual(layer.getWeights()[2].dataSync(), before, 'a trainable one updates its statistics');
   tf.dispose([input, frozenOut, inference]);
+});
+
+test('lean BatchNorm and swish give tfjs\' own outputs, gradients and moving statistics, keeping far fewer bytes', async () => {
+  const input = tf.randomNormal([4, 10, 10, 16], 2, 3, 'float32', 1);
+  const weight = tf.randomNormal([4, 10, 10, 16], 0, 1, 'float32', 2);
+  const run = async (lean: boolean) => {
+    const norm = lean ? new FineTuneBatchNormalization({}) : tf.layers.batchNormalization({});
+    const swish = lean ? new LeanActivation({ activation: 'swish' }) : tf.layers.activation({ activation: 'swish' });
+    norm.apply(input); // builds it
+    norm.setWeights([tf.linspace(0.5, 2, 16), tf.linspace(-1, 1, 16), tf.zeros([16]), tf.ones([16])]);
+    const xs = [input, ...norm.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val)];
+    const loss = () => tf.sum(tf.mul(swish.apply(norm.apply(input, { training: true }) as tf.Tensor) as tf.Tensor, weight)) as tf.Scalar;
+    const { value, grads } = tf.engine().gradients(loss, xs);
+    const moving = norm.getWeights().slice(2).map((tensor) => tensor.clone());
+    const bytesBefore = tf.memory().numBytes;
+    const profile = await tf.profile(() => {
+      const again = tf.engine().gradients(loss, xs);
+      tf.dispose([again.value, ...again.grads]);
+      return tf.scalar(0);
+    });
+    tf.dispose(profile.result as tf.Tensor);
+    return { results: [value, ...grads], moving, peakBytes: profile.peakBytes - bytesBefore };
+  };
+  const stock = await run(false);
+  const lean = await run(true);
+  stock.results.forEach((tensor, i) => {
+    const difference = tf.max(tf.abs(tf.sub(tensor, lean.results[i]))).dataSync()[0];
+    const scale = tf.max(tf.abs(tensor)).dataSync()[0];
+    assert.ok(difference <= 1e-5 * Math.max(1, scale), `${['loss', 'dx', 'dgamma', 'dbeta'][i]} differs by ${difference}`);
+  });
+  stock.moving.forEach((tensor, i) => assert.ok(tf.max(tf.abs(tf.sub(tensor, lean.moving[i]))).dataSync()[0] < 1e-6, `moving ${['mean', 'variance'][i]}`));
+  assert.ok(lean.peakBytes < 0.6 * stock.peakBytes, `peak ${lean.peakBytes} bytes lean, ${stock.peakBytes} stock`);
+  tf.dispose([input, weight, ...stock.results, ...lean.results, ...stock.moving, ...lean.moving]);
 });
 
 test('any tfjs layers model from disk can be the backbone, cut at a named layer', async () => {

@@ -5,13 +5,17 @@ import type * as tf from '@tensorflow/tfjs';
 import { segmentModel } from './segments.ts';
 
 /**
- * Bytes tfjs keeps per byte of layer output during a training step. Its autodiff saves the inputs of every elementwise op inside
- * a layer (BatchNorm's statistics, swish's sigmoid, the SE product) until the backward pass, and layer outputs stay alive to the
- * end of the forward scope. Measured on EfficientNet-B0 (wasm and cpu count bytes the same way): see bench/plan and test/planner.
+ * Bytes a training step keeps per byte of layer output. tfjs' tape keeps what each op saves for its gradient and, in the
+ * backward pass, every intermediate gradient until the step ends; with BatchNorm and swish as single ops (lean-gradients.ts)
+ * that comes to about 2.5. Measured on EfficientNet-B0 at 128 and 224 px and B3 at 300 px on wasm (cpu counts bytes the same
+ * way), all three within 1 %: see test/planner.test.ts.
  */
-export const activationFactor = 7.37;
-/** The same for the one segment being recomputed at a time (its output is not kept past the segment, hence a little less). */
-export const recomputeFactor = 6.9;
+export const activationFactor = 2.49;
+/**
+ * The same for the one segment being rerun at a time under recomputation. Higher than the plain factor: the rerun segment's
+ * tensors, its gradients and the upstream gradient are alive together. Measured 2.8 (B0) to 3.5 (B3); 3.2 keeps all within 8 %.
+ */
+export const recomputeFactor = 3.2;
 /** Share of the largest layer's activations that the backward pass holds at once on top (dy, dx and their temporaries). */
 export const workspaceFactor = 4;
 

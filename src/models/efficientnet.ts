@@ -2,7 +2,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { baseBlocks, dropConnectRate, roundFilters, roundRepeats, squeezeExciteRatio, type EfficientNetVariant } from './variants.ts';
-import { FineTuneBatchNormalization, FineTuneDropout, InputNormalization } from './layers.ts';
+import { FineTuneBatchNormalization, FineTuneDropout, InputNormalization, LeanActivation } from './layers.ts';
 
 export interface EfficientNetOptions {
   /** Square input side; defaults to the variant's resolution. Any size ≥ 32 works (e.g. B0 at 64 px for tests). */
@@ -52,7 +52,7 @@ function mbConvBlock(inputs: tf.SymbolicTensor, args: BlockArgs): tf.SymbolicTen
   if (expandRatio !== 1) {
     x = tf.layers.conv2d({ filters, kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: convInitializer(), name: `${name}expand_conv` }).apply(x) as tf.SymbolicTensor;
     x = batchNorm(`${name}expand_bn`).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.activation({ activation: 'swish', name: `${name}expand_activation` }).apply(x) as tf.SymbolicTensor;
+    x = new LeanActivation({ activation: 'swish', name: `${name}expand_activation` }).apply(x) as tf.SymbolicTensor;
   }
   let padding: 'same' | 'valid' = 'same';
   if (strides === 2) {
@@ -63,7 +63,7 @@ function mbConvBlock(inputs: tf.SymbolicTensor, args: BlockArgs): tf.SymbolicTen
     .depthwiseConv2d({ kernelSize, strides, padding, useBias: false, depthwiseInitializer: convInitializer(), name: `${name}dwconv` })
     .apply(x) as tf.SymbolicTensor;
   x = batchNorm(`${name}bn`).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.activation({ activation: 'swish', name: `${name}activation` }).apply(x) as tf.SymbolicTensor;
+  x = new LeanActivation({ activation: 'swish', name: `${name}activation` }).apply(x) as tf.SymbolicTensor;
 
   const filtersSe = Math.max(1, Math.floor(filtersIn * squeezeExciteRatio));
   let se = tf.layers.globalAveragePooling2d({ name: `${name}se_squeeze` }).apply(x) as tf.SymbolicTensor;
@@ -99,7 +99,7 @@ export function buildEfficientNet(variant: EfficientNetVariant, options: Efficie
   x = tf.layers.zeroPadding2d({ padding: correctPad(imageSize, 3), name: 'stem_conv_pad' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.conv2d({ filters: width(32), kernelSize: 3, strides: 2, padding: 'valid', useBias: false, kernelInitializer: convInitializer(), name: 'stem_conv' }).apply(x) as tf.SymbolicTensor;
   x = batchNorm('stem_bn').apply(x) as tf.SymbolicTensor;
-  x = tf.layers.activation({ activation: 'swish', name: 'stem_activation' }).apply(x) as tf.SymbolicTensor;
+  x = new LeanActivation({ activation: 'swish', name: 'stem_activation' }).apply(x) as tf.SymbolicTensor;
 
   const totalBlocks = baseBlocks.reduce((sum, stage) => sum + roundRepeats(stage.repeats, variant.depthCoefficient), 0);
   let index = 0;
@@ -121,7 +121,7 @@ export function buildEfficientNet(variant: EfficientNetVariant, options: Efficie
 
   x = tf.layers.conv2d({ filters: width(1280), kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: convInitializer(), name: 'top_conv' }).apply(x) as tf.SymbolicTensor;
   x = batchNorm('top_bn').apply(x) as tf.SymbolicTensor;
-  x = tf.layers.activation({ activation: 'swish', name: 'top_activation' }).apply(x) as tf.SymbolicTensor;
+  x = new LeanActivation({ activation: 'swish', name: 'top_activation' }).apply(x) as tf.SymbolicTensor;
   if (options.includeTop) {
     x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
     if (variant.dropout > 0) x = new FineTuneDropout({ rate: variant.dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;

@@ -1,6 +1,8 @@
-// Layers EfficientNet needs beyond tfjs' own: BatchNormalization and Dropout that respect freezing, and Keras' input Normalization.
+// Layers EfficientNet needs beyond tfjs' own: BatchNormalization and Dropout that respect freezing, BatchNormalization and
+// swish that keep little for the backward pass, and Keras' input Normalization.
 
 import * as tf from '@tensorflow/tfjs';
+import { leanBatchNormTraining, leanSwish } from './lean-gradients.ts';
 
 type Kwargs = Record<string, unknown>;
 type LayerArgs = ConstructorParameters<typeof tf.layers.Layer>[0];
@@ -28,10 +30,53 @@ function inferenceWhenFrozen<Args>(base: LayerClass<Args>, className: string): L
 // tfjs exports only the factories of these layers, not their classes.
 type BatchNormalizationArgs = Parameters<typeof tf.layers.batchNormalization>[0];
 type DropoutArgs = Parameters<typeof tf.layers.dropout>[0];
+type ActivationArgs = Parameters<typeof tf.layers.activation>[0];
 const classOf = <Args>(layer: tf.layers.Layer) => Object.getPrototypeOf(layer).constructor as LayerClass<Args>;
 
-export const FineTuneBatchNormalization = inferenceWhenFrozen(classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})), 'BatchNormalization');
+/** The fields of tfjs' BatchNormalization that its training step reads (they are not in its public types). */
+interface BatchNormalizationFields {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  gamma?: tf.LayerVariable;
+  beta?: tf.LayerVariable;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+}
+
+/** tfjs' BatchNormalization, with its training step as one lean op (lean-gradients.ts); the same numbers and updates. */
+const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (args: BatchNormalizationArgs) => tf.layers.Layer) {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const input = Array.isArray(inputs) ? inputs[0] : inputs;
+    const fields = this as unknown as BatchNormalizationFields;
+    const lastAxis = fields.axis === -1 || fields.axis === input.rank - 1;
+    if (!kwargs.training || !lastAxis || !fields.gamma || !fields.beta) return super.call(inputs, kwargs);
+    return tf.tidy(() => {
+      const { output, mean, variance } = leanBatchNormTraining(input, fields.gamma!.read(), fields.beta!.read(), fields.epsilon);
+      for (const [variable, batchValue] of [[fields.movingMean, mean], [fields.movingVariance, variance]] as const) {
+        const value = variable.read();
+        variable.write(tf.sub(value, tf.mul(tf.sub(value, batchValue), 1 - fields.momentum)));
+      }
+      tf.dispose([mean, variance]);
+      return output;
+    });
+  }
+};
+
+export const FineTuneBatchNormalization = inferenceWhenFrozen(LeanBatchNormalization as LayerClass<BatchNormalizationArgs>, 'BatchNormalization');
 export const FineTuneDropout = inferenceWhenFrozen(classOf<DropoutArgs>(tf.layers.dropout({ rate: 0.5 })), 'Dropout');
+
+/** tfjs' Activation layer, with swish as one lean op. Registered under tfjs' class name, like the layers above. */
+export class LeanActivation extends (classOf<ActivationArgs>(tf.layers.activation({ activation: 'linear' })) as new (args: ActivationArgs) => tf.layers.Layer) {
+  static className = 'Activation';
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const { activation } = this as unknown as { activation: { getClassName(): string } };
+    if (activation.getClassName() === 'swish') return leanSwish(Array.isArray(inputs) ? inputs[0] : inputs);
+    return super.call(inputs, kwargs);
+  }
+}
+tf.serialization.registerClass(LeanActivation as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>);
 
 /** Keras' Normalization layer: (x − mean) / sqrt(variance), with mean, variance and count stored as (non-trainable) weights. */
 export class InputNormalization extends tf.layers.Layer {

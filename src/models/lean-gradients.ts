@@ -1,0 +1,66 @@
+// BatchNorm (training mode) and swish as single taped ops with closed-form gradients that recompute what they need from
+// the input. tfjs' tape keeps what every primitive op saves for its gradient, and in the backward pass every intermediate
+// gradient, until the step ends. BatchNorm is four primitive ops and swish three, so as plain ops they keep several times
+// the layer's output; as one op each they keep their input and one gradient.
+
+import * as tf from '@tensorflow/tfjs';
+
+const swishOp = tf.customGrad((x, save) => {
+  const input = x as tf.Tensor;
+  (save as tf.GradSaveFunc)([input]);
+  return {
+    value: tf.mul(input, tf.sigmoid(input)),
+    gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) =>
+      tf.tidy(() => {
+        const sigmoid = tf.sigmoid(saved);
+        // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
+        return tf.mul(dy, tf.mul(sigmoid, tf.add(1, tf.mul(saved, tf.sub(1, sigmoid)))));
+      }),
+  };
+});
+
+/** x · sigmoid(x), keeping only x for the backward pass. */
+export function leanSwish(x: tf.Tensor): tf.Tensor {
+  return swishOp(x);
+}
+
+export interface BatchStatistics {
+  output: tf.Tensor;
+  /** The batch mean and variance over all axes but the last, for the moving averages; not part of the gradient. */
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+}
+
+/**
+ * Training-mode BatchNorm over the last axis, as tfjs-layers computes it (moments, then batchNorm), keeping only x and gamma
+ * for the backward pass, which uses the closed-form gradient (tf.grads cannot run inside a backward pass: it would replace
+ * the outer tape). The caller disposes `mean` and `variance`.
+ */
+export function leanBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): BatchStatistics {
+  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
+  const count = x.size / x.shape[x.rank - 1];
+  let statistics: [tf.Tensor, tf.Tensor] | undefined;
+  const op = tf.customGrad((input, scale, offset, save) => {
+    const [saved, savedScale] = [input as tf.Tensor, scale as tf.Tensor];
+    (save as tf.GradSaveFunc)([saved, savedScale]);
+    const { mean, variance } = tf.moments(saved, axes);
+    statistics = [tf.keep(mean), tf.keep(variance)];
+    return {
+      value: tf.batchNorm(saved, mean, variance, offset as tf.Tensor, savedScale, epsilon),
+      gradFunc: (dy: tf.Tensor, [input, scale]: tf.Tensor[]) =>
+        tf.tidy(() => {
+          // With x̂ = (x − mean)/σ: dβ = Σdy, dγ = Σdy·x̂, dx = γ/σ · (dy − dβ/n − x̂·dγ/n), sums over all axes but the last.
+          const { mean, variance } = tf.moments(input, axes);
+          const inverseDeviation = tf.rsqrt(tf.add(variance, epsilon));
+          const normalized = tf.mul(tf.sub(input, mean), inverseDeviation);
+          const dBeta = tf.sum(dy, axes);
+          const dGamma = tf.sum(tf.mul(dy, normalized), axes);
+          const centred = tf.sub(tf.sub(dy, tf.div(dBeta, count)), tf.mul(normalized, tf.div(dGamma, count)));
+          return [tf.mul(tf.mul(scale, inverseDeviation), centred), dGamma, dBeta];
+        }),
+    };
+  });
+  const output = op(x, gamma, beta);
+  const [mean, variance] = statistics!;
+  return { output, mean, variance };
+}
