@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync } from 'node:fs';
 import { orderedMap } from '../src/stream/ordered-map.ts';
+import { heapFlags } from '../src/config/heap-flags.ts';
 import { writeBenchImages } from './bench-images.ts';
 import { runChain } from './pipeline-chain.ts';
 
@@ -56,7 +57,7 @@ function startClock() {
 
 function peakRssMiB(folder: string, cycles: number): number {
   const chain = fileURLToPath(new URL('./pipeline-chain.ts', import.meta.url));
-  const output = execFileSync(process.execPath, [...process.execArgv, '--import', 'tsx', chain, folder, String(cycles)], { encoding: 'utf8' });
+  const output = execFileSync(process.execPath, [...heapFlags(), '--import', 'tsx', chain, folder, String(cycles)], { encoding: 'utf8' });
   return JSON.parse(output.trim().split('\n').pop()!).peakRssKiB / 1024;
 }
 
@@ -89,7 +90,7 @@ export async function benchPipeline(options: { images: number; log?: (line: stri
     log(`peak RSS: ${small.toFixed(0)} MiB for ${options.images} images, ${large.toFixed(0)} MiB for ${10 * options.images}`);
     return {
       bench: 'pipeline',
-      machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, nodeFlags: process.execArgv, sharp: sharp.versions.sharp ?? '' },
+      machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, nodeFlags: heapFlags(), sharp: sharp.versions.sharp ?? '' },
       images,
       imagesPerSec: round(rate),
       ceilingImagesPerSec: round(best.rate),

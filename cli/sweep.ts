@@ -12,6 +12,7 @@ import { promote, rungEpochs } from '../src/sweep/halving.ts';
 import { writeSweepResults, type TrialRecord } from '../src/sweep/results.ts';
 import { intFlag, numberFlag, parseFlags, report } from './args.ts';
 import { configFromFlags, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
+import { heapFlags } from '../src/config/heap-flags.ts';
 
 export const defaultSweepFile = 'pipelines/sweep.ts';
 const cli = fileURLToPath(new URL('../bin/streamfit.js', import.meta.url));
@@ -128,7 +129,7 @@ async function runTrial(trial: TrialRecord, epochs: number, pipelineFile: string
 
 function runChild(args: string[], logFile: string): Promise<{ code: number | null; stdout: string; lastError?: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [...process.execArgv, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, availableParallelism())) } });
+    const child = spawn(process.execPath, [...heapFlags(), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, availableParallelism())) } });
     let stdout = '';
     let lastError: string | undefined;
     child.stdout.on('data', (chunk) => (stdout += chunk));

@@ -13,6 +13,13 @@ const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'bin', 'streamfit.js');
 
+test('children (sweep trials, bench probes) get the heap flags of the streamfit command and nothing else', async () => {
+  const probe = `import { heapFlags } from ${JSON.stringify(join(root, 'src', 'config', 'heap-flags.ts'))}; console.log(JSON.stringify(heapFlags()));`;
+  const { stdout } = await run(process.execPath, ['--initial-old-space-size=64', '--no-warnings', '--import', 'tsx', '--input-type=module', '-e', probe], { cwd: root });
+  assert.deepEqual(JSON.parse(stdout), ['--initial-old-space-size=64']);
+  assert.match(readFileSync(cli, 'utf8').split('\n')[0], /^#!\/usr\/bin\/env -S node --initial-old-space-size=64$/, 'the command sets the floor');
+});
+
 test('grid spaces expand to every combination; random ones are reproducible and stay in range', () => {
   const grid = validateSearchSpace({ method: 'grid', parameters: { lr: { grid: [0.1, 0.01] }, optimizer: { choice: ['adam', 'sgd', 'rmsprop'] } } });
   assert.equal(sampleTrials(grid, 100, 0).length, 6);
