@@ -2,7 +2,7 @@
 NODE_BIN := node_modules/.bin
 FIXTURES := fixtures/generated/shapes/README.txt
 
-.PHONY: setup fixtures train test typecheck bench sweep clean
+.PHONY: setup fixtures train test typecheck lint format bench sweep clean
 
 setup: node_modules/.installed
 
@@ -25,7 +25,14 @@ sweep: setup fixtures
 typecheck: setup
 	$(NODE_BIN)/tsc --noEmit
 
-test: setup fixtures typecheck
+# One formatter and linter (Biome): `make format` rewrites, `make lint` (and so `make test`) refuses what it would change.
+lint: setup
+	$(NODE_BIN)/biome check .
+
+format: setup
+	$(NODE_BIN)/biome check --write .
+
+test: setup fixtures typecheck lint
 	node --import tsx --test test/*.test.ts
 
 bench: setup

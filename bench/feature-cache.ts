@@ -26,7 +26,25 @@ export async function benchFeatureCache(options: CacheBenchOptions): Promise<Rec
     writeFileSync(join(folder, 'cache-on.json'), JSON.stringify({ featureCache: true }));
     const cli = fileURLToPath(new URL('../bin/streamfit.js', import.meta.url));
     const trial = (name: string, cached: boolean) => {
-      const args = [cli, 'train', '--data', options.data, '--model', 'efficientnet-b0', '--image-size', String(options.imageSize), '--weights', join(folder, 'weights'), '--epochs', String(options.epochs), '--backend', 'wasm', '--out', join(folder, 'runs', name), '--json'];
+      const args = [
+        cli,
+        'train',
+        '--data',
+        options.data,
+        '--model',
+        'efficientnet-b0',
+        '--image-size',
+        String(options.imageSize),
+        '--weights',
+        join(folder, 'weights'),
+        '--epochs',
+        String(options.epochs),
+        '--backend',
+        'wasm',
+        '--out',
+        join(folder, 'runs', name),
+        '--json',
+      ];
       if (cached) args.push('--overrides', join(folder, 'cache-on.json'));
       const start = performance.now();
       const output = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 2 ** 24 });
@@ -36,7 +54,15 @@ export async function benchFeatureCache(options: CacheBenchOptions): Promise<Rec
     const uncached = trial('uncached', false);
     const miss = trial('first-cached', true);
     const hit = trial('second-cached', true);
-    return { bench: 'feature-cache', imageSize: options.imageSize, epochs: options.epochs, uncached, miss, hit, hitOverUncached: Number((hit.seconds / uncached.seconds).toFixed(3)) };
+    return {
+      bench: 'feature-cache',
+      imageSize: options.imageSize,
+      epochs: options.epochs,
+      uncached,
+      miss,
+      hit,
+      hitOverUncached: Number((hit.seconds / uncached.seconds).toFixed(3)),
+    };
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }

@@ -1,18 +1,18 @@
 // The benchmark's full chain, shared by the throughput run and the memory child process.
 
-import { flow } from '../src/stream/stage.ts';
-import { Quarantine } from '../src/stream/quarantine.ts';
-import { folderSource } from '../stages/source-folder.ts';
-import { decode } from '../stages/decode.ts';
-import { resize } from '../stages/resize.ts';
-import { augment } from '../stages/augment.ts';
-import { render } from '../stages/render.ts';
-import { normalize } from '../stages/normalize.ts';
-import { fp16Cast } from '../stages/fp16-cast.ts';
-import { batch } from '../stages/batch.ts';
-import { prefetch, type PrefetchStats } from '../stages/prefetch.ts';
-import type { StageContext } from '../src/stream/stage.ts';
 import type { Batch } from '../src/data/samples.ts';
+import { Quarantine } from '../src/stream/quarantine.ts';
+import type { StageContext } from '../src/stream/stage.ts';
+import { flow } from '../src/stream/stage.ts';
+import { augment } from '../stages/augment.ts';
+import { batch } from '../stages/batch.ts';
+import { decode } from '../stages/decode.ts';
+import { fp16Cast } from '../stages/fp16-cast.ts';
+import { normalize } from '../stages/normalize.ts';
+import { type PrefetchStats, prefetch } from '../stages/prefetch.ts';
+import { render } from '../stages/render.ts';
+import { resize } from '../stages/resize.ts';
+import { folderSource } from '../stages/source-folder.ts';
 
 /** Streams the folder `cycles` times through source → … → prefetch into a consumer that only reads; returns images seen. */
 export async function runChain(folder: string, cycles = 1): Promise<{ images: number; prefetch: PrefetchStats }> {
@@ -45,5 +45,5 @@ export async function runChain(folder: string, cycles = 1): Promise<{ images: nu
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [folder, cycles] = [process.argv[2], Number(process.argv[3] ?? 1)];
   const { images } = await runChain(folder, cycles);
-  process.stdout.write(JSON.stringify({ images, peakRssKiB: process.resourceUsage().maxRSS }) + '\n');
+  process.stdout.write(`${JSON.stringify({ images, peakRssKiB: process.resourceUsage().maxRSS })}\n`);
 }

@@ -1,15 +1,14 @@
 // Benchmark: the full data chain against sharp's decode + resize alone (the ceiling), and host memory as the dataset grows 10×.
 
-import sharp from 'sharp';
-import fg from 'fast-glob';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { cpus, tmpdir, availableParallelism } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync } from 'node:fs';
-import { orderedMap } from '../src/stream/ordered-map.ts';
+import fg from 'fast-glob';
+import sharp from 'sharp';
 import { heapFlags } from '../src/config/heap-flags.ts';
+import { orderedMap } from '../src/stream/ordered-map.ts';
 import { writeBenchImages } from './bench-images.ts';
 import { runChain } from './pipeline-chain.ts';
 
@@ -80,7 +79,9 @@ export async function benchPipeline(options: { images: number; log?: (line: stri
     const { images } = await runChain(folder);
     const chain = clock.stop(images);
     const rate = chain.rate;
-    log(`full chain: ${rate.toFixed(1)} images/s, ${chain.cpuMsPerImage.toFixed(2)} CPU ms an image (ceiling ${best.cpuMsPerImage.toFixed(2)})`);
+    log(
+      `full chain: ${rate.toFixed(1)} images/s, ${chain.cpuMsPerImage.toFixed(2)} CPU ms an image (ceiling ${best.cpuMsPerImage.toFixed(2)})`,
+    );
     // Measure the ceiling once more after the chain and keep the better, so a noisy moment cannot flatter the ratio.
     const again = await ceiling(files, best.concurrency);
     if (again.rate > best.rate) best = { ...again, concurrency: best.concurrency };
@@ -90,7 +91,13 @@ export async function benchPipeline(options: { images: number; log?: (line: stri
     log(`peak RSS: ${small.toFixed(0)} MiB for ${options.images} images, ${large.toFixed(0)} MiB for ${10 * options.images}`);
     return {
       bench: 'pipeline',
-      machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, nodeFlags: heapFlags(), sharp: sharp.versions.sharp ?? '' },
+      machine: {
+        cpus: availableParallelism(),
+        model: cpus()[0]?.model ?? 'unknown',
+        node: process.version,
+        nodeFlags: heapFlags(),
+        sharp: sharp.versions.sharp ?? '',
+      },
       images,
       imagesPerSec: round(rate),
       ceilingImagesPerSec: round(best.rate),

@@ -1,14 +1,14 @@
 // Benchmark: full training steps (forward, backward, Adam) of an EfficientNet, after one warm-up step, on one backend;
 // optionally beside a baseline backend and PyTorch measured in the same run.
 
-import * as tf from '@tensorflow/tfjs';
 import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import type { Batch } from '../src/data/samples.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { Trainer } from '../src/train/trainer.ts';
-import type { Batch } from '../src/data/samples.ts';
 
 export interface TrainBenchOptions {
   backend?: string;
@@ -33,7 +33,14 @@ export interface TrainBenchResult {
 function syntheticBatch(size: number, imageSize: number, classes: number): Batch {
   const length = size * imageSize * imageSize * 3;
   const x = Uint8Array.from({ length }, (_, i) => (i * 2654435761) >>> 24);
-  return { x, y: Int32Array.from({ length: size }, (_, i) => i % classes), keys: [], shape: [size, imageSize, imageSize, 3], dtype: 'uint8', bytes: length };
+  return {
+    x,
+    y: Int32Array.from({ length: size }, (_, i) => i % classes),
+    keys: [],
+    shape: [size, imageSize, imageSize, 3],
+    dtype: 'uint8',
+    bytes: length,
+  };
 }
 
 export async function benchTrain(options: TrainBenchOptions): Promise<TrainBenchResult> {
@@ -49,27 +56,58 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   const numTensorsAfter = tf.memory().numTensors;
   trainer.dispose();
   model.dispose();
-  return { backend: backend.name, model: options.model, imageSize: options.imageSize, batch: options.batch, steps: options.steps, msPerStep: round(msPerStep), imagesPerSec: round((options.batch * 1000) / msPerStep), numTensorsBefore, numTensorsAfter };
+  return {
+    backend: backend.name,
+    model: options.model,
+    imageSize: options.imageSize,
+    batch: options.batch,
+    steps: options.steps,
+    msPerStep: round(msPerStep),
+    imagesPerSec: round((options.batch * 1000) / msPerStep),
+    numTensorsBefore,
+    numTensorsAfter,
+  };
 }
 
 /** The same benchmark in a fresh process (each backend gets a clean engine). */
 export function benchTrainInChild(options: TrainBenchOptions): TrainBenchResult {
   const self = fileURLToPath(new URL('./train.ts', import.meta.url));
-  const output = execFileSync(process.execPath, ['--import', 'tsx', self, JSON.stringify(options)], { encoding: 'utf8', maxBuffer: 2 ** 24 });
+  const output = execFileSync(process.execPath, ['--import', 'tsx', self, JSON.stringify(options)], {
+    encoding: 'utf8',
+    maxBuffer: 2 ** 24,
+  });
   return JSON.parse(output.trim().split('\n').pop()!);
 }
 
 /** PyTorch's torchvision EfficientNet-B0 on the same cores, when Debian's python3-torchvision is installed; undefined otherwise. */
-export function benchPytorch(options: TrainBenchOptions): { msPerStep: number; version: string; threads: number } | { unavailable: string } {
+export function benchPytorch(
+  options: TrainBenchOptions,
+): { msPerStep: number; version: string; threads: number } | { unavailable: string } {
   const script = fileURLToPath(new URL('./pytorch_train.py', import.meta.url));
   try {
-    const output = execFileSync('/usr/bin/python3', [script, '--image-size', String(options.imageSize), '--batch', String(options.batch), '--steps', String(options.steps), '--threads', String(availableParallelism())], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const output = execFileSync(
+      '/usr/bin/python3',
+      [
+        script,
+        '--image-size',
+        String(options.imageSize),
+        '--batch',
+        String(options.batch),
+        '--steps',
+        String(options.steps),
+        '--threads',
+        String(availableParallelism()),
+      ],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     return JSON.parse(output.trim().split('\n').pop()!);
   } catch (error) {
-    return { unavailable: `PyTorch baseline not run (${(error as Error).message.split('\n')[0]}); install it with apt-get install python3-torchvision` };
+    return {
+      unavailable: `PyTorch baseline not run (${(error as Error).message.split('\n')[0]}); install it with apt-get install python3-torchvision`,
+    };
   }
 }
 
@@ -83,5 +121,5 @@ function round(value: number): number {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const result = await benchTrain(JSON.parse(process.argv[2]) as TrainBenchOptions);
-  process.stdout.write(JSON.stringify(result) + '\n');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -1,6 +1,6 @@
 // Flag parsing on node:util parseArgs, turning its errors into FlagError, plus the JSON/human output convention.
 
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { FlagError } from '../src/errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -11,7 +11,8 @@ export function parseFlags<T extends Options>(argv: string[], options: T) {
   } catch (error) {
     const message = (error as Error).message;
     const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? 'flag';
-    if (/argument is ambiguous/.test(message)) throw new FlagError(flag, `a value that starts with '-' must be joined to its flag: ${flag}=<value>`);
+    if (/argument is ambiguous/.test(message))
+      throw new FlagError(flag, `a value that starts with '-' must be joined to its flag: ${flag}=<value>`);
     throw new FlagError(flag, message.split('\n')[0]);
   }
 }
@@ -33,6 +34,6 @@ export function numberFlag(value: string | undefined, flag: string, fallback: nu
 
 /** Human text goes to stderr; with --json the result is one JSON line on stdout. */
 export function report(json: boolean | undefined, result: unknown, human: string): void {
-  if (human) process.stderr.write(human.endsWith('\n') ? human : human + '\n');
-  if (json) process.stdout.write(JSON.stringify(result) + '\n');
+  if (human) process.stderr.write(human.endsWith('\n') ? human : `${human}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -8,8 +8,15 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (which === 'pipeline') {
     const { values } = parseFlags(rest, { images: { type: 'string' } });
     const { benchPipeline } = await import('../bench/pipeline.ts');
-    const result = await benchPipeline({ images: intFlag(values.images, '--images', 400, 8), log: (line) => process.stderr.write(line + '\n') });
-    report(true, result, `pipeline: ${result.imagesPerSec} images/s = ${result.ratio} × sharp alone (${result.ceilingImagesPerSec}); RSS ×${result.rssMiB.ratio} for 10× the images`);
+    const result = await benchPipeline({
+      images: intFlag(values.images, '--images', 400, 8),
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    report(
+      true,
+      result,
+      `pipeline: ${result.imagesPerSec} images/s = ${result.ratio} × sharp alone (${result.ceilingImagesPerSec}); RSS ×${result.rssMiB.ratio} for 10× the images`,
+    );
     return;
   }
   if (which === 'train') {
@@ -35,7 +42,11 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const lines = [`${result.backend}: ${result.msPerStep} ms a step, ${result.imagesPerSec} images/s`];
     if (values.baseline) {
       // The baseline runs in a child process, with its own (often fewer) steps: the cpu backend takes minutes a step.
-      const baseline = benchTrainInChild({ ...options, backend: values.baseline, steps: intFlag(values['baseline-steps'], '--baseline-steps', 1) });
+      const baseline = benchTrainInChild({
+        ...options,
+        backend: values.baseline,
+        steps: intFlag(values['baseline-steps'], '--baseline-steps', 1),
+      });
       result.baseline = baseline;
       result.speedupOverBaseline = Number((baseline.msPerStep / (result.msPerStep as number)).toFixed(2));
       lines.push(`${baseline.backend}: ${baseline.msPerStep} ms a step → ${result.speedupOverBaseline}× faster`);
@@ -45,7 +56,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
       result.pytorch = pytorch;
       if ('msPerStep' in pytorch) {
         result.ratioToPytorch = Number(((result.msPerStep as number) / pytorch.msPerStep).toFixed(2));
-        lines.push(`PyTorch ${pytorch.version}: ${pytorch.msPerStep.toFixed(1)} ms a step → streamfit takes ${result.ratioToPytorch}× as long`);
+        lines.push(
+          `PyTorch ${pytorch.version}: ${pytorch.msPerStep.toFixed(1)} ms a step → streamfit takes ${result.ratioToPytorch}× as long`,
+        );
       } else lines.push(pytorch.unavailable);
     }
     report(true, result, lines.join('\n'));
@@ -54,8 +67,16 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (which === 'cache') {
     const { values } = parseFlags(rest, { data: { type: 'string' }, 'image-size': { type: 'string' }, epochs: { type: 'string' } });
     const { benchFeatureCache } = await import('../bench/feature-cache.ts');
-    const result = await benchFeatureCache({ data: values.data ?? 'fixtures/generated/shapes', imageSize: intFlag(values['image-size'], '--image-size', 128, 32), epochs: intFlag(values.epochs, '--epochs', 5) });
-    report(true, result, `head-only trial: ${JSON.stringify(result.hit)} on cached features vs ${JSON.stringify(result.uncached)} through the pipeline (${result.hitOverUncached}×)`);
+    const result = await benchFeatureCache({
+      data: values.data ?? 'fixtures/generated/shapes',
+      imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
+      epochs: intFlag(values.epochs, '--epochs', 5),
+    });
+    report(
+      true,
+      result,
+      `head-only trial: ${JSON.stringify(result.hit)} on cached features vs ${JSON.stringify(result.uncached)} through the pipeline (${result.hitOverUncached}×)`,
+    );
     return;
   }
   throw new FlagError('<benchmark>', `expected 'pipeline', 'train' or 'cache', got '${which ?? ''}'`);

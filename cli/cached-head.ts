@@ -1,23 +1,30 @@
 // Head-only runs on cached backbone features: what `train` does for a frozen backbone when `featureCache` is on.
 
-import * as tf from '@tensorflow/tfjs';
 import { dirname, join, resolve } from 'node:path';
-import { flow, type StageContext } from '../src/stream/stage.ts';
-import { Quarantine } from '../src/stream/quarantine.ts';
+import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../src/config/train-config.ts';
 import type { DatasetSource } from '../src/data/dataset-source.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { FineTuneDropout } from '../src/models/layers.ts';
-import { extractFeatures, featureBatches, featureCacheKey, readFeatureSet, writeFeatureSets, type FeatureSet } from '../src/sweep/feature-cache.ts';
+import { Quarantine } from '../src/stream/quarantine.ts';
+import { flow, type StageContext } from '../src/stream/stage.ts';
+import {
+  extractFeatures,
+  type FeatureSet,
+  featureBatches,
+  featureCacheKey,
+  readFeatureSet,
+  writeFeatureSets,
+} from '../src/sweep/feature-cache.ts';
 import type { RunSpec } from '../src/train/run.ts';
-import { split } from '../stages/split.ts';
-import { decode } from '../stages/decode.ts';
-import { resize } from '../stages/resize.ts';
-import { render } from '../stages/render.ts';
-import { normalize } from '../stages/normalize.ts';
 import { batch } from '../stages/batch.ts';
+import { decode } from '../stages/decode.ts';
+import { normalize } from '../stages/normalize.ts';
 import { prefetch } from '../stages/prefetch.ts';
+import { render } from '../stages/render.ts';
+import { resize } from '../stages/resize.ts';
+import { split } from '../stages/split.ts';
 import { train } from '../stages/train.ts';
 
 /** A frozen backbone with nothing to fine-tune afterwards: the only runs whose head can learn from cached features. */
@@ -25,7 +32,12 @@ export function canUseFeatureCache(config: TrainConfig): boolean {
   return config.featureCache && Boolean(config.weights) && config.fineTuneEpochs === 0;
 }
 
-function plainBatches(dataset: DatasetSource, config: TrainConfig, subset: 'train' | 'validation', context: StageContext): AsyncIterable<Batch> {
+function plainBatches(
+  dataset: DatasetSource,
+  config: TrainConfig,
+  subset: 'train' | 'validation',
+  context: StageContext,
+): AsyncIterable<Batch> {
   return flow(dataset, context)
     .pipe(split({ subset, validation: config.validation, seed: config.seed }))
     .pipe(decode())
@@ -36,9 +48,23 @@ function plainBatches(dataset: DatasetSource, config: TrainConfig, subset: 'trai
     .pipe(prefetch({ maxBytes: config.queueBytes }));
 }
 
-async function loadOrExtract(config: TrainConfig, dataset: DatasetSource, trainSamples: number, quarantine: Quarantine, log: (text: string) => void) {
+async function loadOrExtract(
+  config: TrainConfig,
+  dataset: DatasetSource,
+  trainSamples: number,
+  quarantine: Quarantine,
+  log: (text: string) => void,
+) {
   const key = featureCacheKey(
-    { model: config.model, weights: resolve(config.weights!), imageSize: config.imageSize, normalize: config.normalize, data: dataset.description, validation: config.validation, seed: config.seed },
+    {
+      model: config.model,
+      weights: resolve(config.weights!),
+      imageSize: config.imageSize,
+      normalize: config.normalize,
+      data: dataset.description,
+      validation: config.validation,
+      seed: config.seed,
+    },
     `${dataset.classes.names.join('|')}:${trainSamples}`,
   );
   const folder = join(dirname(resolve(config.out)), '.feature-cache', key);
@@ -48,7 +74,13 @@ async function loadOrExtract(config: TrainConfig, dataset: DatasetSource, trainS
     return { sets: cached as { train: FeatureSet; validation: FeatureSet }, hit: true };
   }
   log(`feature cache miss: running the backbone over the dataset once (${folder})`);
-  const { model } = await createModel(config.model, { classes: dataset.classes.names.length, imageSize: config.imageSize, weights: config.weights, freeze: 'all', cutAt: config.cutAt });
+  const { model } = await createModel(config.model, {
+    classes: dataset.classes.names.length,
+    imageSize: config.imageSize,
+    weights: config.weights,
+    freeze: 'all',
+    cutAt: config.cutAt,
+  });
   const backbone = tf.model({ inputs: model.inputs, outputs: model.getLayer('predictions').input as tf.SymbolicTensor });
   const sets = {
     train: await extractFeatures(backbone, plainBatches(dataset, config, 'train', { epoch: 0, quarantine })),
@@ -78,11 +110,21 @@ export async function cachedHeadSpec(
       return { model: tf.model({ inputs: input, outputs: output, name: 'cached_head' }), blocks: [], expectsRawPixels: false };
     },
     blocks: () => [],
-    trainSteps: (epoch, trainer, skip) => flow(() => featureBatches(sets.train, config.microBatch, config.seed * 100_003 + epoch), { epoch, quarantine }).pipe(train({ trainer, skip })),
+    trainSteps: (epoch, trainer, skip) =>
+      flow(() => featureBatches(sets.train, config.microBatch, config.seed * 100_003 + epoch), { epoch, quarantine }).pipe(
+        train({ trainer, skip }),
+      ),
     validationBatches: () => featureBatches(sets.validation, config.microBatch),
     // The saved model is the whole classifier: the backbone with the head's trained weights.
     finalizeModel: async (head) => {
-      const { model } = await createModel(config.model, { classes, imageSize: config.imageSize, weights: config.weights, freeze: 'all', dropout: config.dropout, cutAt: config.cutAt });
+      const { model } = await createModel(config.model, {
+        classes,
+        imageSize: config.imageSize,
+        weights: config.weights,
+        freeze: 'all',
+        dropout: config.dropout,
+        cutAt: config.cutAt,
+      });
       model.getLayer('predictions').setWeights(head.getLayer('predictions').getWeights());
       return model;
     },

@@ -1,16 +1,21 @@
 // `streamfit evaluate --model runs/<name>/model <labelled dataset>`: loss, accuracy, top-k, per-class accuracy and the confusion matrix.
 
+import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
+import type { Batch } from '../src/data/samples.ts';
 import { DataError, FlagError } from '../src/errors.ts';
 import { Quarantine } from '../src/stream/quarantine.ts';
-import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { evaluateModel } from '../src/train/evaluate.ts';
 import { source } from '../stages/source.ts';
 import { intFlag, parseFlags, report } from './args.ts';
 import { inferenceBatches, loadSavedModel } from './saved-model.ts';
-import type { Batch } from '../src/data/samples.ts';
 
 export async function evaluateCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, { model: { type: 'string' }, batch: { type: 'string' }, 'top-k': { type: 'string' }, backend: { type: 'string' } });
+  const { values, positionals } = parseFlags(argv, {
+    model: { type: 'string' },
+    batch: { type: 'string' },
+    'top-k': { type: 'string' },
+    backend: { type: 'string' },
+  });
   if (!values.model) throw new FlagError('--model', 'evaluate needs --model <run folder>/model');
   const path = positionals[0];
   if (!path) throw new FlagError('<dataset>', 'evaluate needs a labelled folder, manifest or tar pattern');
@@ -30,7 +35,13 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   })();
   const evaluation = await evaluateModel(saved.model, remapped, saved.classes.length, intFlag(values['top-k'], '--top-k', 5));
   saved.model.dispose();
-  const result = { model: values.model, dataset: dataset.description, ...evaluation, classes: saved.classes, quarantined: quarantine.entries };
+  const result = {
+    model: values.model,
+    dataset: dataset.description,
+    ...evaluation,
+    classes: saved.classes,
+    quarantined: quarantine.entries,
+  };
   const human = `${evaluation.count} images: accuracy ${(evaluation.accuracy * 100).toFixed(1)}%, top-${evaluation.k} ${(evaluation.topK * 100).toFixed(1)}%, loss ${evaluation.loss.toFixed(4)}`;
   report(values.json, result, human);
 }

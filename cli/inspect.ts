@@ -1,14 +1,14 @@
 // `streamfit inspect <dataset>`: source → decode → resize → render over the whole dataset, without training.
 
-import { Quarantine } from '../src/stream/quarantine.ts';
-import { source } from '../stages/source.ts';
-import { decode } from '../stages/decode.ts';
-import { resize } from '../stages/resize.ts';
-import { render } from '../stages/render.ts';
-import { flow, mapStage } from '../src/stream/stage.ts';
-import { intFlag, parseFlags, report } from './args.ts';
-import { FlagError } from '../src/errors.ts';
 import type { DecodedSample, EncodedSample } from '../src/data/samples.ts';
+import { FlagError } from '../src/errors.ts';
+import { Quarantine } from '../src/stream/quarantine.ts';
+import { flow, mapStage } from '../src/stream/stage.ts';
+import { decode } from '../stages/decode.ts';
+import { render } from '../stages/render.ts';
+import { resize } from '../stages/resize.ts';
+import { source } from '../stages/source.ts';
+import { intFlag, parseFlags, report } from './args.ts';
 
 export async function inspectCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, { 'image-size': { type: 'string' } });
@@ -30,7 +30,12 @@ export async function inspectCommand(argv: string[]): Promise<void> {
     return sample;
   });
   const decoded = new Set<string>();
-  const rendered = flow(dataset, context).pipe(countFiles).pipe(decode()).pipe(count).pipe(resize({ size: imageSize })).pipe(render());
+  const rendered = flow(dataset, context)
+    .pipe(countFiles)
+    .pipe(decode())
+    .pipe(count)
+    .pipe(resize({ size: imageSize }))
+    .pipe(render());
   for await (const sample of rendered) {
     decoded.add(sample.origin);
     classes[sample.label] = (classes[sample.label] ?? 0) + 1;

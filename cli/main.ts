@@ -32,7 +32,7 @@ commands:
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === 'help') {
-    process.stderr.write(usage + '\n');
+    process.stderr.write(`${usage}\n`);
     return name ? 0 : 1;
   }
   const load = commands[name];

@@ -15,6 +15,9 @@ export async function modelsCommand(argv: string[]): Promise<void> {
     model.dispose();
     return { ...variant, params };
   });
-  const lines = models.map((m) => `${m.name.padEnd(16)} ${String(m.resolution).padStart(4)} px  ${m.params.toLocaleString('en-US').padStart(11)} params  width ${m.widthCoefficient}  depth ${m.depthCoefficient}  dropout ${m.dropout}`);
+  const lines = models.map(
+    (m) =>
+      `${m.name.padEnd(16)} ${String(m.resolution).padStart(4)} px  ${m.params.toLocaleString('en-US').padStart(11)} params  width ${m.widthCoefficient}  depth ${m.depthCoefficient}  dropout ${m.dropout}`,
+  );
   report(values.json, { models }, lines.join('\n'));
 }

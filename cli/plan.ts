@@ -1,14 +1,14 @@
 // `streamfit plan`: micro-batch, accumulation and recomputation for a memory budget, read off the built model before any step.
 
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, FlagError } from '../src/errors.ts';
-import { formatBytes, parseBytes } from '../src/config/bytes.ts';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
+import { formatBytes, parseBytes } from '../src/config/bytes.ts';
+import type { Batch } from '../src/data/samples.ts';
+import { ConfigError, FlagError } from '../src/errors.ts';
+import { type OptimizerName, type Plan, planMemory, profileModel } from '../src/memory/planner.ts';
 import { createModel, type Freeze } from '../src/models/create-model.ts';
 import { findVariant } from '../src/models/variants.ts';
-import { planMemory, profileModel, type OptimizerName, type Plan } from '../src/memory/planner.ts';
 import { Trainer } from '../src/train/trainer.ts';
-import type { Batch } from '../src/data/samples.ts';
 import { intFlag, parseFlags, report } from './args.ts';
 
 const optimizers = ['adam', 'adamw', 'sgd', 'rmsprop'];
@@ -41,13 +41,19 @@ export async function planCommand(argv: string[]): Promise<void> {
   const budgetBytes = parseBytes(values.memory);
   if (!budgetBytes) throw new FlagError('--memory', `expected a size such as 8GiB or 512MiB, got '${values.memory}'`);
   const optimizer = (values.optimizer ?? 'adam') as OptimizerName;
-  if (!optimizers.includes(optimizer)) throw new FlagError('--optimizer', `expected one of ${optimizers.join(', ')}, got '${values.optimizer}'`);
+  if (!optimizers.includes(optimizer))
+    throw new FlagError('--optimizer', `expected one of ${optimizers.join(', ')}, got '${values.optimizer}'`);
   const freeze = parseFreeze(values.freeze);
   const backend = await selectBackend(requestedBackend(values.backend ?? (values.measure ? undefined : 'cpu'), process.env));
 
   const { model } = await createModel(modelName, { classes: intFlag(values.classes, '--classes', 1000), imageSize, freeze });
   const plan = planMemory(profileModel(model), budgetBytes, batch, optimizer);
-  const result: Plan & { model: string; imageSize: number; backend: string; measuredPeakBytes?: number; measuredOverPredicted?: number } = { ...plan, model: modelName, imageSize, backend: backend.name };
+  const result: Plan & { model: string; imageSize: number; backend: string; measuredPeakBytes?: number; measuredOverPredicted?: number } = {
+    ...plan,
+    model: modelName,
+    imageSize,
+    backend: backend.name,
+  };
   if (values.measure) {
     if (!plan.fits) throw new ConfigError('memory', `nothing fits in ${formatBytes(budgetBytes)}, so there is nothing to measure`);
     result.measuredPeakBytes = await measureStep(model, plan, optimizer, imageSize);

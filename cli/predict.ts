@@ -1,18 +1,23 @@
 // `streamfit predict --model runs/<name>/model <folder|manifest|tar>`: class probabilities for every image.
 
-import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { FlagError } from '../src/errors.ts';
 import { Quarantine } from '../src/stream/quarantine.ts';
-import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { batchTensors } from '../src/train/batch-tensor.ts';
-import { imageFolderSource } from '../stages/source-folder.ts';
 import { source } from '../stages/source.ts';
+import { imageFolderSource } from '../stages/source-folder.ts';
 import { intFlag, parseFlags, report } from './args.ts';
 import { inferenceBatches, loadSavedModel } from './saved-model.ts';
 
 export async function predictCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, { model: { type: 'string' }, batch: { type: 'string' }, top: { type: 'string' }, backend: { type: 'string' } });
+  const { values, positionals } = parseFlags(argv, {
+    model: { type: 'string' },
+    batch: { type: 'string' },
+    top: { type: 'string' },
+    backend: { type: 'string' },
+  });
   if (!values.model) throw new FlagError('--model', 'predict needs --model <run folder>/model');
   const path = positionals[0];
   if (!path) throw new FlagError('<images>', 'predict needs a folder, manifest or tar pattern');
@@ -28,8 +33,15 @@ export async function predictCommand(argv: string[]): Promise<void> {
   for await (const batch of inferenceBatches(dataset, saved, { epoch: 0, quarantine }, batchSize)) {
     const probabilities = tf.tidy(() => (saved.model.predict(batchTensors(batch).x) as tf.Tensor).arraySync() as number[][]);
     probabilities.forEach((row, i) => {
-      const ranked = row.map((probability, index) => ({ label: saved.classes[index], probability })).sort((a, b) => b.probability - a.probability);
-      predictions.push({ path: origins.get(batch.keys[i]) ?? batch.keys[i], label: ranked[0].label, probability: ranked[0].probability, top: ranked.slice(0, top) });
+      const ranked = row
+        .map((probability, index) => ({ label: saved.classes[index], probability }))
+        .sort((a, b) => b.probability - a.probability);
+      predictions.push({
+        path: origins.get(batch.keys[i]) ?? batch.keys[i],
+        label: ranked[0].label,
+        probability: ranked[0].probability,
+        top: ranked.slice(0, top),
+      });
     });
     batch.release?.();
   }

@@ -3,10 +3,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { defaultTrainConfig, type TrainConfig, validateTrainConfig } from '../src/config/train-config.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
-import { defaultTrainConfig, validateTrainConfig, type TrainConfig } from '../src/config/train-config.ts';
-import { findVariant } from '../src/models/variants.ts';
 import { modelNames } from '../src/models/create-model.ts';
+import { findVariant } from '../src/models/variants.ts';
 import type { PipelineDefinition } from '../src/train/pipeline-definition.ts';
 import { intFlag, numberFlag } from './args.ts';
 
@@ -49,13 +49,18 @@ type FlagValues = Partial<Record<keyof typeof runFlags, string>>;
 /** Flags that were given, as config fields. */
 export function configFromFlags(values: FlagValues): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
-  const set = (key: string, value: unknown) => value !== undefined && (fields[key] = value);
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) fields[key] = value;
+  };
   set('data', values.data);
   set('model', values.model);
   set('weights', values.weights);
   set('imageSize', values['image-size'] === undefined ? undefined : intFlag(values['image-size'], '--image-size', 0, 32));
   set('epochs', values.epochs === undefined ? undefined : intFlag(values.epochs, '--epochs', 0));
-  set('fineTuneEpochs', values['fine-tune-epochs'] === undefined ? undefined : intFlag(values['fine-tune-epochs'], '--fine-tune-epochs', 0, 0));
+  set(
+    'fineTuneEpochs',
+    values['fine-tune-epochs'] === undefined ? undefined : intFlag(values['fine-tune-epochs'], '--fine-tune-epochs', 0, 0),
+  );
   set('microBatch', values['micro-batch'] === undefined ? undefined : intFlag(values['micro-batch'], '--micro-batch', 0));
   set('accumulate', values.accumulate === undefined ? undefined : intFlag(values.accumulate, '--accumulate', 0));
   set('optimizer', values.optimizer);
@@ -84,7 +89,10 @@ export function resolveRunConfig(pipeline: PipelineDefinition, flags: Record<str
   merged.out ??= join('runs', String(merged.name));
   const config = validateTrainConfig(merged);
   if (!findVariant(config.model) && !config.model.startsWith('file:')) {
-    throw new ConfigError('model', `unknown model '${config.model}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`);
+    throw new ConfigError(
+      'model',
+      `unknown model '${config.model}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`,
+    );
   }
   if (config.model.startsWith('file:') && !existsSync(join(config.model.slice(5), 'model.json'))) {
     throw new ConfigError('model', `${config.model.slice(5)}: no model.json there`);
@@ -93,7 +101,10 @@ export function resolveRunConfig(pipeline: PipelineDefinition, flags: Record<str
     throw new ConfigError('weights', `${config.weights}: no model.json there (weights load from the tfjs layers format)`);
   }
   if (findVariant(config.model) && config.normalize !== 'none') {
-    throw new ConfigError('normalize', `got ${JSON.stringify(config.normalize)}; EfficientNet scales and normalizes inside the model (Keras layout), so the pipeline must keep raw pixels: use 'none'`);
+    throw new ConfigError(
+      'normalize',
+      `got ${JSON.stringify(config.normalize)}; EfficientNet scales and normalizes inside the model (Keras layout), so the pipeline must keep raw pixels: use 'none'`,
+    );
   }
   return config;
 }
@@ -102,6 +113,9 @@ function readSavedConfig(runDir: string): Record<string, unknown> {
   const path = join(runDir, 'config.json');
   if (!existsSync(path)) throw new FlagError('--resume', `${path} not found: nothing to resume in ${runDir}`);
   const { classes, backend, versions, resumedAt, ...saved } = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  void classes, void backend, void versions, void resumedAt;
+  void classes;
+  void backend;
+  void versions;
+  void resumedAt;
   return saved;
 }

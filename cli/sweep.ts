@@ -1,18 +1,18 @@
 // `streamfit sweep`: trials of a search space, each a training run in its own folder and process, pruned by successive halving.
 
-import pLimit from 'p-limit';
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL, fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pLimit from 'p-limit';
+import { heapFlags } from '../src/config/heap-flags.ts';
 import { ConfigError } from '../src/errors.ts';
-import { sampleTrials, validateSearchSpace, type SearchSpace } from '../src/sweep/space.ts';
 import { promote, rungEpochs } from '../src/sweep/halving.ts';
-import { writeSweepResults, type TrialRecord } from '../src/sweep/results.ts';
+import { type TrialRecord, writeSweepResults } from '../src/sweep/results.ts';
+import { type SearchSpace, sampleTrials, validateSearchSpace } from '../src/sweep/space.ts';
 import { intFlag, numberFlag, parseFlags, report } from './args.ts';
 import { configFromFlags, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
-import { heapFlags } from '../src/config/heap-flags.ts';
 
 export const defaultSweepFile = 'pipelines/sweep.ts';
 const cli = fileURLToPath(new URL('../bin/streamfit.js', import.meta.url));
@@ -64,13 +64,18 @@ export async function sweepCommand(argv: string[]): Promise<void> {
       break;
     }
     const promoted = new Set(promote(alive, eta, higherIsBetter));
-    for (const trial of alive) if (!promoted.has(trial.id)) (trial.status = 'stopped'), (trial.reason = `stopped by successive halving after ${trial.epochs} epoch${trial.epochs === 1 ? "" : "s"}`);
+    for (const trial of alive) {
+      if (promoted.has(trial.id)) continue;
+      trial.status = 'stopped';
+      trial.reason = `stopped by successive halving after ${trial.epochs} epoch${trial.epochs === 1 ? '' : 's'}`;
+    }
     active = alive.filter((trial) => promoted.has(trial.id));
     log(`rung ${rungIndex + 1}: ${promoted.size} of ${alive.length} go on to ${rungs[rungIndex + 1]} epochs`);
   }
   saveTrials(sweepDir, trials);
   const { name, out, ...shared } = base;
-  void name, void out;
+  void name;
+  void out;
   const best = writeSweepResults(sweepDir, trials, metric, higherIsBetter, shared);
   const failed = trials.filter((trial) => trial.status === 'failed').length;
   const result = {
@@ -80,17 +85,28 @@ export async function sweepCommand(argv: string[]): Promise<void> {
     best: best ? { id: best.id, params: best.params, metric: best.metric } : null,
     failed,
   };
-  report(values.json, result, `sweep done: best ${best ? `${best.id} ${metric} ${best.metric?.toFixed(4)} ${JSON.stringify(best.params)}` : 'none'}; ${failed} failed; report: ${join(sweepDir, 'report.html')}`);
+  report(
+    values.json,
+    result,
+    `sweep done: best ${best ? `${best.id} ${metric} ${best.metric?.toFixed(4)} ${JSON.stringify(best.params)}` : 'none'}; ${failed} failed; report: ${join(sweepDir, 'report.html')}`,
+  );
 }
 
 function loadOrCreateTrials(sweepDir: string, space: SearchSpace, count: number, seed: number): TrialRecord[] {
   const file = join(sweepDir, 'sweep.json');
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { space: SearchSpace; trials: TrialRecord[] };
-    if (JSON.stringify(saved.space) !== JSON.stringify(space)) throw new ConfigError('space', `${file} holds a sweep of another search space; use another --out`);
+    if (JSON.stringify(saved.space) !== JSON.stringify(space))
+      throw new ConfigError('space', `${file} holds a sweep of another search space; use another --out`);
     return saved.trials;
   }
-  const trials: TrialRecord[] = sampleTrials(space, count, seed).map((params, i) => ({ id: `trial-${String(i).padStart(3, '0')}`, params, status: 'pending', metric: null, epochs: 0 }));
+  const trials: TrialRecord[] = sampleTrials(space, count, seed).map((params, i) => ({
+    id: `trial-${String(i).padStart(3, '0')}`,
+    params,
+    status: 'pending',
+    metric: null,
+    epochs: 0,
+  }));
   writeFileSync(file, JSON.stringify({ space, trials }, null, 2));
   return trials;
 }
@@ -102,14 +118,34 @@ function saveTrials(sweepDir: string, trials: TrialRecord[]): void {
 }
 
 /** Trains a trial up to `epochs` in a child process (resuming its checkpoint), so a crash or an out-of-memory abort ends only that trial. */
-async function runTrial(trial: TrialRecord, epochs: number, pipelineFile: string, childArgs: string[], sweepDir: string, metric: string, log: (line: string) => void): Promise<void> {
+async function runTrial(
+  trial: TrialRecord,
+  epochs: number,
+  pipelineFile: string,
+  childArgs: string[],
+  sweepDir: string,
+  metric: string,
+  log: (line: string) => void,
+): Promise<void> {
   if (trial.epochs >= epochs && trial.status !== 'pending') return; // reached on an earlier run of the sweep
   const folder = join(sweepDir, trial.id);
   mkdirSync(folder, { recursive: true });
   const overrides = join(folder, 'overrides.json');
   writeFileSync(overrides, JSON.stringify({ ...trial.params, epochs, name: trial.id }, null, 2));
   const resume = existsSync(join(folder, 'checkpoints', 'latest.json'));
-  const args = [cli, 'train', '--config', pipelineFile, ...childArgs, '--overrides', overrides, '--out', folder, ...(resume ? ['--resume'] : []), '--json'];
+  const args = [
+    cli,
+    'train',
+    '--config',
+    pipelineFile,
+    ...childArgs,
+    '--overrides',
+    overrides,
+    '--out',
+    folder,
+    ...(resume ? ['--resume'] : []),
+    '--json',
+  ];
   trial.status = 'running';
   const started = performance.now();
   const { code, stdout, lastError } = await runChild(args, join(folder, 'log.txt'));
@@ -129,13 +165,17 @@ async function runTrial(trial: TrialRecord, epochs: number, pipelineFile: string
 
 function runChild(args: string[], logFile: string): Promise<{ code: number | null; stdout: string; lastError?: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [...heapFlags(), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, availableParallelism())) } });
+    const child = spawn(process.execPath, [...heapFlags(), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, availableParallelism())) },
+    });
     let stdout = '';
     let lastError: string | undefined;
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk: Buffer) => {
       appendFileSync(logFile, chunk);
-      for (const line of chunk.toString().split('\n')) if (line.startsWith('streamfit:')) lastError = line.slice('streamfit:'.length).trim();
+      for (const line of chunk.toString().split('\n'))
+        if (line.startsWith('streamfit:')) lastError = line.slice('streamfit:'.length).trim();
     });
     child.on('close', (code) => resolvePromise({ code, stdout, lastError }));
   });

@@ -4,25 +4,25 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { Quarantine } from '../src/stream/quarantine.ts';
-import { flow } from '../src/stream/stage.ts';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
+import { formatBytes, parseBytes } from '../src/config/bytes.ts';
+import type { TrainConfig } from '../src/config/train-config.ts';
+import { ConfigError } from '../src/errors.ts';
+import { planMemory, profileModel } from '../src/memory/planner.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { blockNames } from '../src/models/efficientnet.ts';
 import { findVariant } from '../src/models/variants.ts';
-import { runTraining, type RunSummary } from '../src/train/run.ts';
 import { ProgressReporter } from '../src/report/progress.ts';
-import type { TrainConfig } from '../src/config/train-config.ts';
+import { Quarantine } from '../src/stream/quarantine.ts';
+import { flow } from '../src/stream/stage.ts';
 import type { PipelineDefinition } from '../src/train/pipeline-definition.ts';
-import { source, type DatasetSource } from '../stages/source.ts';
+import { type RunSummary, runTraining } from '../src/train/run.ts';
+import { type DatasetSource, source } from '../stages/source.ts';
 import { split } from '../stages/split.ts';
 import { train } from '../stages/train.ts';
 import { parseFlags, report } from './args.ts';
-import { ConfigError } from '../src/errors.ts';
-import { formatBytes, parseBytes } from '../src/config/bytes.ts';
-import { planMemory, profileModel } from '../src/memory/planner.ts';
-import { configFromFlags, defaultPipelineFile, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
 import { cachedHeadSpec, canUseFeatureCache } from './cached-head.ts';
+import { configFromFlags, defaultPipelineFile, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
 
 const headLayers = new Set(['avg_pool', 'top_dropout', 'predictions']);
 
@@ -30,12 +30,14 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, { ...runFlags, resume: { type: 'boolean' } });
   const pipeline = await loadPipeline(values.config ?? defaultPipelineFile);
   const flags = configFromFlags(values);
-  const resumeDir = values.resume ? resolve(String(flags.out ?? pipeline.config.out ?? join('runs', String(flags.name ?? pipeline.config.name ?? '')))) : undefined;
+  const resumeDir = values.resume
+    ? resolve(String(flags.out ?? pipeline.config.out ?? join('runs', String(flags.name ?? pipeline.config.name ?? ''))))
+    : undefined;
   const resolved = resolveRunConfig(pipeline, flags, resumeDir);
   const config = resolved.planner && !values.resume ? await applyMemoryPlan(resolved) : resolved;
   const summary = await runWithPipeline(config, pipeline, { resume: Boolean(values.resume) });
   const lines = [
-    `run ${summary.status}: ${summary.epochs} epoch${summary.epochs === 1 ? "" : "s"}, best epoch ${summary.bestEpoch ?? '–'}, validation accuracy ${summary.valAccuracy === null ? '–' : (summary.valAccuracy * 100).toFixed(1) + '%'}`,
+    `run ${summary.status}: ${summary.epochs} epoch${summary.epochs === 1 ? '' : 's'}, best epoch ${summary.bestEpoch ?? '–'}, validation accuracy ${summary.valAccuracy === null ? '–' : `${(summary.valAccuracy * 100).toFixed(1)}%`}`,
     `report: ${summary.reportPath}`,
   ];
   report(values.json, summary, lines.join('\n'));
@@ -53,7 +55,10 @@ export interface RunOptions {
 export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDefinition, options: RunOptions): Promise<RunSummary> {
   const backend = await selectBackend(requestedBackend(config.backend, process.env));
   const reporter = options.reporter ?? new ProgressReporter();
-  reporter.message(`backend ${backend.name} ${backend.version} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.simd ? ', SIMD' : ''})`, { backend });
+  reporter.message(
+    `backend ${backend.name} ${backend.version} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.simd ? ', SIMD' : ''})`,
+    { backend },
+  );
   const dataset = await source(config.data);
   const trainSamples = await countTrainSamples(dataset, config);
   reporter.message(`${dataset.description}: ${dataset.classes.names.length} classes, ${trainSamples} training samples`);
@@ -69,7 +74,9 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const cachedHead = canUseFeatureCache(config) ? await cachedHeadSpec(config, dataset, trainSamples, quarantine, (text) => reporter.message(text)) : {};
+  const cachedHead = canUseFeatureCache(config)
+    ? await cachedHeadSpec(config, dataset, trainSamples, quarantine, (text) => reporter.message(text))
+    : {};
   try {
     return await runTraining({
       config,
@@ -78,10 +85,19 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
       classes: dataset.classes.names,
       trainSamples,
       plannedSplit: options.plannedSplit,
-      createModel: () => createModel(config.model, { classes: dataset.classes.names.length, imageSize: config.imageSize, weights: config.weights, dropout: config.dropout, cutAt: config.cutAt }),
+      createModel: () =>
+        createModel(config.model, {
+          classes: dataset.classes.names.length,
+          imageSize: config.imageSize,
+          weights: config.weights,
+          dropout: config.dropout,
+          cutAt: config.cutAt,
+        }),
       blocks: (model) => {
         const variant = findVariant(config.model);
-        return variant ? blockNames(variant) : model.layers.filter((layer) => layer.weights.length > 0 && !headLayers.has(layer.name)).map((layer) => layer.name);
+        return variant
+          ? blockNames(variant)
+          : model.layers.filter((layer) => layer.weights.length > 0 && !headLayers.has(layer.name)).map((layer) => layer.name);
       },
       trainSteps: (epoch, trainer, skip) => pipeline.train(dataset, config, { epoch, quarantine, gauges }).pipe(train({ trainer, skip })),
       validationBatches: (epoch) => pipeline.validate(dataset, config, { epoch, quarantine: new Quarantine(), gauges: new Map() }),
@@ -110,19 +126,32 @@ export async function applyMemoryPlan(config: TrainConfig): Promise<TrainConfig>
   const batchSize = config.microBatch * config.accumulate;
   const plan = planMemory(profileModel(model), budget, batchSize, config.optimizer);
   model.dispose();
-  if (!plan.fits) throw new ConfigError('memory', `${config.model} at ${config.imageSize} px does not fit in ${config.memory} even at micro-batch 1 with recomputation (needs ${formatBytes(plan.predictedPeakBytes)})`);
-  process.stderr.write(`memory plan: micro-batch ${plan.microBatch} × accumulate ${plan.accumulate}${plan.recompute ? ', recomputation on' : ''}, predicted peak ${formatBytes(plan.predictedPeakBytes)} of ${config.memory}\n`);
+  if (!plan.fits)
+    throw new ConfigError(
+      'memory',
+      `${config.model} at ${config.imageSize} px does not fit in ${config.memory} even at micro-batch 1 with recomputation (needs ${formatBytes(plan.predictedPeakBytes)})`,
+    );
+  process.stderr.write(
+    `memory plan: micro-batch ${plan.microBatch} × accumulate ${plan.accumulate}${plan.recompute ? ', recomputation on' : ''}, predicted peak ${formatBytes(plan.predictedPeakBytes)} of ${config.memory}\n`,
+  );
   return { ...config, microBatch: plan.microBatch, accumulate: plan.accumulate, recompute: plan.recompute };
 }
 
 async function countTrainSamples(dataset: DatasetSource, config: TrainConfig): Promise<number> {
   let count = 0;
-  const samples = flow(dataset, { epoch: 0, quarantine: new Quarantine() }).pipe(split({ subset: 'train', validation: config.validation, seed: config.seed }));
+  const samples = flow(dataset, { epoch: 0, quarantine: new Quarantine() }).pipe(
+    split({ subset: 'train', validation: config.validation, seed: config.seed }),
+  );
   for await (const _ of samples) count++;
   return count;
 }
 
 function versions(): Record<string, string> {
   const require = createRequire(import.meta.url);
-  return { streamfit: (require('../package.json') as { version: string }).version, node: process.version, tfjs: tf.version.tfjs, sharp: sharp.versions.sharp ?? '' };
+  return {
+    streamfit: (require('../package.json') as { version: string }).version,
+    node: process.version,
+    tfjs: tf.version.tfjs,
+    sharp: sharp.versions.sharp ?? '',
+  };
 }

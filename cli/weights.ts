@@ -1,12 +1,12 @@
 // `streamfit weights import <keras.h5> --model efficientnet-b7 --out weights/b7`: Keras weights → tfjs layers format for --weights.
 
-import * as tf from '@tensorflow/tfjs';
 import { resolve } from 'node:path';
-import { FlagError } from '../src/errors.ts';
+import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { FlagError } from '../src/errors.ts';
 import { buildEfficientNet } from '../src/models/efficientnet.ts';
-import { findVariant } from '../src/models/variants.ts';
 import { readKerasWeights } from '../src/models/keras-h5.ts';
+import { findVariant } from '../src/models/variants.ts';
 import { assignWeights, saveModel } from '../src/models/weights-io.ts';
 import { parseFlags, report } from './args.ts';
 
@@ -17,7 +17,8 @@ export async function weightsCommand(argv: string[]): Promise<void> {
   const file = positionals[0];
   if (!file) throw new FlagError('<file.h5>', 'weights import needs a Keras .h5 weights file');
   const variant = findVariant(values.model ?? '');
-  if (!variant) throw new FlagError('--model', `expected an EfficientNet variant (efficientnet-b0 … efficientnet-b7), got '${values.model ?? ''}'`);
+  if (!variant)
+    throw new FlagError('--model', `expected an EfficientNet variant (efficientnet-b0 … efficientnet-b7), got '${values.model ?? ''}'`);
   if (!values.out) throw new FlagError('--out', 'weights import needs --out <folder> for the tfjs layers model');
   await selectBackend('cpu');
   const { tensors, squaredNormalization } = await readKerasWeights(resolve(file));
@@ -30,7 +31,17 @@ export async function weightsCommand(argv: string[]): Promise<void> {
   } finally {
     tf.dispose(Object.values(tensors));
   }
-  const result = { out: resolve(values.out), model: variant.name, includeTop: Boolean(predictions), weights: model.weights.length, squaredNormalization };
+  const result = {
+    out: resolve(values.out),
+    model: variant.name,
+    includeTop: Boolean(predictions),
+    weights: model.weights.length,
+    squaredNormalization,
+  };
   model.dispose();
-  report(values.json, result, `imported ${result.weights} weights into ${result.model}${result.includeTop ? ' (with its top)' : ''}: ${result.out}${squaredNormalization ? '\n(normalization variance stored as standard deviations, Keras ≥ 2.10: squared)' : ''}`);
+  report(
+    values.json,
+    result,
+    `imported ${result.weights} weights into ${result.model}${result.includeTop ? ' (with its top)' : ''}: ${result.out}${squaredNormalization ? '\n(normalization variance stored as standard deviations, Keras ≥ 2.10: squared)' : ''}`,
+  );
 }

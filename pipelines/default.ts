@@ -2,16 +2,16 @@
 
 import { flow } from '../src/stream/stage.ts';
 import { definePipeline } from '../src/train/pipeline-definition.ts';
-import { split } from '../stages/split.ts';
-import { shuffle } from '../stages/shuffle.ts';
-import { decode } from '../stages/decode.ts';
-import { resize } from '../stages/resize.ts';
 import { augment, augmentationOf } from '../stages/augment.ts';
-import { render } from '../stages/render.ts';
-import { normalize } from '../stages/normalize.ts';
-import { fp16Cast } from '../stages/fp16-cast.ts';
 import { batch } from '../stages/batch.ts';
+import { decode } from '../stages/decode.ts';
+import { fp16Cast } from '../stages/fp16-cast.ts';
+import { normalize } from '../stages/normalize.ts';
 import { prefetch } from '../stages/prefetch.ts';
+import { render } from '../stages/render.ts';
+import { resize } from '../stages/resize.ts';
+import { shuffle } from '../stages/shuffle.ts';
+import { split } from '../stages/split.ts';
 
 export const pipeline = definePipeline({
   config: {

@@ -1,9 +1,9 @@
 // Generates the bundled fixture dataset reproducibly: four classes of synthetic photos-like JPEGs (patterns with noise, random colours and sizes).
 // Usage: tsx scripts/make-fixtures.ts [out-folder] [images-per-class]
 
-import sharp from 'sharp';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { seededRandom } from '../src/math/random.ts';
 
 export const fixtureClasses = ['checker', 'disc', 'horizontal', 'vertical'] as const;
@@ -38,7 +38,9 @@ export function drawFixture(className: string, index: number, width: number, hei
 
 export async function writeFixtureJpeg(path: string, className: string, index: number, width: number, height: number): Promise<void> {
   const pixels = drawFixture(className, index, width, height);
-  await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toFile(path);
+  await sharp(pixels, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toFile(path);
 }
 
 export async function makeFixtures(out: string, perClass: number): Promise<void> {

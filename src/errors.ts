@@ -9,21 +9,30 @@ export class StreamfitError extends Error {
 
 /** A file or folder that is missing, unreadable or malformed. */
 export class DataError extends StreamfitError {
-  constructor(readonly file: string, readonly reason: string) {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
     super(`${file}: ${reason}`);
   }
 }
 
 /** A config value that does not fit its schema. */
 export class ConfigError extends StreamfitError {
-  constructor(readonly field: string, readonly reason: string) {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
     super(`config field '${field}': ${reason}`);
   }
 }
 
 /** A command-line flag that is unknown, missing or has a bad value. */
 export class FlagError extends StreamfitError {
-  constructor(readonly flag: string, readonly reason: string) {
+  constructor(
+    readonly flag: string,
+    readonly reason: string,
+  ) {
     super(`flag ${flag}: ${reason}`);
   }
 }

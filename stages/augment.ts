@@ -1,9 +1,9 @@
 // Augment: random resized crop, horizontal flip, rotation and colour jitter, seeded by (seed, epoch, key) so results never depend on timing.
 
 import { randomResizedCropBox } from '../src/data/crop-box.ts';
+import type { DecodedSample } from '../src/data/samples.ts';
 import { seededRandom } from '../src/math/random.ts';
 import { mapStage, type Stage } from '../src/stream/stage.ts';
-import type { DecodedSample } from '../src/data/samples.ts';
 
 export interface AugmentOptions {
   seed?: number;

@@ -1,10 +1,10 @@
 // Batch: packs samples into one contiguous N×H×W×C typed array, applying each sample's normalization table (and pending flip) on the way.
 
-import { DataError } from '../src/errors.ts';
-import type { Batch, ElementType, TabulatedSample } from '../src/data/samples.ts';
-import type { Stage } from '../src/stream/stage.ts';
-import { BufferPool, type PooledArray } from '../src/stream/buffer-pool.ts';
 import { applyTableFloat16, applyTableFloat32, applyTableUint8 } from '../src/data/apply-table.ts';
+import type { Batch, ElementType, TabulatedSample } from '../src/data/samples.ts';
+import { DataError } from '../src/errors.ts';
+import { BufferPool, type PooledArray } from '../src/stream/buffer-pool.ts';
+import type { Stage } from '../src/stream/stage.ts';
 
 export interface BatchOptions {
   size: number;
@@ -48,7 +48,11 @@ class BatchPacker {
   private readonly first: TabulatedSample;
   private readonly sampleLength: number;
 
-  constructor(first: TabulatedSample, capacity: number, private readonly pool: BufferPool) {
+  constructor(
+    first: TabulatedSample,
+    capacity: number,
+    private readonly pool: BufferPool,
+  ) {
     this.first = first;
     this.sampleLength = first.width * first.height * 3;
     this.x = pool.acquire(arrayTypes[first.dtype] as new (length: number) => PooledArray, capacity * this.sampleLength);
@@ -62,7 +66,10 @@ class BatchPacker {
   add(sample: TabulatedSample): void {
     const { width, height, dtype } = this.first;
     if (sample.width !== width || sample.height !== height || sample.dtype !== dtype) {
-      throw new DataError(sample.origin, `is ${sample.width}x${sample.height} ${sample.dtype}, but the batch is ${width}x${height} ${dtype} (add a resize stage)`);
+      throw new DataError(
+        sample.origin,
+        `is ${sample.width}x${sample.height} ${sample.dtype}, but the batch is ${width}x${height} ${dtype} (add a resize stage)`,
+      );
     }
     const offset = this.count * this.sampleLength;
     const mirrorWidth = sample.mirror ? width : 0;
@@ -82,6 +89,14 @@ class BatchPacker {
     const y = n === this.y.length ? this.y : this.y.slice(0, n);
     const { width, height, dtype } = this.first;
     const pool = this.pool;
-    return { x, y, keys: this.keys, shape: [n, height, width, 3], dtype, bytes: x.byteLength + y.byteLength, release: () => pool.release(x) };
+    return {
+      x,
+      y,
+      keys: this.keys,
+      shape: [n, height, width, 3],
+      dtype,
+      bytes: x.byteLength + y.byteLength,
+      release: () => pool.release(x),
+    };
   }
 }

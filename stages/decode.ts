@@ -1,10 +1,10 @@
 // Decode: checks each image (format allowlist, pixel limit, readable header) with N in flight, keeping order; pixels are decoded later by `render` so resizing can use shrink-on-load.
 
 import sharp, { type Metadata } from 'sharp';
-import { orderedMap } from '../src/stream/ordered-map.ts';
-import { defaultFormats, readHead, sniffFormat } from '../src/data/sniff-format.ts';
 import { readJpegHeader } from '../src/data/jpeg-header.ts';
 import type { DecodedSample, EncodedSample } from '../src/data/samples.ts';
+import { defaultFormats, readHead, sniffFormat } from '../src/data/sniff-format.ts';
+import { orderedMap } from '../src/stream/ordered-map.ts';
 import type { Stage } from '../src/stream/stage.ts';
 
 export interface DecodeOptions {
@@ -44,7 +44,9 @@ async function inspectImage(sample: EncodedSample, maxPixels: number, formats: r
   if (!formats.includes(format)) throw new Error(`format '${format}' is refused (allow it with the decode option 'formats')`);
   // Most files are JPEGs whose frame header sits in the first bytes: read it here instead of a second decoder call.
   const jpeg = format === 'jpeg' ? readJpegHeader(head) : undefined;
-  const metadata = jpeg ? { width: jpeg.width, height: jpeg.height, orientation: jpeg.orientation } : await readMetadata(head, sample.input);
+  const metadata = jpeg
+    ? { width: jpeg.width, height: jpeg.height, orientation: jpeg.orientation }
+    : await readMetadata(head, sample.input);
   const orientation = metadata.orientation ?? 1;
   // Already 8-bit sRGB without alpha (most JPEGs): skipping no-op conversions keeps render at sharp's own speed.
   const plainRgb = jpeg ? jpeg.components === 3 : isPlainRgb(metadata as Metadata);

@@ -1,7 +1,7 @@
 // Normalize: per-channel mean/std presets, stored as a 3 × 256 table that `batch` applies while writing the batch (one pass over the pixels).
 
-import { mapStage, type Stage } from '../src/stream/stage.ts';
 import type { PixelSample, TabulatedSample } from '../src/data/samples.ts';
+import { mapStage, type Stage } from '../src/stream/stage.ts';
 
 export type NormalizePreset = 'imagenet' | 'unit' | 'symmetric' | 'none';
 

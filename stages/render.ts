@@ -1,10 +1,10 @@
 // Render: decodes each planned image to 8-bit sRGB pixels in one sharp pass (orient, crop, shrink-on-load resize, colour), N in flight, in order.
 // A flip is left to `batch`, which mirrors the rows as it writes them, unless a rotation must follow it.
 
-import sharp from 'sharp';
 import { availableParallelism } from 'node:os';
-import { orderedMap } from '../src/stream/ordered-map.ts';
+import sharp from 'sharp';
 import type { DecodedSample, PixelSample } from '../src/data/samples.ts';
+import { orderedMap } from '../src/stream/ordered-map.ts';
 import type { Stage } from '../src/stream/stage.ts';
 import { describe } from './decode.ts';
 

@@ -1,7 +1,7 @@
 // Resize: plans the output size (default 600 px square, the EfficientNet-B7 input); `render` does it inside the decoder.
 
-import { mapStage, type Stage } from '../src/stream/stage.ts';
 import type { DecodedSample } from '../src/data/samples.ts';
+import { mapStage, type Stage } from '../src/stream/stage.ts';
 
 export interface ResizeOptions {
   /** Side of the square output. Default 600. */

@@ -1,13 +1,13 @@
 // Source: a folder with one sub-folder per class, streamed with fast-glob (never listed whole).
 
-import fg from 'fast-glob';
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DataError } from '../src/errors.ts';
+import fg from 'fast-glob';
+import type { DatasetSource } from '../src/data/dataset-source.ts';
 import { ClassList, imageExtensions } from '../src/data/image-files.ts';
 import type { EncodedSample } from '../src/data/samples.ts';
+import { DataError } from '../src/errors.ts';
 import type { StageContext } from '../src/stream/stage.ts';
-import type { DatasetSource } from '../src/data/dataset-source.ts';
 
 export type { DatasetSource } from '../src/data/dataset-source.ts';
 
@@ -49,7 +49,12 @@ export function imageFolderSource(root: string): DatasetSource {
   const folder = resolve(root);
   if (!isFolder(folder)) throw new DataError(folder, 'no such folder');
   const source = async function* (context: StageContext): AsyncGenerator<EncodedSample> {
-    const entries = fg.stream(`**/*.{${imageExtensions.join(',')}}`, { cwd: folder, caseSensitiveMatch: false, followSymbolicLinks: false, suppressErrors: true });
+    const entries = fg.stream(`**/*.{${imageExtensions.join(',')}}`, {
+      cwd: folder,
+      caseSensitiveMatch: false,
+      followSymbolicLinks: false,
+      suppressErrors: true,
+    });
     for await (const entry of entries) {
       context.signal?.throwIfAborted();
       const path = join(folder, String(entry));

@@ -1,10 +1,10 @@
 // Source: a CSV or JSONL manifest of path,label rows; paths are relative to the manifest's folder.
 
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { DataError } from '../src/errors.ts';
 import { ClassList } from '../src/data/image-files.ts';
 import { readManifest } from '../src/data/manifest-lines.ts';
 import type { EncodedSample } from '../src/data/samples.ts';
+import { DataError } from '../src/errors.ts';
 import type { StageContext } from '../src/stream/stage.ts';
 import type { DatasetSource } from './source-folder.ts';
 

@@ -2,11 +2,11 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DataError } from '../src/errors.ts';
 import { expandBraces } from '../src/data/brace.ts';
 import { ClassList, isImageName } from '../src/data/image-files.ts';
-import { readTarSamples, type TarSample } from '../src/data/tar-members.ts';
 import type { EncodedSample } from '../src/data/samples.ts';
+import { readTarSamples, type TarSample } from '../src/data/tar-members.ts';
+import { DataError } from '../src/errors.ts';
 import type { StageContext } from '../src/stream/stage.ts';
 import type { DatasetSource } from './source-folder.ts';
 

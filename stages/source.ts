@@ -2,7 +2,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { DataError } from '../src/errors.ts';
-import { folderSource, type DatasetSource } from './source-folder.ts';
+import { type DatasetSource, folderSource } from './source-folder.ts';
 import { manifestSource } from './source-manifest.ts';
 import { tarSource } from './source-tar.ts';
 

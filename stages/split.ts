@@ -1,7 +1,7 @@
 // Split: a deterministic train/validation split by a hash of each key, so adding files never moves an existing one across.
 
-import { hashToUnit } from '../src/math/random.ts';
 import type { SampleInfo } from '../src/data/samples.ts';
+import { hashToUnit } from '../src/math/random.ts';
 import type { Stage } from '../src/stream/stage.ts';
 
 export interface SplitOptions {

@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import type { EncodedSample } from '../src/data/samples.ts';
 import { flow } from '../src/stream/stage.ts';
 import { decode } from '../stages/decode.ts';
 import { render } from '../stages/render.ts';
 import { resize } from '../stages/resize.ts';
-import type { EncodedSample } from '../src/data/samples.ts';
-import { awkwardImages, brokenImages, jpegBytes, tempFolder } from './helpers/images.ts';
 import { collect, testContext } from './helpers/context.ts';
+import { awkwardImages, brokenImages, jpegBytes, tempFolder } from './helpers/images.ts';
 
 function encoded(paths: string[]): (context: unknown) => AsyncGenerator<EncodedSample> {
   return async function* () {
@@ -20,7 +20,11 @@ test('decodes every common kind of image to 8-bit sRGB with EXIF orientation app
   const folder = tempFolder();
   const images = await awkwardImages(folder);
   const context = testContext();
-  const samples = await collect(flow(encoded(Object.values(images)), context).pipe(decode()).pipe(render()));
+  const samples = await collect(
+    flow(encoded(Object.values(images)), context)
+      .pipe(decode())
+      .pipe(render()),
+  );
   assert.equal(context.quarantine.count, 0, JSON.stringify(context.quarantine.entries));
   assert.equal(samples.length, Object.keys(images).length);
   for (const sample of samples) {
@@ -44,7 +48,10 @@ test('quarantines broken and refused files with their reasons and goes on', asyn
   const context = testContext(0, quarantineFile);
   const paths = [...Object.values(broken).map((entry) => entry.path), good];
   const samples = await collect(flow(encoded(paths), context).pipe(decode()).pipe(render()));
-  assert.deepEqual(samples.map((sample) => sample.key), [good]);
+  assert.deepEqual(
+    samples.map((sample) => sample.key),
+    [good],
+  );
   assert.equal(context.quarantine.count, Object.keys(broken).length);
   for (const { path, reason } of Object.values(broken)) {
     const entry = context.quarantine.entries.find((candidate) => candidate.path === path);
@@ -52,7 +59,10 @@ test('quarantines broken and refused files with their reasons and goes on', asyn
     assert.match(entry.reason, reason);
   }
   const { readFileSync } = await import('node:fs');
-  const lines = readFileSync(quarantineFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  const lines = readFileSync(quarantineFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   assert.equal(lines.length, Object.keys(broken).length);
   assert.ok(lines.every((line) => typeof line.path === 'string' && typeof line.reason === 'string'));
 });
@@ -72,7 +82,11 @@ test('accepts SVG only when the user allows it', async () => {
   const path = join(folder, 'plain.svg');
   writeFileSync(path, '<svg xmlns="http://www.w3.org/2000/svg" width="12" height="8"><rect width="12" height="8" fill="red"/></svg>');
   const context = testContext();
-  const samples = await collect(flow(encoded([path]), context).pipe(decode({ formats: ['svg'] })).pipe(render()));
+  const samples = await collect(
+    flow(encoded([path]), context)
+      .pipe(decode({ formats: ['svg'] }))
+      .pipe(render()),
+  );
   assert.equal(samples.length, 1);
   assert.deepEqual([samples[0].width, samples[0].height], [12, 8]);
 });
@@ -85,8 +99,16 @@ test('keeps input order with many decodes in flight', async () => {
     // Alternate large and small images so later ones tend to finish first.
     writeFileSync(paths[i], await jpegBytes(i % 2 ? 16 : 400, i % 2 ? 16 : 300, i));
   }
-  const samples = await collect(flow(encoded(paths), testContext()).pipe(decode({ concurrency: 8 })).pipe(resize({ size: 32 })).pipe(render({ concurrency: 8 })));
-  assert.deepEqual(samples.map((sample) => sample.key), paths);
+  const samples = await collect(
+    flow(encoded(paths), testContext())
+      .pipe(decode({ concurrency: 8 }))
+      .pipe(resize({ size: 32 }))
+      .pipe(render({ concurrency: 8 })),
+  );
+  assert.deepEqual(
+    samples.map((sample) => sample.key),
+    paths,
+  );
 });
 
 test('resizes with cover, contain and fill to the exact square size', async () => {
@@ -94,7 +116,12 @@ test('resizes with cover, contain and fill to the exact square size', async () =
   const path = join(folder, 'wide.jpg');
   writeFileSync(path, await jpegBytes(300, 100));
   for (const fit of ['cover', 'contain', 'fill'] as const) {
-    const [sample] = await collect(flow(encoded([path]), testContext()).pipe(decode()).pipe(resize({ size: 48, fit })).pipe(render()));
+    const [sample] = await collect(
+      flow(encoded([path]), testContext())
+        .pipe(decode())
+        .pipe(resize({ size: 48, fit }))
+        .pipe(render()),
+    );
     assert.deepEqual([sample.width, sample.height], [48, 48], fit);
     if (fit === 'contain') assert.equal(sample.pixels[0] + sample.pixels[1] + sample.pixels[2], 0, 'letterbox bars are black');
   }
@@ -114,7 +141,10 @@ test('reads JPEG size, components and EXIF orientation as sharp does, without de
     const bytes = await image.toBuffer();
     const header = readJpegHeader(bytes)!;
     const metadata = await sharp(bytes).metadata();
-    assert.deepEqual([header.width, header.height, header.components, header.orientation], [metadata.width, metadata.height, metadata.channels, metadata.orientation ?? 1]);
+    assert.deepEqual(
+      [header.width, header.height, header.components, header.orientation],
+      [metadata.width, metadata.height, metadata.channels, metadata.orientation ?? 1],
+    );
   }
   assert.equal(readJpegHeader(new Uint8Array([0xff, 0xd8, 0xff, 0xda, 0, 2])), undefined, 'no frame header before the scan');
   assert.equal(readJpegHeader(new Uint8Array([0x89, 0x50])), undefined);

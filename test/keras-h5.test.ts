@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import type * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { buildEfficientNet } from '../src/models/efficientnet.ts';
@@ -21,17 +21,28 @@ async function writeKerasH5(model: tf.LayersModel, file: string): Promise<void> 
   await h5wasm.ready;
   const h5 = new h5wasm.File(file, 'w');
   const layers = model.layers.filter((layer) => layer.weights.length > 0);
-  h5.create_attribute('layer_names', layers.map((layer) => layer.name));
+  h5.create_attribute(
+    'layer_names',
+    layers.map((layer) => layer.name),
+  );
   h5.create_attribute('backend', 'tensorflow');
   h5.create_attribute('keras_version', '2.13.1');
   for (const layer of layers) {
     const group = h5.create_group(layer.name);
-    group.create_attribute('weight_names', layer.weights.map((weight) => `${weight.originalName}:0`));
+    group.create_attribute(
+      'weight_names',
+      layer.weights.map((weight) => `${weight.originalName}:0`),
+    );
     const inner = group.create_group(layer.name);
     for (const weight of layer.weights) {
       let values = weight.read().dataSync() as Float32Array;
       if (weight.originalName === 'normalization/variance') values = Float32Array.from(values, Math.sqrt);
-      inner.create_dataset({ name: `${weight.originalName.split('/').pop()}:0`, data: Float32Array.from(values), shape: weight.shape as number[], dtype: '<f' });
+      inner.create_dataset({
+        name: `${weight.originalName.split('/').pop()}:0`,
+        data: Float32Array.from(values),
+        shape: weight.shape as number[],
+        dtype: '<f',
+      });
     }
   }
   h5.close();
@@ -41,7 +52,17 @@ test('weights import reads a Keras .h5 file into the same model, squaring a stan
   const folder = tempFolder();
   const original = buildEfficientNet(findVariant('efficientnet-b0')!, { imageSize: 64 });
   await writeKerasH5(original, join(folder, 'b0_notop.h5'));
-  const { stdout } = await run(process.execPath, [cli, 'weights', 'import', join(folder, 'b0_notop.h5'), '--model', 'efficientnet-b0', '--out', join(folder, 'b0-tfjs'), '--json']);
+  const { stdout } = await run(process.execPath, [
+    cli,
+    'weights',
+    'import',
+    join(folder, 'b0_notop.h5'),
+    '--model',
+    'efficientnet-b0',
+    '--out',
+    join(folder, 'b0-tfjs'),
+    '--json',
+  ]);
   const result = JSON.parse(stdout.trim().split('\n').pop()!);
   assert.equal(result.squaredNormalization, true);
   assert.equal(result.includeTop, false);
@@ -51,7 +72,9 @@ test('weights import reads a Keras .h5 file into the same model, squaring a stan
   const expected = original.weights.map((weight) => weight.read().dataSync());
   imported.weights.forEach((weight, i) => {
     const values = weight.read().dataSync();
-    values.forEach((value, j) => assert.ok(Math.abs(value - expected[i][j]) <= 1e-6 * Math.max(1, Math.abs(expected[i][j])), `${weight.originalName}[${j}]`));
+    values.forEach((value, j) =>
+      assert.ok(Math.abs(value - expected[i][j]) <= 1e-6 * Math.max(1, Math.abs(expected[i][j])), `${weight.originalName}[${j}]`),
+    );
   });
   original.dispose();
   imported.dispose();
@@ -62,8 +85,14 @@ test('weights import names the first layer that does not fit, and refuses files 
   const b0 = buildEfficientNet(findVariant('efficientnet-b0')!, { imageSize: 64 });
   await writeKerasH5(b0, join(folder, 'b0.h5'));
   b0.dispose();
-  await assert.rejects(run(process.execPath, [cli, 'weights', 'import', join(folder, 'b0.h5'), '--model', 'efficientnet-b4', '--out', join(folder, 'x')]), /layer 'stem_conv': weight 'stem_conv\/kernel' has shape \[3, 3, 3, 32\] in the file, the model expects \[3, 3, 3, 48\]/);
+  await assert.rejects(
+    run(process.execPath, [cli, 'weights', 'import', join(folder, 'b0.h5'), '--model', 'efficientnet-b4', '--out', join(folder, 'x')]),
+    /layer 'stem_conv': weight 'stem_conv\/kernel' has shape \[3, 3, 3, 32\] in the file, the model expects \[3, 3, 3, 48\]/,
+  );
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(folder, 'text.h5'), 'not hdf5');
-  await assert.rejects(run(process.execPath, [cli, 'weights', 'import', join(folder, 'text.h5'), '--model', 'efficientnet-b0', '--out', join(folder, 'y')]), /text\.h5: not an HDF5 file \(no HDF5 signature\)/);
+  await assert.rejects(
+    run(process.execPath, [cli, 'weights', 'import', join(folder, 'text.h5'), '--model', 'efficientnet-b0', '--out', join(folder, 'y')]),
+    /text\.h5: not an HDF5 file \(no HDF5 signature\)/,
+  );
 });

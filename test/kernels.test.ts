@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { seededRandom } from '../src/math/random.ts';
@@ -11,16 +11,43 @@ function randomArray(length: number, seed: string): Float32Array {
 }
 
 /** Gradients of sum(conv(x, w) · weights) with respect to x and w, on the given backend. */
-async function convGradients(backend: 'cpu' | 'wasm', kind: 'conv' | 'depthwise', xShape: number[], wShape: number[], stride: number, pad: 'same' | 'valid') {
+async function convGradients(
+  backend: 'cpu' | 'wasm',
+  kind: 'conv' | 'depthwise',
+  xShape: number[],
+  wShape: number[],
+  stride: number,
+  pad: 'same' | 'valid',
+) {
   await selectBackend(backend);
   return tf.tidy(() => {
-    const x = tf.tensor4d(randomArray(xShape.reduce((a, b) => a * b), `x${xShape}`), xShape as [number, number, number, number]);
-    const w = tf.tensor4d(randomArray(wShape.reduce((a, b) => a * b), `w${wShape}`), wShape as [number, number, number, number]);
+    const x = tf.tensor4d(
+      randomArray(
+        xShape.reduce((a, b) => a * b),
+        `x${xShape}`,
+      ),
+      xShape as [number, number, number, number],
+    );
+    const w = tf.tensor4d(
+      randomArray(
+        wShape.reduce((a, b) => a * b),
+        `w${wShape}`,
+      ),
+      wShape as [number, number, number, number],
+    );
     const forward = (input: tf.Tensor4D, filter: tf.Tensor4D) =>
       kind === 'conv' ? tf.conv2d(input, filter, stride, pad) : tf.depthwiseConv2d(input, filter, stride, pad);
     const outShape = forward(x, w).shape;
-    const weights = tf.tensor(randomArray(outShape.reduce((a, b) => a * b), `dy${outShape}`), outShape);
-    const [dx, dw] = tf.grads((input: tf.Tensor, filter: tf.Tensor) => tf.sum(tf.mul(forward(input as tf.Tensor4D, filter as tf.Tensor4D), weights)))([x, w]);
+    const weights = tf.tensor(
+      randomArray(
+        outShape.reduce((a, b) => a * b),
+        `dy${outShape}`,
+      ),
+      outShape,
+    );
+    const [dx, dw] = tf.grads((input: tf.Tensor, filter: tf.Tensor) =>
+      tf.sum(tf.mul(forward(input as tf.Tensor4D, filter as tf.Tensor4D), weights)),
+    )([x, w]);
     return [dx.dataSync().slice() as Float32Array, dw.dataSync().slice() as Float32Array];
   });
 }
@@ -48,8 +75,14 @@ for (const kind of ['conv', 'depthwise'] as const) {
             const actual = await convGradients('wasm', kind, xShape, wShape, stride, pad);
             const label = `${kind} k${kernel} s${stride} ${pad} ${size}px`;
             assert.equal(actual[0].length, expected[0].length, label);
-            assert.ok(relativeError(actual[0], expected[0]) <= 1e-4, `${label}: input gradient error ${relativeError(actual[0], expected[0])}`);
-            assert.ok(relativeError(actual[1], expected[1]) <= 1e-4, `${label}: filter gradient error ${relativeError(actual[1], expected[1])}`);
+            assert.ok(
+              relativeError(actual[0], expected[0]) <= 1e-4,
+              `${label}: input gradient error ${relativeError(actual[0], expected[0])}`,
+            );
+            assert.ok(
+              relativeError(actual[1], expected[1]) <= 1e-4,
+              `${label}: filter gradient error ${relativeError(actual[1], expected[1])}`,
+            );
           }
         }
       }
@@ -64,7 +97,9 @@ test('EfficientNet-B0 trains on wasm without leaking tensors', async () => {
   const x = tf.randomUniform([2, 32, 32, 3], 0, 255);
   const y = tf.oneHot(tf.tensor1d([0, 2], 'int32'), 3);
   const step = () =>
-    tf.dispose(optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true) ?? []);
+    tf.dispose(
+      optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true) ?? [],
+    );
   const before = model.getLayer('stem_conv').getWeights()[0].dataSync().slice();
   step();
   const afterFirst = tf.memory().numTensors;

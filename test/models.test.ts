@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { buildEfficientNet } from '../src/models/efficientnet.ts';
-import { efficientNetVariants, findVariant, roundFilters } from '../src/models/variants.ts';
-import { createModel } from '../src/models/create-model.ts';
-import { loadModel, loadWeightsByName, saveModel } from '../src/models/weights-io.ts';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { ConfigError, DataError, FlagError } from '../src/errors.ts';
+import { createModel } from '../src/models/create-model.ts';
+import { buildEfficientNet } from '../src/models/efficientnet.ts';
 import { FineTuneBatchNormalization, LeanActivation } from '../src/models/layers.ts';
-import { DataError, FlagError, ConfigError } from '../src/errors.ts';
+import { efficientNetVariants, findVariant, roundFilters } from '../src/models/variants.ts';
+import { loadModel, loadWeightsByName, saveModel } from '../src/models/weights-io.ts';
 import { tempFolder } from './helpers/images.ts';
 
 await selectBackend('cpu');
@@ -36,13 +36,18 @@ test('every variant has the parameter count of Keras with a 1000-class head', ()
 test('layer names follow Keras applications', () => {
   const model = buildEfficientNet(findVariant('efficientnet-b7')!, { imageSize: 64 });
   const names = new Set(model.layers.map((layer) => layer.name));
-  for (const name of ['stem_conv', 'block1a_dwconv', 'block6d_se_excite', 'block7d_project_bn', 'top_conv', 'top_activation']) assert.ok(names.has(name), name);
+  for (const name of ['stem_conv', 'block1a_dwconv', 'block6d_se_excite', 'block7d_project_bn', 'top_conv', 'top_activation'])
+    assert.ok(names.has(name), name);
   assert.equal(roundFilters(1280, 2.0), 2560);
   model.dispose();
 });
 
 test('runs forward at small input sizes with the right output shape', () => {
-  for (const [name, size] of [['efficientnet-b0', 64], ['efficientnet-b1', 96], ['efficientnet-b3', 65]] as const) {
+  for (const [name, size] of [
+    ['efficientnet-b0', 64],
+    ['efficientnet-b1', 96],
+    ['efficientnet-b3', 65],
+  ] as const) {
     const model = buildEfficientNet(findVariant(name)!, { imageSize: size, includeTop: true, classes: 5 });
     const output = tf.tidy(() => model.predict(tf.randomUniform([2, size, size, 3], 0, 255)) as tf.Tensor);
     assert.deepEqual(output.shape, [2, 5], name);
@@ -80,14 +85,18 @@ test('loading weights of another shape names the first mismatching layer and its
   );
   const b0Again = buildEfficientNet(findVariant('efficientnet-b0')!, { imageSize: 64 });
   loadWeightsByName(b0Again, folder);
-  const same = tf.tidy(() => tf.sub(b0Again.getLayer('top_conv').getWeights()[0], b0.getLayer('top_conv').getWeights()[0]).abs().max().dataSync()[0]);
+  const same = tf.tidy(
+    () => tf.sub(b0Again.getLayer('top_conv').getWeights()[0], b0.getLayer('top_conv').getWeights()[0]).abs().max().dataSync()[0],
+  );
   assert.equal(same, 0);
   [b0, b4, b0Again].forEach((model) => model.dispose());
 });
 
 test('a weights file missing a layer is refused by name', async () => {
   const folder = tempFolder();
-  const small = tf.sequential({ layers: [tf.layers.conv2d({ filters: 32, kernelSize: 3, inputShape: [8, 8, 3], useBias: false, name: 'stem_conv' })] });
+  const small = tf.sequential({
+    layers: [tf.layers.conv2d({ filters: 32, kernelSize: 3, inputShape: [8, 8, 3], useBias: false, name: 'stem_conv' })],
+  });
   await saveModel(small, folder);
   const b0 = buildEfficientNet(findVariant('efficientnet-b0')!, { imageSize: 64 });
   assert.throws(() => loadWeightsByName(b0, folder), /layer 'normalization': weight 'normalization\/mean' \[3\] is not in the file/);
@@ -126,7 +135,7 @@ test('a frozen BatchNormalization runs in inference mode even when training', ()
   tf.dispose([input, frozenOut, inference]);
 });
 
-test('lean BatchNorm and swish give tfjs\' own outputs, gradients and moving statistics, keeping far fewer bytes', async () => {
+test("lean BatchNorm and swish give tfjs' own outputs, gradients and moving statistics, keeping far fewer bytes", async () => {
   const input = tf.randomNormal([4, 10, 10, 16], 2, 3, 'float32', 1);
   const weight = tf.randomNormal([4, 10, 10, 16], 0, 1, 'float32', 2);
   const run = async (lean: boolean) => {
@@ -137,7 +146,10 @@ test('lean BatchNorm and swish give tfjs\' own outputs, gradients and moving sta
     const xs = [input, ...norm.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val)];
     const loss = () => tf.sum(tf.mul(swish.apply(norm.apply(input, { training: true }) as tf.Tensor) as tf.Tensor, weight)) as tf.Scalar;
     const { value, grads } = tf.engine().gradients(loss, xs);
-    const moving = norm.getWeights().slice(2).map((tensor) => tensor.clone());
+    const moving = norm
+      .getWeights()
+      .slice(2)
+      .map((tensor) => tensor.clone());
     const bytesBefore = tf.memory().numBytes;
     const profile = await tf.profile(() => {
       const again = tf.engine().gradients(loss, xs);
@@ -154,7 +166,9 @@ test('lean BatchNorm and swish give tfjs\' own outputs, gradients and moving sta
     const scale = tf.max(tf.abs(tensor)).dataSync()[0];
     assert.ok(difference <= 1e-5 * Math.max(1, scale), `${['loss', 'dx', 'dgamma', 'dbeta'][i]} differs by ${difference}`);
   });
-  stock.moving.forEach((tensor, i) => assert.ok(tf.max(tf.abs(tf.sub(tensor, lean.moving[i]))).dataSync()[0] < 1e-6, `moving ${['mean', 'variance'][i]}`));
+  stock.moving.forEach((tensor, i) =>
+    assert.ok(tf.max(tf.abs(tf.sub(tensor, lean.moving[i]))).dataSync()[0] < 1e-6, `moving ${['mean', 'variance'][i]}`),
+  );
   assert.ok(lean.peakBytes < 0.6 * stock.peakBytes, `peak ${lean.peakBytes} bytes lean, ${stock.peakBytes} stock`);
   tf.dispose([input, weight, ...stock.results, ...lean.results, ...stock.moving, ...lean.moving]);
 });
@@ -176,7 +190,10 @@ test('any tfjs layers model from disk can be the backbone, cut at a named layer'
   assert.deepEqual(output.shape, [2, 3]);
   assert.deepEqual(blocks, ['conv1', 'bn1', 'conv2']);
   assert.deepEqual(model.trainableWeights.map((w) => w.originalName).sort(), ['predictions/bias', 'predictions/kernel']);
-  await assert.rejects(createModel(`file:${folder}`, { classes: 3, cutAt: 'conv9' }), (error: unknown) => error instanceof ConfigError && /no layer named 'conv9'/.test(error.message));
+  await assert.rejects(
+    createModel(`file:${folder}`, { classes: 3, cutAt: 'conv9' }),
+    (error: unknown) => error instanceof ConfigError && /no layer named 'conv9'/.test(error.message),
+  );
   output.dispose();
 });
 
@@ -185,7 +202,10 @@ test('backend selection: cpu and wasm start, a missing one says how to install i
   assert.equal(wasm.tfjsBackend, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
   assert.ok(wasm.threads >= 1);
-  await assert.rejects(selectBackend('tfjs-node-gpu'), (error: unknown) => error instanceof FlagError && /npm install @tensorflow\/tfjs-node-gpu@4\.22\.0.*CUDA/.test(error.message));
+  await assert.rejects(
+    selectBackend('tfjs-node-gpu'),
+    (error: unknown) => error instanceof FlagError && /npm install @tensorflow\/tfjs-node-gpu@4\.22\.0.*CUDA/.test(error.message),
+  );
   await assert.rejects(selectBackend('tpu'), /unknown backend 'tpu'/);
   const cpu = await selectBackend('cpu');
   assert.equal(cpu.name, 'cpu');

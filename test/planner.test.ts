@@ -1,12 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { selectBackend } from '../src/backend/ladder.ts';
-import { createModel } from '../src/models/create-model.ts';
-import { estimateStep, planMemory, profileModel } from '../src/memory/planner.ts';
 import { parseBytes } from '../src/config/bytes.ts';
+import { estimateStep, planMemory, profileModel } from '../src/memory/planner.ts';
+import { createModel } from '../src/models/create-model.ts';
 
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', 'bin', 'streamfit.js');
@@ -26,7 +26,11 @@ test('the plan is the largest micro-batch dividing the batch that fits, recomput
   const { model } = await createModel('efficientnet-b0', { classes: 10, imageSize: 128 });
   const profile = profileModel(model);
   const estimates = [1, 2, 4, 8].map((size) => estimateStep(profile, size, 'adam', false).predictedPeakBytes);
-  assert.deepEqual([...estimates].sort((a, b) => a - b), estimates, 'bytes grow with the micro-batch');
+  assert.deepEqual(
+    [...estimates].sort((a, b) => a - b),
+    estimates,
+    'bytes grow with the micro-batch',
+  );
   assert.ok(estimateStep(profile, 8, 'adam', true).predictedPeakBytes < estimates[3] * 0.6, 'recomputation keeps far less');
   assert.ok(estimateStep(profile, 8, 'sgd', false).predictedPeakBytes < estimates[3], 'SGD keeps fewer slots than Adam');
 
@@ -54,20 +58,55 @@ for (const [model, size, batch, memory] of [
   ['efficientnet-b3', 300, 2, '3.5GiB'],
 ] as const) {
   test(`plan --measure: the prediction is within 15% of a real step for ${model} at ${size} px on wasm`, async () => {
-    const { stdout } = await run(process.execPath, [cli, 'plan', '--model', model, '--image-size', String(size), '--batch', String(batch), '--memory', memory, '--classes', '10', '--measure', '--backend', 'wasm', '--json'], { maxBuffer: 2 ** 24 });
+    const { stdout } = await run(
+      process.execPath,
+      [
+        cli,
+        'plan',
+        '--model',
+        model,
+        '--image-size',
+        String(size),
+        '--batch',
+        String(batch),
+        '--memory',
+        memory,
+        '--classes',
+        '10',
+        '--measure',
+        '--backend',
+        'wasm',
+        '--json',
+      ],
+      { maxBuffer: 2 ** 24 },
+    );
     const result = JSON.parse(stdout.trim().split('\n').pop()!);
     assert.equal(result.fits, true);
     assert.equal(result.microBatch * result.accumulate, batch);
     assert.ok(result.predictedPeakBytes <= parseBytes(memory)!);
     const ratio = result.measuredPeakBytes / result.predictedPeakBytes;
-    assert.ok(ratio > 0.85 && ratio < 1.15, `measured ${result.measuredPeakBytes} vs predicted ${result.predictedPeakBytes} (micro-batch ${result.microBatch}, recompute ${result.recompute})`);
+    assert.ok(
+      ratio > 0.85 && ratio < 1.15,
+      `measured ${result.measuredPeakBytes} vs predicted ${result.predictedPeakBytes} (micro-batch ${result.microBatch}, recompute ${result.recompute})`,
+    );
   });
 }
 
 test('train with the planner on splits the effective batch to fit the budget', async () => {
   const { applyMemoryPlan } = await import('../cli/train.ts');
   const { defaultTrainConfig } = await import('../src/config/train-config.ts');
-  const base = { ...defaultTrainConfig, name: 'plan', data: 'x', out: 'runs/plan', model: 'efficientnet-b0', imageSize: 128, microBatch: 32, accumulate: 1, planner: true, backend: 'cpu' as const };
+  const base = {
+    ...defaultTrainConfig,
+    name: 'plan',
+    data: 'x',
+    out: 'runs/plan',
+    model: 'efficientnet-b0',
+    imageSize: 128,
+    microBatch: 32,
+    accumulate: 1,
+    planner: true,
+    backend: 'cpu' as const,
+  };
   const roomy = await applyMemoryPlan({ ...base, memory: '64GiB' });
   assert.deepEqual([roomy.microBatch, roomy.accumulate, roomy.recompute], [32, 1, false]);
   const tight = await applyMemoryPlan({ ...base, memory: '1GiB' });

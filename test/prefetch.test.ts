@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { prefetch } from '../stages/prefetch.ts';
 import { orderedMap } from '../src/stream/ordered-map.ts';
+import { prefetch } from '../stages/prefetch.ts';
 import { testContext } from './helpers/context.ts';
 
 interface Item {
@@ -30,7 +30,10 @@ test('holds at most maxBytes: the producer waits for the consumer', async () => 
     // Queue (≤ 3 items of 300 bytes) + one in the producer's hand + the one we hold.
     assert.ok(produced.count - seen.length <= 4, `producer ran ${produced.count - seen.length} ahead`);
   }
-  assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   assert.ok(stage.stats.peakBytes <= 1000);
   assert.equal(stage.stats.peakDepth, 3);
   assert.ok(stage.stats.producerStallMs > 0, 'a slow consumer makes the producer wait');

@@ -1,11 +1,11 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempFolder } from './helpers/images.ts';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
+import { tempFolder } from './helpers/images.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -23,7 +23,9 @@ test('the custom pipeline example in README.md runs and quarantines with its own
   for (const name of ['a', 'b']) mkdirSync(join(data, name));
   const shapes = join(root, 'fixtures', 'generated', 'shapes');
   for (let i = 0; i < 5; i++) copyFileSync(join(shapes, 'disc', `disc-00${i}.jpg`), join(data, 'a', `${i}.jpg`));
-  await sharp({ create: { width: 50, height: 40, channels: 3, background: '#808080' } }).jpeg().toFile(join(data, 'b', 'blank.jpg'));
+  await sharp({ create: { width: 50, height: 40, channels: 3, background: '#808080' } })
+    .jpeg()
+    .toFile(join(data, 'b', 'blank.jpg'));
 
   const { stdout } = await run(process.execPath, ['--import', 'tsx', script, data], { cwd: root });
   const result = JSON.parse(stdout.trim().split('\n').pop()!);

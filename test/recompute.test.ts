@@ -1,16 +1,27 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { segmentModel } from '../src/memory/segments.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { Trainer } from '../src/train/trainer.ts';
-import { segmentModel } from '../src/memory/segments.ts';
 import { syntheticBatch } from './helpers/batches.ts';
 
 await selectBackend('wasm');
 
-function summedGradients(model: tf.LayersModel, recompute: boolean, imageSize: number, batchSize = 8): { values: Float32Array[]; peakBytes: number } {
-  const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 2, recompute, memoryBudgetBytes: Number.MAX_SAFE_INTEGER });
+function summedGradients(
+  model: tf.LayersModel,
+  recompute: boolean,
+  imageSize: number,
+  batchSize = 8,
+): { values: Float32Array[]; peakBytes: number } {
+  const trainer = new Trainer({
+    model,
+    optimizer: { name: 'sgd', lr: 0.1 },
+    accumulate: 2,
+    recompute,
+    memoryBudgetBytes: Number.MAX_SAFE_INTEGER,
+  });
   trainer.step(syntheticBatch(batchSize, imageSize, 3, 5));
   const { values } = trainer.accumulatorState();
   const peakBytes = trainer.lastPeakBytes;
@@ -25,7 +36,10 @@ test('segments cover every layer once, each fed by the one before', async () => 
   assert.equal(segments[1].name, 'block1a');
   assert.equal(segments.at(-1)!.name, 'head');
   assert.equal(segments.length, 2 + 16);
-  assert.equal(segments.reduce((n, segment) => n + segment.layers.length, 0), model.layers.length - 1);
+  assert.equal(
+    segments.reduce((n, segment) => n + segment.layers.length, 0),
+    model.layers.length - 1,
+  );
   segments.slice(1).forEach((segment, i) => assert.equal(segment.inputName, segments[i].outputName));
   model.dispose();
 });

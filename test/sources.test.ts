@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import { expandBraces } from '../src/data/brace.ts';
+import { DataError } from '../src/errors.ts';
+import { source } from '../stages/source.ts';
 import { folderSource } from '../stages/source-folder.ts';
 import { manifestSource } from '../stages/source-manifest.ts';
 import { tarSource } from '../stages/source-tar.ts';
-import { source } from '../stages/source.ts';
-import { expandBraces } from '../src/data/brace.ts';
-import { DataError } from '../src/errors.ts';
 import { collect, testContext } from './helpers/context.ts';
 import { jpegBytes, tempFolder, writeTar } from './helpers/images.ts';
 
@@ -36,11 +36,17 @@ test('does not hang on a symlink loop inside a class folder', async () => {
   writeFileSync(join(root, 'a', 'x.jpg'), await jpegBytes());
   symlinkSync(join(root, 'a'), join(root, 'a', 'loop'));
   const samples = await collect(folderSource(root)(testContext()));
-  assert.deepEqual(samples.map((sample) => sample.key), ['a/x.jpg']);
+  assert.deepEqual(
+    samples.map((sample) => sample.key),
+    ['a/x.jpg'],
+  );
 });
 
 test('names the folder when it is missing or has no classes', async () => {
-  assert.throws(() => folderSource('/no/such/folder'), (error: unknown) => error instanceof DataError && error.file === '/no/such/folder');
+  assert.throws(
+    () => folderSource('/no/such/folder'),
+    (error: unknown) => error instanceof DataError && error.file === '/no/such/folder',
+  );
   const empty = tempFolder();
   assert.throws(() => folderSource(empty), /no class sub-folders/);
 });
@@ -55,7 +61,10 @@ test('reads CSV and JSONL manifests relative to their folder', async () => {
     assert.deepEqual(dataset.classes.names, ['cat', 'dog']);
     const samples = await collect(dataset(testContext()));
     assert.equal(samples[0].input, join(root, 'a.jpg'));
-    assert.deepEqual(samples.map((sample) => sample.classIndex), [0, 1]);
+    assert.deepEqual(
+      samples.map((sample) => sample.classIndex),
+      [0, 1],
+    );
   }
 });
 
@@ -81,16 +90,28 @@ test('streams WebDataset shards, plain and gzipped, from a brace pattern', async
   ]);
   await writeTar(join(root, 'shard-002.tar'), [{ name: 's4.cls', body: '0' }]);
   const mixed = await tarSource(join(root, 'shard-{000.tar,001.tar.gz}'));
-  assert.deepEqual((await collect(mixed(testContext()))).map((sample) => sample.key), ['train/s1.jpg', 'train/s2.png', 's3.jpg']);
+  assert.deepEqual(
+    (await collect(mixed(testContext()))).map((sample) => sample.key),
+    ['train/s1.jpg', 'train/s2.png', 's3.jpg'],
+  );
 
   const both = await source(join(root, 'shard-000.tar'));
   assert.deepEqual(both.classes.names, ['0', '1']);
   const gz = await collect((await tarSource(join(root, 'shard-001.tar.gz')))(testContext()));
-  assert.deepEqual(gz.map((sample) => [sample.key, sample.label]), [['s3.jpg', '1']]);
+  assert.deepEqual(
+    gz.map((sample) => [sample.key, sample.label]),
+    [['s3.jpg', '1']],
+  );
   const context = testContext();
   const named = await tarSource(join(root, 'shard-{000..000}.tar'), { classes: ['cat', 'dog'] });
   const samples = await collect(named(context));
-  assert.deepEqual(samples.map((sample) => [sample.key, sample.label]), [['train/s1.jpg', 'dog'], ['train/s2.png', 'cat']]);
+  assert.deepEqual(
+    samples.map((sample) => [sample.key, sample.label]),
+    [
+      ['train/s1.jpg', 'dog'],
+      ['train/s2.png', 'cat'],
+    ],
+  );
   const lonely = await collect((await tarSource(join(root, 'shard-002.tar'), { classes: ['a', 'b'] }))(context));
   assert.equal(lonely.length, 0);
   assert.match(context.quarantine.entries[0].reason, /no image member/);
@@ -106,7 +127,10 @@ test('names the shard when a tar ends in the middle of a member', async () => {
   const { readFileSync } = await import('node:fs');
   const cut = join(root, 'cut.tar');
   writeFileSync(cut, readFileSync(whole).subarray(0, 1000));
-  await assert.rejects(tarSource(cut), (error: unknown) => error instanceof DataError && error.file === cut && /ends in the middle/.test(error.message));
+  await assert.rejects(
+    tarSource(cut),
+    (error: unknown) => error instanceof DataError && error.file === cut && /ends in the middle/.test(error.message),
+  );
 });
 
 test('treats tar member names as keys only: absolute and .. names write nothing anywhere', async () => {
@@ -120,8 +144,14 @@ test('treats tar member names as keys only: absolute and .. names write nothing 
   ]);
   const before = readdirSync(join(root, '..')).length;
   const samples = await collect((await tarSource(join(root, 'evil.tar')))(testContext()));
-  assert.deepEqual(samples.map((sample) => sample.key), ['../../escape.jpg', '/etc/abs.jpg']);
-  assert.ok(samples.every((sample) => Buffer.isBuffer(sample.input)), 'pixels come from the tar, never from a path');
+  assert.deepEqual(
+    samples.map((sample) => sample.key),
+    ['../../escape.jpg', '/etc/abs.jpg'],
+  );
+  assert.ok(
+    samples.every((sample) => Buffer.isBuffer(sample.input)),
+    'pixels come from the tar, never from a path',
+  );
   assert.equal(readdirSync(join(root, '..')).length, before);
   assert.equal(existsSync('/etc/abs.jpg'), false);
 });

@@ -1,21 +1,21 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { flow, type Stage } from '../src/stream/stage.ts';
-import { split, isValidationKey } from '../stages/split.ts';
-import { shuffle } from '../stages/shuffle.ts';
-import { batch, packBatch } from '../stages/batch.ts';
-import { normalize, normalizationTable } from '../stages/normalize.ts';
-import { fp16Cast } from '../stages/fp16-cast.ts';
-import { augment } from '../stages/augment.ts';
-import { decode } from '../stages/decode.ts';
-import { resize } from '../stages/resize.ts';
-import { render } from '../stages/render.ts';
+import { test } from 'node:test';
 import { randomResizedCropBox } from '../src/data/crop-box.ts';
-import { seededRandom } from '../src/math/random.ts';
-import { float16BitsToFloat32 } from '../src/math/fp16.ts';
 import type { EncodedSample, PixelSample, TabulatedSample } from '../src/data/samples.ts';
+import { float16BitsToFloat32 } from '../src/math/fp16.ts';
+import { seededRandom } from '../src/math/random.ts';
+import { flow, type Stage } from '../src/stream/stage.ts';
+import { augment } from '../stages/augment.ts';
+import { batch, packBatch } from '../stages/batch.ts';
+import { decode } from '../stages/decode.ts';
+import { fp16Cast } from '../stages/fp16-cast.ts';
+import { normalizationTable, normalize } from '../stages/normalize.ts';
+import { render } from '../stages/render.ts';
+import { resize } from '../stages/resize.ts';
+import { shuffle } from '../stages/shuffle.ts';
+import { isValidationKey, split } from '../stages/split.ts';
 import { collect, fromArray, testContext } from './helpers/context.ts';
 import { jpegBytes, tempFolder } from './helpers/images.ts';
 
@@ -42,13 +42,24 @@ test('shuffles within a bounded buffer, seeded by epoch, losing nothing', async 
   const [a, b, c] = [await run(0), await run(0), await run(1)];
   assert.deepEqual(a, b, 'same seed and epoch, same order');
   assert.notDeepEqual(a, c, 'another epoch, another order');
-  assert.deepEqual([...a].sort((x, y) => x - y), items);
+  assert.deepEqual(
+    [...a].sort((x, y) => x - y),
+    items,
+  );
   assert.notDeepEqual(a, items);
   a.forEach((value, position) => assert.ok(value <= position + 10, 'an item can only move ahead by less than the buffer size'));
 });
 
 function pixelSample(key: string, width: number, height: number, fill: (i: number) => number): PixelSample {
-  return { ...info(key), pixels: Uint8Array.from({ length: width * height * 3 }, (_, i) => fill(i)), width, height, channels: 3, brightness: 1, contrast: 1 };
+  return {
+    ...info(key),
+    pixels: Uint8Array.from({ length: width * height * 3 }, (_, i) => fill(i)),
+    width,
+    height,
+    channels: 3,
+    brightness: 1,
+    contrast: 1,
+  };
 }
 
 test('normalizes with each preset to exact values', async () => {
@@ -79,14 +90,23 @@ test('casts to binary16 and packs batches of one contiguous array, keeping or dr
   const samples = Array.from({ length: 5 }, (_, n) => pixelSample(`k${n}`, 2, 2, (i) => (i * 7 + n) % 256));
   const tabulate = normalize({ preset: 'unit' });
   const half = await collect(batch({ size: 2 })(fp16Cast()(tabulate(fromArray(samples), testContext()), testContext()), testContext()));
-  assert.deepEqual(half.map((b) => b.shape[0]), [2, 2, 1]);
+  assert.deepEqual(
+    half.map((b) => b.shape[0]),
+    [2, 2, 1],
+  );
   assert.ok(half[0].x instanceof Uint16Array);
   assert.equal(half[0].bytes, 2 * 2 * 2 * 3 * 2 + 2 * 4);
   const value = float16BitsToFloat32(half[1].x[12 + 5]);
   const exact = samples[3].pixels[5] / 255;
   assert.ok(Math.abs(value - exact) <= exact * 2 ** -11, 'within half an ulp of binary16');
   const dropped = await collect(batch({ size: 2, dropLast: true })(tabulate(fromArray(samples), testContext()), testContext()));
-  assert.deepEqual(dropped.map((b) => [...b.keys]), [['k0', 'k1'], ['k2', 'k3']]);
+  assert.deepEqual(
+    dropped.map((b) => [...b.keys]),
+    [
+      ['k0', 'k1'],
+      ['k2', 'k3'],
+    ],
+  );
 });
 
 test('refuses to batch images of different sizes, naming the file', () => {
@@ -132,7 +152,8 @@ test('augments the same way for the same (seed, epoch, key), whatever the concur
     assert.deepEqual(packed(again), packed(first));
     assert.notDeepEqual(packed(nextEpoch), packed(first));
     assert.ok(first.every((sample) => sample.width === 32 && sample.height === 32));
-    if (rotate === 0) assert.ok(first.some((sample) => sample.mirror) && first.some((sample) => !sample.mirror), 'some samples flipped, some not');
+    if (rotate === 0)
+      assert.ok(first.some((sample) => sample.mirror) && first.some((sample) => !sample.mirror), 'some samples flipped, some not');
   }
 });
 
@@ -150,7 +171,9 @@ test('the word-wise binary16 table path equals the byte-wise one, at odd sizes a
     for (const offset of [0, 3, 6]) {
       const out = new Uint16Array(offset + pixels.length);
       applyTableFloat16(pixels, table, out, offset);
-      pixels.forEach((value, i) => assert.equal(out[offset + i], table[(i % 3) * 256 + value], `pixel value ${i} of ${pixelsCount}, offset ${offset}`));
+      pixels.forEach((value, i) =>
+        assert.equal(out[offset + i], table[(i % 3) * 256 + value], `pixel value ${i} of ${pixelsCount}, offset ${offset}`),
+      );
     }
   }
 });
@@ -158,7 +181,14 @@ test('the word-wise binary16 table path equals the byte-wise one, at odd sizes a
 test('the mirrored table writes equal the byte-wise reference, at odd widths and offsets too', async () => {
   const { applyTableFloat16, applyTableFloat32 } = await import('../src/data/apply-table.ts');
   const table = Uint16Array.from({ length: 768 }, (_, i) => (i * 40503) & 0xffff);
-  for (const [width, height] of [[1, 1], [3, 2], [4, 1], [8, 3], [12, 2], [30, 2]]) {
+  for (const [width, height] of [
+    [1, 1],
+    [3, 2],
+    [4, 1],
+    [8, 3],
+    [12, 2],
+    [30, 2],
+  ]) {
     const pixels = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 97 + 13) % 256);
     const expected = (offset: number, i: number) => {
       const [row, column, channel] = [Math.floor(i / (width * 3)), Math.floor(i / 3) % width, i % 3];
@@ -187,12 +217,19 @@ test('a flip deferred to the batch gives the pixels sharp would give by flopping
       flow(() => fromArray([encoded]), testContext())
         .pipe(decode())
         .pipe(resize({ size }))
-        .pipe((source) => (async function* () { for await (const sample of source) yield { ...sample, plan: { ...sample.plan, flip } }; })())
+        .pipe((source) =>
+          (async function* () {
+            for await (const sample of source) yield { ...sample, plan: { ...sample.plan, flip } };
+          })(),
+        )
         .pipe(render());
     const [plain] = await collect(rendered(false));
     const [flipped] = await collect(rendered(true));
     assert.equal(flipped.mirror, true);
-    const flopped = await sharp(plain.pixels, { raw: { width: size, height: size, channels: 3 } }).flop().raw().toBuffer();
+    const flopped = await sharp(plain.pixels, { raw: { width: size, height: size, channels: 3 } })
+      .flop()
+      .raw()
+      .toBuffer();
     const tables = { none: normalize({ preset: 'none' }), unit: normalize({ preset: 'unit' }) };
     for (const [name, stage] of Object.entries(tables)) {
       for (const half of [false, true]) {

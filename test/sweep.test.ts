@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sampleTrials, validateSearchSpace } from '../src/sweep/space.ts';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { promote, rungEpochs } from '../src/sweep/halving.ts';
-import { tinyDataset } from './helpers/tiny-dataset.ts';
+import { sampleTrials, validateSearchSpace } from '../src/sweep/space.ts';
 import { tempFolder } from './helpers/images.ts';
+import { tinyDataset } from './helpers/tiny-dataset.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -15,16 +15,30 @@ const cli = join(root, 'bin', 'streamfit.js');
 
 test('children (sweep trials, bench probes) get the heap flags of the streamfit command and nothing else', async () => {
   const probe = `import { heapFlags } from ${JSON.stringify(join(root, 'src', 'config', 'heap-flags.ts'))}; console.log(JSON.stringify(heapFlags()));`;
-  const { stdout } = await run(process.execPath, ['--initial-old-space-size=64', '--no-warnings', '--import', 'tsx', '--input-type=module', '-e', probe], { cwd: root });
+  const { stdout } = await run(
+    process.execPath,
+    ['--initial-old-space-size=64', '--no-warnings', '--import', 'tsx', '--input-type=module', '-e', probe],
+    { cwd: root },
+  );
   assert.deepEqual(JSON.parse(stdout), ['--initial-old-space-size=64']);
-  assert.match(readFileSync(cli, 'utf8').split('\n')[0], /^#!\/usr\/bin\/env -S node --initial-old-space-size=64$/, 'the command sets the floor');
+  assert.match(
+    readFileSync(cli, 'utf8').split('\n')[0],
+    /^#!\/usr\/bin\/env -S node --initial-old-space-size=64$/,
+    'the command sets the floor',
+  );
 });
 
 test('grid spaces expand to every combination; random ones are reproducible and stay in range', () => {
-  const grid = validateSearchSpace({ method: 'grid', parameters: { lr: { grid: [0.1, 0.01] }, optimizer: { choice: ['adam', 'sgd', 'rmsprop'] } } });
+  const grid = validateSearchSpace({
+    method: 'grid',
+    parameters: { lr: { grid: [0.1, 0.01] }, optimizer: { choice: ['adam', 'sgd', 'rmsprop'] } },
+  });
   assert.equal(sampleTrials(grid, 100, 0).length, 6);
   assert.deepEqual(sampleTrials(grid, 100, 0)[5], { lr: 0.01, optimizer: 'rmsprop' });
-  const random = validateSearchSpace({ method: 'random', parameters: { lr: { logUniform: [1e-5, 1e-3] }, fineTuneBlocks: { intUniform: [2, 4] }, labelSmoothing: { uniform: [0, 0.2] } } });
+  const random = validateSearchSpace({
+    method: 'random',
+    parameters: { lr: { logUniform: [1e-5, 1e-3] }, fineTuneBlocks: { intUniform: [2, 4] }, labelSmoothing: { uniform: [0, 0.2] } },
+  });
   const a = sampleTrials(random, 50, 7);
   assert.deepEqual(a, sampleTrials(random, 50, 7));
   assert.notDeepEqual(a, sampleTrials(random, 50, 8));
@@ -36,8 +50,14 @@ test('grid spaces expand to every combination; random ones are reproducible and 
 });
 
 test('a search space naming a field that is not in the run config is refused', () => {
-  assert.throws(() => validateSearchSpace({ method: 'random', parameters: { learningRate: { choice: [1] } } }), /space\.parameters\.learningRate.*not a run-config field/);
-  assert.throws(() => validateSearchSpace({ method: 'grid', parameters: { lr: { logUniform: [1e-4, 1e-2] } } }), /grid search needs grid or choice lists/);
+  assert.throws(
+    () => validateSearchSpace({ method: 'random', parameters: { learningRate: { choice: [1] } } }),
+    /space\.parameters\.learningRate.*not a run-config field/,
+  );
+  assert.throws(
+    () => validateSearchSpace({ method: 'grid', parameters: { lr: { logUniform: [1e-4, 1e-2] } } }),
+    /grid search needs grid or choice lists/,
+  );
   assert.throws(() => validateSearchSpace({ method: 'random', parameters: { lr: { uniform: [1, 0] } } }), /range \[1, 0\] is empty/);
   assert.throws(() => validateSearchSpace({ method: 'bayes', parameters: {} }), /space\.method/);
 });
@@ -70,7 +90,27 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep',
 `,
   );
   const out = join(tempFolder(), 'sweep');
-  const args = [cli, 'sweep', '--config', pipelineFile, '--data', data, '--model', 'efficientnet-b0', '--image-size', '32', '--backend', 'wasm', '--trials', '3', '--eta', '2', '--out', out, '--json'];
+  const args = [
+    cli,
+    'sweep',
+    '--config',
+    pipelineFile,
+    '--data',
+    data,
+    '--model',
+    'efficientnet-b0',
+    '--image-size',
+    '32',
+    '--backend',
+    'wasm',
+    '--trials',
+    '3',
+    '--eta',
+    '2',
+    '--out',
+    out,
+    '--json',
+  ];
   const result = JSON.parse((await run(process.execPath, args, { maxBuffer: 2 ** 24 })).stdout.trim().split('\n').pop()!);
   assert.equal(result.sweepDir, out);
   assert.equal(result.failed, 1);
@@ -80,7 +120,8 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep',
   const statuses = result.trials.map((trial: { status: string }) => trial.status).sort();
   assert.deepEqual(statuses, ['done', 'failed', 'stopped']);
   assert.ok(result.best && typeof result.best.metric === 'number');
-  for (const file of ['results.csv', 'results.json', 'report.html', 'best.json', 'sweep.json']) assert.ok(existsSync(join(out, file)), file);
+  for (const file of ['results.csv', 'results.json', 'report.html', 'best.json', 'sweep.json'])
+    assert.ok(existsSync(join(out, file)), file);
   for (const trial of result.trials) assert.ok(existsSync(join(out, trial.id, 'overrides.json')));
   const best = JSON.parse(readFileSync(join(out, 'best.json'), 'utf8'));
   assert.equal(best.config.model, 'efficientnet-b0');
@@ -103,7 +144,32 @@ test('a frozen-backbone run with the feature cache computes features once and re
   const data = tinyDataset(8);
   const train = async (name: string) =>
     JSON.parse(
-      (await run(process.execPath, [cli, 'train', '--data', data, '--model', 'efficientnet-b0', '--image-size', '32', '--weights', join(work, 'weights'), '--epochs', '2', '--overrides', join(work, 'cache.json'), '--backend', 'wasm', '--out', join(work, 'runs', name), '--json'])).stdout.trim().split('\n').pop()!,
+      (
+        await run(process.execPath, [
+          cli,
+          'train',
+          '--data',
+          data,
+          '--model',
+          'efficientnet-b0',
+          '--image-size',
+          '32',
+          '--weights',
+          join(work, 'weights'),
+          '--epochs',
+          '2',
+          '--overrides',
+          join(work, 'cache.json'),
+          '--backend',
+          'wasm',
+          '--out',
+          join(work, 'runs', name),
+          '--json',
+        ])
+      ).stdout
+        .trim()
+        .split('\n')
+        .pop()!,
     );
   const first = await train('first');
   const second = await train('second');
@@ -111,6 +177,13 @@ test('a frozen-backbone run with the feature cache computes features once and re
   assert.equal(second.featureCache, 'hit');
   assert.ok(Number.isFinite(first.valLoss) && Number.isFinite(second.valLoss));
   assert.ok(existsSync(join(work, 'runs', '.feature-cache')));
-  const predicted = JSON.parse((await run(process.execPath, [cli, 'predict', '--model', join(work, 'runs', 'second', 'model'), data, '--backend', 'wasm', '--json'])).stdout.trim().split('\n').pop()!);
+  const predicted = JSON.parse(
+    (
+      await run(process.execPath, [cli, 'predict', '--model', join(work, 'runs', 'second', 'model'), data, '--backend', 'wasm', '--json'])
+    ).stdout
+      .trim()
+      .split('\n')
+      .pop()!,
+  );
   assert.equal(predicted.count, 16);
 });

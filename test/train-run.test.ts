@@ -1,12 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
-import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { isValidationKey } from '../stages/split.ts';
 import { tempFolder } from './helpers/images.ts';
 import { tinyDataset } from './helpers/tiny-dataset.ts';
-import { isValidationKey } from '../stages/split.ts';
 
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', 'bin', 'streamfit.js');
@@ -19,34 +19,62 @@ function lastJson(stdout: string) {
 test('train writes a complete run folder and leaks no tensors; --resume adds epochs', async () => {
   const data = tinyDataset();
   const out = join(tempFolder(), 'run');
-  const first = lastJson((await run(process.execPath, [cli, 'train', '--data', data, '--out', out, '--epochs', '2', ...small, '--json'])).stdout);
+  const first = lastJson(
+    (await run(process.execPath, [cli, 'train', '--data', data, '--out', out, '--epochs', '2', ...small, '--json'])).stdout,
+  );
   assert.equal(first.runDir, out);
   assert.equal(first.backend, 'wasm');
   assert.equal(first.epochs, 2);
   assert.equal(first.numTensorsEnd, first.numTensorsStart);
   assert.ok(first.steps > 0);
-  for (const file of ['config.json', 'metrics.jsonl', 'quarantine.jsonl', 'report.html', 'model/model.json', 'model/weights.bin', 'checkpoints/latest.json']) {
+  for (const file of [
+    'config.json',
+    'metrics.jsonl',
+    'quarantine.jsonl',
+    'report.html',
+    'model/model.json',
+    'model/weights.bin',
+    'checkpoints/latest.json',
+  ]) {
     assert.ok(existsSync(join(out, file)), file);
   }
   const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
   assert.equal(config.backend.name, 'wasm');
   assert.deepEqual(config.classes, ['horizontal', 'vertical']);
-  const epochs = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((line) => line.type === 'epoch');
+  const epochs = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line))
+    .filter((line) => line.type === 'epoch');
   assert.equal(epochs.length, 2);
   assert.equal(epochs[0].confusion.length, 2);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(html, /<svg/);
   assert.doesNotMatch(html, /<script|https?:\/\//, 'self-contained: no script, no network');
 
-  const predicted = lastJson((await run(process.execPath, [cli, 'predict', '--model', join(out, 'model'), data, '--backend', 'wasm', '--top', '2', '--json'])).stdout);
+  const predicted = lastJson(
+    (await run(process.execPath, [cli, 'predict', '--model', join(out, 'model'), data, '--backend', 'wasm', '--top', '2', '--json']))
+      .stdout,
+  );
   assert.equal(predicted.count, 24);
-  assert.ok(predicted.predictions.every((p: { label: string; top: unknown[] }) => ['horizontal', 'vertical'].includes(p.label) && p.top.length === 2));
-  const evaluated = lastJson((await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), data, '--backend', 'wasm', '--json'])).stdout);
+  assert.ok(
+    predicted.predictions.every(
+      (p: { label: string; top: unknown[] }) => ['horizontal', 'vertical'].includes(p.label) && p.top.length === 2,
+    ),
+  );
+  const evaluated = lastJson(
+    (await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), data, '--backend', 'wasm', '--json'])).stdout,
+  );
   assert.equal(evaluated.count, 24);
-  assert.equal(evaluated.confusion.flat().reduce((a: number, b: number) => a + b, 0), 24);
+  assert.equal(
+    evaluated.confusion.flat().reduce((a: number, b: number) => a + b, 0),
+    24,
+  );
   assert.ok(evaluated.accuracy >= 0 && evaluated.accuracy <= 1);
 
-  const resumed = lastJson((await run(process.execPath, [cli, 'train', '--data', data, '--out', out, '--epochs', '3', '--resume', ...small, '--json'])).stdout);
+  const resumed = lastJson(
+    (await run(process.execPath, [cli, 'train', '--data', data, '--out', out, '--epochs', '3', '--resume', ...small, '--json'])).stdout,
+  );
   assert.equal(resumed.epochs, 3, 'epochs count those before the resume');
   assert.equal(resumed.steps, first.steps * 1.5);
 });
@@ -92,12 +120,21 @@ test('a bad config is refused before any work, naming the field, the value and w
     [['--config', 'pipelines/missing.ts'], /flag --config: pipelines\/missing\.ts: no such pipeline file/],
   ];
   for (const [flags, message] of cases) {
-    await assert.rejects(run(process.execPath, [cli, 'train', '--data', data, '--out', out, ...small, ...flags]), (error: { code: number; stderr: string }) => {
-      assert.equal(error.code, 1);
-      assert.match(error.stderr, message);
-      assert.equal(error.stderr.trim().split('\n').filter((line) => line.startsWith('streamfit:')).length, 1);
-      return true;
-    });
+    await assert.rejects(
+      run(process.execPath, [cli, 'train', '--data', data, '--out', out, ...small, ...flags]),
+      (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 1);
+        assert.match(error.stderr, message);
+        assert.equal(
+          error.stderr
+            .trim()
+            .split('\n')
+            .filter((line) => line.startsWith('streamfit:')).length,
+          1,
+        );
+        return true;
+      },
+    );
   }
   assert.ok(!existsSync(out), 'nothing was written');
 });

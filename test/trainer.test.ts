@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { createModel } from '../src/models/create-model.ts';
-import { Trainer } from '../src/train/trainer.ts';
-import { learningRateAt } from '../src/train/schedules.ts';
-import { observeEpoch, initialEarlyStopping } from '../src/train/early-stopping.ts';
-import { addBatch, emptyTotals, summarize } from '../src/train/metrics.ts';
+import { initialEarlyStopping, observeEpoch } from '../src/train/early-stopping.ts';
 import { crossEntropy } from '../src/train/loss.ts';
-import { syntheticBatch, sliceBatch } from './helpers/batches.ts';
+import { addBatch, emptyTotals, summarize } from '../src/train/metrics.ts';
+import { learningRateAt } from '../src/train/schedules.ts';
+import { Trainer } from '../src/train/trainer.ts';
+import { sliceBatch, syntheticBatch } from './helpers/batches.ts';
 
 await selectBackend('wasm');
 
@@ -41,19 +41,36 @@ test('4 accumulated micro-batches of 2 give the weights of one batch of 8', asyn
   model.setWeights(initial);
   const accumulated = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1, momentum: 0.9 }, accumulate: 4 });
   const results = [0, 2, 4, 6].map((start) => accumulated.step(sliceBatch(big, start, start + 2)));
-  assert.deepEqual(results.map((result) => result.applied), [false, false, false, true]);
+  assert.deepEqual(
+    results.map((result) => result.applied),
+    [false, false, false, true],
+  );
   const afterAccumulated = weightsOf(model);
   accumulated.dispose();
 
   assert.ok(maxDifference(afterWhole, afterAccumulated) <= 1e-5, `difference ${maxDifference(afterWhole, afterAccumulated)}`);
-  assert.ok(maxDifference(afterWhole, initial.filter((_, i) => model.weights[i].trainable).map((t) => t.dataSync() as Float32Array)) > 1e-4, 'the update moved the weights');
+  assert.ok(
+    maxDifference(
+      afterWhole,
+      initial.filter((_, i) => model.weights[i].trainable).map((t) => t.dataSync() as Float32Array),
+    ) > 1e-4,
+    'the update moved the weights',
+  );
   tf.dispose(initial);
   model.dispose();
 });
 
 test('the tensor count is flat from step 1 to step 60', async () => {
   const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 32, freeze: { trainTopBlocks: 1 } });
-  const trainer = new Trainer({ model, optimizer: { name: 'adamw', lr: 1e-3, weightDecay: 0.01 }, accumulate: 2, l1: 1e-5, l2: 1e-4, labelSmoothing: 0.1, schedule: { name: 'cosine', warmupSteps: 3, totalSteps: 30 } });
+  const trainer = new Trainer({
+    model,
+    optimizer: { name: 'adamw', lr: 1e-3, weightDecay: 0.01 },
+    accumulate: 2,
+    l1: 1e-5,
+    l2: 1e-4,
+    labelSmoothing: 0.1,
+    schedule: { name: 'cosine', warmupSteps: 3, totalSteps: 30 },
+  });
   const batch = syntheticBatch(2, 32, 3, 1, 'float16');
   trainer.step(batch);
   trainer.step(batch);
@@ -77,7 +94,13 @@ test('out-of-memory halves the micro-batch, loses no sample, and keeps the effec
 
   // Measure the peak of chunks of 2 and 4, then set a budget between them: 8 → 4 → 2 is two backoffs.
   model.setWeights(initial);
-  const probe = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-2 }, accumulate: 2, memoryBudgetBytes: Number.MAX_SAFE_INTEGER, splitFactor: 4 });
+  const probe = new Trainer({
+    model,
+    optimizer: { name: 'adam', lr: 1e-2 },
+    accumulate: 2,
+    memoryBudgetBytes: Number.MAX_SAFE_INTEGER,
+    splitFactor: 4,
+  });
   probe.step(batches[0]);
   const peakOfTwo = probe.lastPeakBytes;
   probe.splitFactor = 2;
@@ -97,8 +120,17 @@ test('out-of-memory halves the micro-batch, loses no sample, and keeps the effec
   });
   const results = batches.map((batch) => limited.step(batch));
   assert.equal(limited.backoffs, 2);
-  assert.deepEqual(events.map((event) => [event.microBatch, event.accumulate]), [[4, 4], [2, 8]]);
-  assert.deepEqual(results.map((result) => result.samples), [8, 8]);
+  assert.deepEqual(
+    events.map((event) => [event.microBatch, event.accumulate]),
+    [
+      [4, 4],
+      [2, 8],
+    ],
+  );
+  assert.deepEqual(
+    results.map((result) => result.samples),
+    [8, 8],
+  );
   assert.equal(limited.optimizerStep, 1, 'one update for two batches of 8, as without the budget');
   assert.ok(maxDifference(weightsOf(model), expected) <= 1e-5, `difference ${maxDifference(weightsOf(model), expected)}`);
   limited.dispose();
@@ -137,7 +169,11 @@ test('metrics: accuracy, top-k, per-class accuracy and the confusion matrix', ()
   const summary = summarize(totals, 2);
   assert.equal(summary.accuracy, 0.5);
   assert.equal(summary.topK, 0.75);
-  assert.deepEqual(summary.confusion, [[1, 0, 0], [0, 1, 1], [1, 0, 0]]);
+  assert.deepEqual(summary.confusion, [
+    [1, 0, 0],
+    [0, 1, 1],
+    [1, 0, 0],
+  ]);
   assert.deepEqual(summary.perClassAccuracy, [1, 0.5, 0]);
   const expectedLoss = -(Math.log(0.7) + Math.log(0.3) + Math.log(0.5) + Math.log(0.25)) / 4;
   assert.ok(Math.abs(summary.loss - expectedLoss) < 1e-12);

@@ -1,8 +1,8 @@
 // The backend ladder: tfjs-node-gpu → tfjs-node → wasm (SIMD) → cpu, first that works, unless one is asked for.
 
-import * as tf from '@tensorflow/tfjs';
-import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
 import { FlagError } from '../errors.ts';
 import { registerWasmTrainingKernels } from '../kernels/register.ts';
 
@@ -65,7 +65,13 @@ async function initialise(name: BackendName): Promise<BackendInfo> {
     wasm.setThreadsCount(availableParallelism());
     if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not start');
     registerWasmTrainingKernels();
-    return { name, tfjsBackend: 'wasm', version: wasm.version_wasm, threads: wasm.getThreadsCount(), simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT') as boolean };
+    return {
+      name,
+      tfjsBackend: 'wasm',
+      version: wasm.version_wasm,
+      threads: wasm.getThreadsCount(),
+      simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT') as boolean,
+    };
   }
   if (!(await tf.setBackend('cpu'))) throw new Error('cpu backend did not start');
   return { name, tfjsBackend: 'cpu', version: tf.version.tfjs, threads: 1, simd: false };

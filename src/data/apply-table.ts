@@ -24,13 +24,19 @@ export function applyTableFloat16(pixels: Uint8Array, table: Uint16Array, out: U
   const aligned = littleEndian && pixels.byteOffset % 4 === 0 && (out.byteOffset + offset * 2) % 4 === 0;
   // Mirrored rows move whole 4-pixel groups, so a row must hold a whole number of them.
   const wordCount = mirrorWidth > 0 ? (mirrorWidth % 4 === 0 ? pixels.length / 4 : 0) : Math.floor(pixels.length / 12) * 3;
-  if (!aligned || wordCount === 0) return applyTableBytewise(pixels, table, out, offset, mirrorWidth, 0);
+  if (!aligned || wordCount === 0) {
+    applyTableBytewise(pixels, table, out, offset, mirrorWidth, 0);
+    return;
+  }
   const words = new Uint32Array(pixels.buffer, pixels.byteOffset, wordCount);
   const outWords = new Uint32Array(out.buffer, out.byteOffset + offset * 2, wordCount * 2);
   const red = table.subarray(0, 256);
   const green = table.subarray(256, 512);
   const blue = table.subarray(512, 768);
-  if (mirrorWidth > 0) return float16Mirrored(words, outWords, red, green, blue, (mirrorWidth * 3) / 4);
+  if (mirrorWidth > 0) {
+    float16Mirrored(words, outWords, red, green, blue, (mirrorWidth * 3) / 4);
+    return;
+  }
   for (let w = 0, o = 0; w < wordCount; w += 3, o += 6) {
     // Bytes of the three words: r g b r | g b r g | b r g b
     const p = words[w];
@@ -47,7 +53,14 @@ export function applyTableFloat16(pixels: Uint8Array, table: Uint16Array, out: U
 }
 
 /** The word-wise loop with each row's 4-pixel groups taken in reverse order, and the 4 pixels of a group reversed too. */
-function float16Mirrored(words: Uint32Array, outWords: Uint32Array, red: Uint16Array, green: Uint16Array, blue: Uint16Array, wordsPerRow: number): void {
+function float16Mirrored(
+  words: Uint32Array,
+  outWords: Uint32Array,
+  red: Uint16Array,
+  green: Uint16Array,
+  blue: Uint16Array,
+  wordsPerRow: number,
+): void {
   for (let rowStart = 0; rowStart < words.length; rowStart += wordsPerRow) {
     const rowEnd = rowStart + wordsPerRow;
     for (let w = rowStart, o = 2 * rowEnd - 6; w < rowEnd; w += 3, o -= 6) {
@@ -66,7 +79,14 @@ function float16Mirrored(words: Uint32Array, outWords: Uint32Array, red: Uint16A
 }
 
 /** One value at a time, from byte `start` on; rows of `mirrorWidth` pixels are written right to left when it is set. */
-function applyTableBytewise<T extends Table>(pixels: Uint8Array, table: T, out: T, offset: number, mirrorWidth: number, start: number): void {
+function applyTableBytewise<T extends Table>(
+  pixels: Uint8Array,
+  table: T,
+  out: T,
+  offset: number,
+  mirrorWidth: number,
+  start: number,
+): void {
   if (mirrorWidth <= 0) {
     for (let i = start, o = offset + start; i < pixels.length; i += 3, o += 3) {
       out[o] = table[pixels[i]];

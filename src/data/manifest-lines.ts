@@ -15,7 +15,9 @@ export async function* readManifest(file: string): AsyncGenerator<ManifestRow> {
   const stream = createReadStream(file);
   const opened = new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
-    stream.once('error', (error: NodeJS.ErrnoException) => reject(new DataError(file, `cannot read manifest (${error.code ?? error.message})`)));
+    stream.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new DataError(file, `cannot read manifest (${error.code ?? error.message})`)),
+    );
   });
   await opened;
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
@@ -65,12 +67,16 @@ function splitCsv(text: string): string[] {
   for (let i = 0; i < text.length; i++) {
     const char = text[i];
     if (quoted) {
-      if (char === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (char === '"') quoted = false;
+      if (char === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (char === '"') quoted = false;
       else field += char;
     } else if (char === '"') quoted = true;
-    else if (char === ',') fields.push(field.trim()), (field = '');
-    else field += char;
+    else if (char === ',') {
+      fields.push(field.trim());
+      field = '';
+    } else field += char;
   }
   fields.push(field.trim());
   return fields;

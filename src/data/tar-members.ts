@@ -1,8 +1,8 @@
 // Streams a tar or tar.gz shard as WebDataset samples: consecutive members grouped by key (path up to the first dot of the basename).
 
 import { createReadStream } from 'node:fs';
-import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { DataError } from '../errors.ts';
 

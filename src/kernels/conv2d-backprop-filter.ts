@@ -21,7 +21,16 @@ export const conv2dBackpropFilterConfig: tf.KernelConfig = {
     if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
     const xInfo = inputs.x as tf.TensorInfo;
     const dyInfo = inputs.dy as tf.TensorInfo;
-    const info = tf.backend_util.computeConv2DInfo(xInfo.shape as [number, number, number, number], filterShape, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
+    const info = tf.backend_util.computeConv2DInfo(
+      xInfo.shape as [number, number, number, number],
+      filterShape,
+      strides,
+      1,
+      pad as never,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
     const [filterHeight, filterWidth, inChannels, outChannels] = filterShape;
     const { batchSize, inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth } = info;
     const { top, left } = info.padInfo;

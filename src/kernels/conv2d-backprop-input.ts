@@ -22,7 +22,16 @@ export function pointwiseBackpropInputConfig(original: tf.KernelConfig): tf.Kern
       const filterInfo = inputs.filter as tf.TensorInfo;
       const filterShape = filterInfo.shape as [number, number, number, number];
       if (dataFormat !== 'NCHW' && filterShape[0] === 1 && filterShape[1] === 1) {
-        const info = tf.backend_util.computeConv2DInfo(inputShape, filterShape, strides, 1, pad as never, dimRoundingMode, false, 'channelsLast');
+        const info = tf.backend_util.computeConv2DInfo(
+          inputShape,
+          filterShape,
+          strides,
+          1,
+          pad as never,
+          dimRoundingMode,
+          false,
+          'channelsLast',
+        );
         if (info.strideHeight === 1 && info.strideWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
           return kernelResult(backend, () => {
             const [inChannels, outChannels] = [filterShape[2], filterShape[3]];

@@ -20,8 +20,17 @@ export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
     const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs as unknown as Attrs;
     const xInfo = inputs.x as tf.TensorInfo;
     const dyInfo = inputs.dy as tf.TensorInfo;
-    const info = tf.backend_util.computeConv2DInfo(xInfo.shape as [number, number, number, number], filterShape, strides, dilations, pad as never, dimRoundingMode, true);
-    if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('depthwise filter gradient: dilations above 1 are not supported');
+    const info = tf.backend_util.computeConv2DInfo(
+      xInfo.shape as [number, number, number, number],
+      filterShape,
+      strides,
+      dilations,
+      pad as never,
+      dimRoundingMode,
+      true,
+    );
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
+      throw new Error('depthwise filter gradient: dilations above 1 are not supported');
     const [filterHeight, filterWidth, channels, multiplier] = filterShape;
     const { batchSize, inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth } = info;
     const { top, left } = info.padInfo;

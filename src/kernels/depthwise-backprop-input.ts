@@ -37,7 +37,8 @@ export const depthwiseBackpropInputConfig: tf.KernelConfig = {
       const dy = asTensor(inputs.dy as tf.TensorInfo, backend) as tf.Tensor4D;
       const filter = asTensor(inputs.filter as tf.TensorInfo, backend) as tf.Tensor4D;
       const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, strides, dilations, pad as never, dimRoundingMode, true);
-      if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('depthwise input gradient: dilations above 1 are not supported');
+      if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
+        throw new Error('depthwise input gradient: dilations above 1 are not supported');
       const [filterHeight, filterWidth, channels, multiplier] = filter.shape;
       const [n, height, width] = inputShape;
       const { top, left } = info.padInfo;
@@ -46,7 +47,8 @@ export const depthwiseBackpropInputConfig: tf.KernelConfig = {
       // exactly the rows of the real input (negative 'less' means extra zero rows).
       const rows = (info.outHeight - 1) * info.strideHeight + filterHeight;
       const columns = (info.outWidth - 1) * info.strideWidth + filterWidth;
-      if (top > filterHeight - 1 || left > filterWidth - 1) throw new Error('depthwise input gradient: padding larger than the filter is not supported');
+      if (top > filterHeight - 1 || left > filterWidth - 1)
+        throw new Error('depthwise input gradient: padding larger than the filter is not supported');
       const padded = tf.pad(dilate(dy, info.strideHeight, info.strideWidth), [
         [0, 0],
         [filterHeight - 1 - top, filterHeight - 1 - (rows - top - height)],

@@ -1,11 +1,11 @@
 // Registers the gradient kernels that tfjs 4.22's wasm backend lacks (and faster ones where its own are slow), so convnets train on it.
 
 import * as tf from '@tensorflow/tfjs';
+import { batchNormGradientConfig } from './batch-norm-gradient.ts';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.ts';
 import { pointwiseBackpropInputConfig } from './conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.ts';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.ts';
-import { batchNormGradientConfig } from './batch-norm-gradient.ts';
 
 export const wasmTrainingKernels = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
 let registered = false;

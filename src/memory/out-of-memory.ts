@@ -1,7 +1,10 @@
 // Recognises out-of-memory failures from every backend, and the budget the user sets with --memory.
 
 export class MemoryBudgetExceeded extends Error {
-  constructor(readonly peakBytes: number, readonly budgetBytes: number) {
+  constructor(
+    readonly peakBytes: number,
+    readonly budgetBytes: number,
+  ) {
     super(`out of memory: the step peaked at ${peakBytes} bytes, over the --memory budget of ${budgetBytes} bytes`);
   }
 }

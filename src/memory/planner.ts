@@ -45,7 +45,9 @@ function elements(shape: ReadonlyArray<number | null>): number {
 
 function layerOutputElements(layer: tf.layers.Layer): number {
   const shape = layer.outputShape as Array<number | null> | Array<Array<number | null>>;
-  return Array.isArray(shape[0]) ? (shape as Array<Array<number | null>>).reduce((sum, s) => sum + elements(s), 0) : elements(shape as Array<number | null>);
+  return Array.isArray(shape[0])
+    ? (shape as Array<Array<number | null>>).reduce((sum, s) => sum + elements(s), 0)
+    : elements(shape as Array<number | null>);
 }
 
 interface SegmentSizes {
@@ -85,10 +87,14 @@ export function profileModel(model: tf.LayersModel): ModelMemoryProfile {
  * the one segment being rerun.
  */
 export function estimateStep(profile: ModelMemoryProfile, microBatch: number, optimizer: OptimizerName, recompute: boolean): StepEstimate {
-  const lowest = Math.max(0, profile.segments.findIndex((segment) => segment.trainable));
+  const lowest = Math.max(
+    0,
+    profile.segments.findIndex((segment) => segment.trainable),
+  );
   const taped = profile.segments.slice(lowest);
   const activationsPerSample = recompute
-    ? taped.reduce((sum, segment) => sum + segment.boundaryBytes, 0) + recomputeFactor * Math.max(...taped.map((segment) => segment.outputBytes))
+    ? taped.reduce((sum, segment) => sum + segment.boundaryBytes, 0) +
+      recomputeFactor * Math.max(...taped.map((segment) => segment.outputBytes))
     : activationFactor * taped.reduce((sum, segment) => sum + segment.outputBytes, 0);
   const breakdown: MemoryBreakdown = {
     params: profile.paramBytes,
@@ -115,11 +121,15 @@ export interface Plan extends StepEstimate {
  */
 export function planMemory(profile: ModelMemoryProfile, budgetBytes: number, batch: number, optimizer: OptimizerName): Plan {
   const divisors = Array.from({ length: batch }, (_, i) => batch - i).filter((size) => batch % size === 0);
-  const largest = (recompute: boolean) => divisors.map((size) => estimateStep(profile, size, optimizer, recompute)).find((estimate) => estimate.predictedPeakBytes <= budgetBytes);
+  const largest = (recompute: boolean) =>
+    divisors
+      .map((size) => estimateStep(profile, size, optimizer, recompute))
+      .find((estimate) => estimate.predictedPeakBytes <= budgetBytes);
   const plain = largest(false);
   const withRecompute = profile.canRecompute ? largest(true) : undefined;
   let chosen = plain;
-  if (withRecompute && (!plain || (plain.microBatch < Math.min(batch, 8) && withRecompute.microBatch > plain.microBatch))) chosen = withRecompute;
+  if (withRecompute && (!plain || (plain.microBatch < Math.min(batch, 8) && withRecompute.microBatch > plain.microBatch)))
+    chosen = withRecompute;
   if (!chosen) {
     const smallest = estimateStep(profile, 1, optimizer, profile.canRecompute);
     return { ...smallest, accumulate: batch, budgetBytes, batch, fits: false };

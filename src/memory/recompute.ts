@@ -25,12 +25,19 @@ function snapshotMovingStatistics(segment: Segment): () => void {
 
 /** Same dropout masks in the first pass and the rerun: every dropout layer gets a fixed seed for this step. */
 function fixDropoutSeeds(segments: Segment[], seed: number): () => void {
-  const layers = segments.flatMap((segment) => segment.layers).filter((layer) => layer.getClassName() === 'Dropout') as unknown as Array<{ seed?: number }>;
+  const layers = segments.flatMap((segment) => segment.layers).filter((layer) => layer.getClassName() === 'Dropout') as unknown as Array<{
+    seed?: number;
+  }>;
   layers.forEach((layer, i) => (layer.seed = seed + i));
   return () => layers.forEach((layer) => (layer.seed = undefined));
 }
 
-export function recomputedGradients(segments: Segment[], input: tf.Tensor, lossOf: (output: tf.Tensor) => tf.Scalar, seed: number): RecomputeResult {
+export function recomputedGradients(
+  segments: Segment[],
+  input: tf.Tensor,
+  lossOf: (output: tf.Tensor) => tf.Scalar,
+  seed: number,
+): RecomputeResult {
   const releaseSeeds = fixDropoutSeeds(segments, seed);
   const boundaries: tf.Tensor[] = [input];
   const gradients = new Map<string, tf.Tensor>();

@@ -35,7 +35,9 @@ export function segmentModel(model: tf.LayersModel): Segment[] {
     previousOutput = layer.name;
   }
   for (const segment of segments) {
-    segment.variables = segment.layers.flatMap((layer) => layer.trainableWeights.map((weight) => (weight as unknown as { val: tf.Variable }).val));
+    segment.variables = segment.layers.flatMap((layer) =>
+      layer.trainableWeights.map((weight) => (weight as unknown as { val: tf.Variable }).val),
+    );
   }
   return segments;
 }

@@ -3,9 +3,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../errors.ts';
 import { blockNames, buildEfficientNet } from './efficientnet.ts';
+import { FineTuneDropout } from './layers.ts';
 import { efficientNetVariants, findVariant } from './variants.ts';
 import { loadModel, loadWeightsByName } from './weights-io.ts';
-import { FineTuneDropout } from './layers.ts';
 
 export type Freeze = 'all' | 'none' | { trainTopBlocks: number };
 
@@ -51,7 +51,10 @@ export async function createModel(name: string, options: ModelOptions): Promise<
     backbone = tf.model({ inputs: loaded.inputs, outputs: cut.output as tf.SymbolicTensor, name: 'backbone' });
     blocks = backbone.layers.filter((layer) => layer.weights.length > 0).map((layer) => layer.name);
   } else {
-    throw new ConfigError('model', `unknown model '${name}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`);
+    throw new ConfigError(
+      'model',
+      `unknown model '${name}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`,
+    );
   }
   const model = addHead(backbone, options.classes, dropout ?? 0.2);
   applyFreeze(model, blocks, options.freeze ?? 'none');
@@ -61,7 +64,10 @@ export async function createModel(name: string, options: ModelOptions): Promise<
 function findLayer(model: tf.LayersModel, layerName: string, source: string): tf.layers.Layer {
   const layer = model.layers.find((candidate) => candidate.name === layerName);
   if (!layer) {
-    const names = model.layers.slice(-8).map((candidate) => candidate.name).join(', ');
+    const names = model.layers
+      .slice(-8)
+      .map((candidate) => candidate.name)
+      .join(', ');
     throw new ConfigError('model.cutAt', `no layer named '${layerName}' in ${source} (its last layers: ${names})`);
   }
   return layer;
@@ -71,7 +77,11 @@ function findLayer(model: tf.LayersModel, layerName: string, source: string): tf
 function addHead(backbone: tf.LayersModel, classes: number, dropout: number): tf.LayersModel {
   let x = backbone.outputs[0];
   if (x.shape.length === 4) x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
-  else if (x.shape.length !== 2) throw new ConfigError('model.cutAt', `the cut layer's output has shape [${x.shape.join(', ')}]; expected [batch, h, w, c] or [batch, features]`);
+  else if (x.shape.length !== 2)
+    throw new ConfigError(
+      'model.cutAt',
+      `the cut layer's output has shape [${x.shape.join(', ')}]; expected [batch, h, w, c] or [batch, features]`,
+    );
   if (dropout > 0) x = new FineTuneDropout({ rate: dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
   const output = tf.layers.dense({ units: classes, activation: 'softmax', name: 'predictions' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: backbone.inputs, outputs: output, name: `${backbone.name}_classifier` });

@@ -1,8 +1,8 @@
 // The EfficientNet family built with tfjs layers, following Keras applications layer by layer (same names, so Keras weights load by name).
 
 import * as tf from '@tensorflow/tfjs';
-import { baseBlocks, dropConnectRate, roundFilters, roundRepeats, squeezeExciteRatio, type EfficientNetVariant } from './variants.ts';
 import { FineTuneBatchNormalization, FineTuneDropout, InputNormalization, LeanActivation } from './layers.ts';
+import { baseBlocks, dropConnectRate, type EfficientNetVariant, roundFilters, roundRepeats, squeezeExciteRatio } from './variants.ts';
 
 export interface EfficientNetOptions {
   /** Square input side; defaults to the variant's resolution. Any size ≥ 32 works (e.g. B0 at 64 px for tests). */
@@ -50,13 +50,17 @@ function mbConvBlock(inputs: tf.SymbolicTensor, args: BlockArgs): tf.SymbolicTen
   const filters = filtersIn * expandRatio;
   let x = inputs;
   if (expandRatio !== 1) {
-    x = tf.layers.conv2d({ filters, kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: convInitializer(), name: `${name}expand_conv` }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .conv2d({ filters, kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: convInitializer(), name: `${name}expand_conv` })
+      .apply(x) as tf.SymbolicTensor;
     x = batchNorm(`${name}expand_bn`).apply(x) as tf.SymbolicTensor;
     x = new LeanActivation({ activation: 'swish', name: `${name}expand_activation` }).apply(x) as tf.SymbolicTensor;
   }
   let padding: 'same' | 'valid' = 'same';
   if (strides === 2) {
-    x = tf.layers.zeroPadding2d({ padding: correctPad(spatialSize(x), kernelSize), name: `${name}dwconv_pad` }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .zeroPadding2d({ padding: correctPad(spatialSize(x), kernelSize), name: `${name}dwconv_pad` })
+      .apply(x) as tf.SymbolicTensor;
     padding = 'valid';
   }
   x = tf.layers
@@ -68,15 +72,45 @@ function mbConvBlock(inputs: tf.SymbolicTensor, args: BlockArgs): tf.SymbolicTen
   const filtersSe = Math.max(1, Math.floor(filtersIn * squeezeExciteRatio));
   let se = tf.layers.globalAveragePooling2d({ name: `${name}se_squeeze` }).apply(x) as tf.SymbolicTensor;
   se = tf.layers.reshape({ targetShape: [1, 1, filters], name: `${name}se_reshape` }).apply(se) as tf.SymbolicTensor;
-  se = tf.layers.conv2d({ filters: filtersSe, kernelSize: 1, padding: 'same', activation: 'swish', kernelInitializer: convInitializer(), name: `${name}se_reduce` }).apply(se) as tf.SymbolicTensor;
-  se = tf.layers.conv2d({ filters, kernelSize: 1, padding: 'same', activation: 'sigmoid', kernelInitializer: convInitializer(), name: `${name}se_expand` }).apply(se) as tf.SymbolicTensor;
+  se = tf.layers
+    .conv2d({
+      filters: filtersSe,
+      kernelSize: 1,
+      padding: 'same',
+      activation: 'swish',
+      kernelInitializer: convInitializer(),
+      name: `${name}se_reduce`,
+    })
+    .apply(se) as tf.SymbolicTensor;
+  se = tf.layers
+    .conv2d({
+      filters,
+      kernelSize: 1,
+      padding: 'same',
+      activation: 'sigmoid',
+      kernelInitializer: convInitializer(),
+      name: `${name}se_expand`,
+    })
+    .apply(se) as tf.SymbolicTensor;
   x = tf.layers.multiply({ name: `${name}se_excite` }).apply([x, se]) as tf.SymbolicTensor;
 
-  x = tf.layers.conv2d({ filters: filtersOut, kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: convInitializer(), name: `${name}project_conv` }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers
+    .conv2d({
+      filters: filtersOut,
+      kernelSize: 1,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: convInitializer(),
+      name: `${name}project_conv`,
+    })
+    .apply(x) as tf.SymbolicTensor;
   x = batchNorm(`${name}project_bn`).apply(x) as tf.SymbolicTensor;
   if (strides === 1 && filtersIn === filtersOut) {
     // Stochastic depth: drop the whole residual branch per sample.
-    if (dropRate > 0) x = new FineTuneDropout({ rate: dropRate, noiseShape: [null, 1, 1, 1] as unknown as number[], name: `${name}drop` }).apply(x) as tf.SymbolicTensor;
+    if (dropRate > 0)
+      x = new FineTuneDropout({ rate: dropRate, noiseShape: [null, 1, 1, 1] as unknown as number[], name: `${name}drop` }).apply(
+        x,
+      ) as tf.SymbolicTensor;
     x = tf.layers.add({ name: `${name}add` }).apply([x, inputs]) as tf.SymbolicTensor;
   }
   return x;
@@ -97,7 +131,17 @@ export function buildEfficientNet(variant: EfficientNetVariant, options: Efficie
   let x = tf.layers.rescaling({ scale: 1 / 255, name: 'rescaling' }).apply(input) as tf.SymbolicTensor;
   x = new InputNormalization({ name: 'normalization' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.zeroPadding2d({ padding: correctPad(imageSize, 3), name: 'stem_conv_pad' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: width(32), kernelSize: 3, strides: 2, padding: 'valid', useBias: false, kernelInitializer: convInitializer(), name: 'stem_conv' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers
+    .conv2d({
+      filters: width(32),
+      kernelSize: 3,
+      strides: 2,
+      padding: 'valid',
+      useBias: false,
+      kernelInitializer: convInitializer(),
+      name: 'stem_conv',
+    })
+    .apply(x) as tf.SymbolicTensor;
   x = batchNorm('stem_bn').apply(x) as tf.SymbolicTensor;
   x = new LeanActivation({ activation: 'swish', name: 'stem_activation' }).apply(x) as tf.SymbolicTensor;
 
@@ -119,13 +163,24 @@ export function buildEfficientNet(variant: EfficientNetVariant, options: Efficie
     }
   });
 
-  x = tf.layers.conv2d({ filters: width(1280), kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: convInitializer(), name: 'top_conv' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers
+    .conv2d({
+      filters: width(1280),
+      kernelSize: 1,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: convInitializer(),
+      name: 'top_conv',
+    })
+    .apply(x) as tf.SymbolicTensor;
   x = batchNorm('top_bn').apply(x) as tf.SymbolicTensor;
   x = new LeanActivation({ activation: 'swish', name: 'top_activation' }).apply(x) as tf.SymbolicTensor;
   if (options.includeTop) {
     x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
     if (variant.dropout > 0) x = new FineTuneDropout({ rate: variant.dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.dense({ units: options.classes ?? 1000, activation: 'softmax', kernelInitializer: denseInitializer(), name: 'predictions' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .dense({ units: options.classes ?? 1000, activation: 'softmax', kernelInitializer: denseInitializer(), name: 'predictions' })
+      .apply(x) as tf.SymbolicTensor;
   }
   return tf.model({ inputs: input, outputs: x, name: variant.name.replace('-', '') });
 }

@@ -1,8 +1,8 @@
 // Reads Keras weight files (.h5, as saved by model.save_weights or keras.applications) into streamfit's EfficientNet,
 // matching layers by name. Uses h5wasm (HDF5 compiled to WebAssembly), so no Python or TensorFlow is needed.
 
-import * as tf from '@tensorflow/tfjs';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../errors.ts';
 
 // Keras ≥ 2.10 stores these standard deviations as the 'variance' of EfficientNet's Normalization layer and divides once
@@ -42,14 +42,14 @@ export async function readKerasWeights(file: string): Promise<KerasWeights> {
   }
   try {
     // A whole saved model keeps its weights under 'model_weights'; model.save_weights puts them at the root.
-    const root = h5.attrs['layer_names'] ? '' : h5.keys().includes('model_weights') ? 'model_weights/' : undefined;
+    const root = h5.attrs.layer_names ? '' : h5.keys().includes('model_weights') ? 'model_weights/' : undefined;
     const rootNode = root === undefined ? undefined : root ? h5.get('model_weights') : h5;
-    const layerNames = rootNode?.attrs['layer_names']?.value as string[] | undefined;
+    const layerNames = rootNode?.attrs.layer_names?.value as string[] | undefined;
     if (!layerNames) throw new DataError(file, "not a Keras weights file (no 'layer_names' attribute)");
     const tensors: tf.NamedTensorMap = {};
     for (const layer of layerNames) {
       const group = h5.get(`${root}${layer}`);
-      const weightNames = (group?.attrs['weight_names']?.value as string[] | undefined) ?? [];
+      const weightNames = (group?.attrs.weight_names?.value as string[] | undefined) ?? [];
       for (const weightName of weightNames) {
         const dataset = h5.get(`${root}${layer}/${weightName}`) as H5Dataset | null;
         if (!dataset) throw new DataError(file, `layer '${layer}' lists weight '${weightName}' but the file has no such dataset`);

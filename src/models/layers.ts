@@ -45,7 +45,9 @@ interface BatchNormalizationFields {
 }
 
 /** tfjs' BatchNormalization, with its training step as one lean op (lean-gradients.ts); the same numbers and updates. */
-const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (args: BatchNormalizationArgs) => tf.layers.Layer) {
+const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (
+  args: BatchNormalizationArgs,
+) => tf.layers.Layer) {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     const fields = this as unknown as BatchNormalizationFields;
@@ -53,7 +55,10 @@ const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf
     if (!kwargs.training || !lastAxis || !fields.gamma || !fields.beta) return super.call(inputs, kwargs);
     return tf.tidy(() => {
       const { output, mean, variance } = leanBatchNormTraining(input, fields.gamma!.read(), fields.beta!.read(), fields.epsilon);
-      for (const [variable, batchValue] of [[fields.movingMean, mean], [fields.movingVariance, variance]] as const) {
+      for (const [variable, batchValue] of [
+        [fields.movingMean, mean],
+        [fields.movingVariance, variance],
+      ] as const) {
         const value = variable.read();
         variable.write(tf.sub(value, tf.mul(tf.sub(value, batchValue), 1 - fields.momentum)));
       }
@@ -63,11 +68,16 @@ const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf
   }
 };
 
-export const FineTuneBatchNormalization = inferenceWhenFrozen(LeanBatchNormalization as LayerClass<BatchNormalizationArgs>, 'BatchNormalization');
+export const FineTuneBatchNormalization = inferenceWhenFrozen(
+  LeanBatchNormalization as LayerClass<BatchNormalizationArgs>,
+  'BatchNormalization',
+);
 export const FineTuneDropout = inferenceWhenFrozen(classOf<DropoutArgs>(tf.layers.dropout({ rate: 0.5 })), 'Dropout');
 
 /** tfjs' Activation layer, with swish as one lean op. Registered under tfjs' class name, like the layers above. */
-export class LeanActivation extends (classOf<ActivationArgs>(tf.layers.activation({ activation: 'linear' })) as new (args: ActivationArgs) => tf.layers.Layer) {
+export class LeanActivation extends (classOf<ActivationArgs>(tf.layers.activation({ activation: 'linear' })) as new (
+  args: ActivationArgs,
+) => tf.layers.Layer) {
   static className = 'Activation';
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {

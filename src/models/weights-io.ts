@@ -1,8 +1,8 @@
 // Saves and loads models in the tfjs layers format (model.json + weights.bin) from file paths on any backend, without tfjs-node.
 
-import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../errors.ts';
 // Models saved by streamfit use its Normalization, BatchNormalization and Dropout classes: register them before any load.
 import './layers.ts';

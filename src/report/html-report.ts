@@ -19,7 +19,7 @@ export interface ReportInput {
   summary: Record<string, unknown>;
 }
 
-const escape = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
 /** An SVG line chart of several series over epochs. */
 export function lineChart(title: string, series: Array<{ name: string; values: number[]; colour: string }>): string {
@@ -37,14 +37,28 @@ export function lineChart(title: string, series: Array<{ name: string; values: n
   const paths = series
     .map((s) => {
       const points = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-      return `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${points}"/>` + s.values.map((v, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${s.colour}"><title>${escape(s.name)} epoch ${i + 1}: ${v.toFixed(4)}</title></circle>`).join('');
+      return (
+        `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${points}"/>` +
+        s.values
+          .map(
+            (v, i) =>
+              `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${s.colour}"><title>${escapeHtml(s.name)} epoch ${i + 1}: ${v.toFixed(4)}</title></circle>`,
+          )
+          .join('')
+      );
     })
     .join('');
-  const legend = series.map((s, i) => `<text x="${margin + (i % 3) * 150}" y="${16 + 14 * Math.floor(i / 3)}" fill="${s.colour}" font-size="12">■ ${escape(s.name)}</text>`).join('');
-  const axes = `<line x1="${margin}" y1="${height - margin}" x2="${width - margin}" y2="${height - margin}" stroke="#888"/><line x1="${margin}" y1="${top}" x2="${margin}" y2="${height - margin}" stroke="#888"/>` +
+  const legend = series
+    .map(
+      (s, i) =>
+        `<text x="${margin + (i % 3) * 150}" y="${16 + 14 * Math.floor(i / 3)}" fill="${s.colour}" font-size="12">■ ${escapeHtml(s.name)}</text>`,
+    )
+    .join('');
+  const axes =
+    `<line x1="${margin}" y1="${height - margin}" x2="${width - margin}" y2="${height - margin}" stroke="#888"/><line x1="${margin}" y1="${top}" x2="${margin}" y2="${height - margin}" stroke="#888"/>` +
     `<text x="4" y="${y(high) + 4}" font-size="11">${high.toFixed(2)}</text><text x="4" y="${y(low) + 4}" font-size="11">${low.toFixed(2)}</text>` +
     `<text x="${width / 2}" y="${height - 8}" font-size="11" text-anchor="middle">epoch (1–${count})</text>`;
-  return `<figure><figcaption>${escape(title)}</figcaption><svg width="${width}" height="${height}" role="img" aria-label="${escape(title)}">${axes}${legend}${paths}</svg></figure>`;
+  return `<figure><figcaption>${escapeHtml(title)}</figcaption><svg width="${width}" height="${height}" role="img" aria-label="${escapeHtml(title)}">${axes}${legend}${paths}</svg></figure>`;
 }
 
 export function confusionMatrix(classes: readonly string[], matrix: number[][]): string {
@@ -64,7 +78,10 @@ export function confusionMatrix(classes: readonly string[], matrix: number[][]):
     )
     .join('');
   const names = classes
-    .map((name, i) => `<text x="${label - 4}" y="${label + i * cell + cell / 2 + 4}" font-size="11" text-anchor="end">${escape(name)}</text><text transform="translate(${label + i * cell + cell / 2},${label - 4}) rotate(-45)" font-size="11">${escape(name)}</text>`)
+    .map(
+      (name, i) =>
+        `<text x="${label - 4}" y="${label + i * cell + cell / 2 + 4}" font-size="11" text-anchor="end">${escapeHtml(name)}</text><text transform="translate(${label + i * cell + cell / 2},${label - 4}) rotate(-45)" font-size="11">${escapeHtml(name)}</text>`,
+    )
     .join('');
   return `<figure><figcaption>Confusion matrix (rows: true class, columns: predicted)</figcaption><svg width="${size + 10}" height="${size + 10}" role="img" aria-label="confusion matrix">${names}${cells}</svg></figure>`;
 }
@@ -79,14 +96,21 @@ export function renderReport(input: ReportInput): string {
     { name: 'accuracy', values: epochs.map((e) => e.valAccuracy), colour: '#2ca02c' },
     { name: 'top-k', values: epochs.map((e) => e.valTopK), colour: '#9467bd' },
   ]);
-  const perClass = input.classes.map((name, i) => `<tr><td>${escape(name)}</td><td>${((input.perClassAccuracy[i] ?? 0) * 100).toFixed(1)}%</td></tr>`).join('');
-  const summary = Object.entries(input.summary).map(([key, value]) => `<tr><th>${escape(key)}</th><td>${escape(typeof value === 'string' ? value : JSON.stringify(value))}</td></tr>`).join('');
+  const perClass = input.classes
+    .map((name, i) => `<tr><td>${escapeHtml(name)}</td><td>${((input.perClassAccuracy[i] ?? 0) * 100).toFixed(1)}%</td></tr>`)
+    .join('');
+  const summary = Object.entries(input.summary)
+    .map(
+      ([key, value]) =>
+        `<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(typeof value === 'string' ? value : JSON.stringify(value))}</td></tr>`,
+    )
+    .join('');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escape(input.title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}figure{display:inline-block;margin:1em}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}</style>
 </head><body>
-<h1>${escape(input.title)}</h1>
-${input.notes.map((note) => `<p><strong>${escape(note)}</strong></p>`).join('')}
+<h1>${escapeHtml(input.title)}</h1>
+${input.notes.map((note) => `<p><strong>${escapeHtml(note)}</strong></p>`).join('')}
 <table>${summary}</table>
 ${lossChart}${accuracyChart}
 ${confusionMatrix(input.classes, input.confusion)}

@@ -19,11 +19,14 @@ export interface ProgressReading {
 export class ProgressReporter {
   private lastLine = 0;
 
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr, private readonly tty = Boolean(process.stderr.isTTY)) {}
+  constructor(
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly tty = Boolean(process.stderr.isTTY),
+  ) {}
 
   step(reading: ProgressReading): void {
     if (!this.tty) {
-      this.stream.write(JSON.stringify({ event: 'step', ...reading }) + '\n');
+      this.stream.write(`${JSON.stringify({ event: 'step', ...reading })}\n`);
       return;
     }
     const now = Date.now();
@@ -40,11 +43,13 @@ export class ProgressReporter {
 
   message(text: string, fields: Record<string, unknown> = {}): void {
     if (this.tty) this.stream.write(`\r\x1b[K${text}\n`);
-    else this.stream.write(JSON.stringify({ event: 'message', message: text, ...fields }) + '\n');
+    else this.stream.write(`${JSON.stringify({ event: 'message', message: text, ...fields })}\n`);
   }
 }
 
 function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 }

@@ -30,7 +30,7 @@ export class Quarantine {
     this.entries.push(entry);
     if (this.file) {
       mkdirSync(dirname(this.file), { recursive: true });
-      appendFileSync(this.file, JSON.stringify({ ...entry, time: new Date().toISOString() }) + '\n');
+      appendFileSync(this.file, `${JSON.stringify({ ...entry, time: new Date().toISOString() })}\n`);
     }
   }
 }

@@ -21,7 +21,10 @@ export type SourceStage<Out> = (context: StageContext) => AsyncIterable<Out>;
 
 /** A chain of stages; `pipe` type-checks that each stage accepts the previous one's output. */
 export class Flow<T> implements AsyncIterable<T> {
-  constructor(private readonly stream: AsyncIterable<T>, readonly context: StageContext) {}
+  constructor(
+    private readonly stream: AsyncIterable<T>,
+    readonly context: StageContext,
+  ) {}
 
   pipe<U>(stage: Stage<T, U>): Flow<U> {
     return new Flow(stage(this.stream, this.context), this.context);

@@ -1,10 +1,10 @@
 // Backbone features of the un-augmented dataset, computed once and stored on disk under a key of model, weights, resolution,
 // preprocessing and data, so every trial that trains only the head reuses them instead of decoding and running the backbone.
 
-import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/samples.ts';
 import { batchTensors } from '../train/batch-tensor.ts';
 
@@ -29,7 +29,10 @@ export interface CacheKeyParts {
 export function featureCacheKey(parts: CacheKeyParts, dataSignature: string): string {
   const weightsFile = join(parts.weights, 'weights.bin');
   const weights = existsSync(weightsFile) ? `${statSync(weightsFile).size}:${statSync(weightsFile).mtimeMs}` : parts.weights;
-  return createHash('sha256').update(JSON.stringify({ ...parts, weights, dataSignature })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ ...parts, weights, dataSignature }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** Pooled backbone features of every batch, in inference mode. */
@@ -50,7 +53,10 @@ export async function extractFeatures(backbone: tf.LayersModel, batches: AsyncIt
   }
   const features = new Float32Array(rows.reduce((sum, row) => sum + row.length, 0));
   let offset = 0;
-  for (const row of rows) features.set(row, offset), (offset += row.length);
+  for (const row of rows) {
+    features.set(row, offset);
+    offset += row.length;
+  }
   return { features, labels: Int32Array.from(labels), width };
 }
 
@@ -73,7 +79,10 @@ export function writeFeatureSets(folder: string, sets: Record<string, FeatureSet
   rmSync(temporary, { recursive: true, force: true });
   mkdirSync(temporary, { recursive: true });
   for (const [name, set] of Object.entries(sets)) {
-    writeFileSync(join(temporary, `${name}.features`), new Uint8Array(set.features.buffer, set.features.byteOffset, set.features.byteLength));
+    writeFileSync(
+      join(temporary, `${name}.features`),
+      new Uint8Array(set.features.buffer, set.features.byteOffset, set.features.byteLength),
+    );
     writeFileSync(join(temporary, `${name}.labels`), new Uint8Array(set.labels.buffer, set.labels.byteOffset, set.labels.byteLength));
     writeFileSync(join(temporary, `${name}.json`), JSON.stringify({ width: set.width, count: set.labels.length }));
   }

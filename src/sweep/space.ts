@@ -1,9 +1,9 @@
 // Search spaces over run-config fields: grid and choice lists, uniform, log-uniform and integer ranges; sampled reproducibly.
 
 import { type } from 'arktype';
+import { trainConfigSchema } from '../config/train-config.ts';
 import { ConfigError } from '../errors.ts';
 import { seededRandom } from '../math/random.ts';
-import { trainConfigSchema } from '../config/train-config.ts';
 
 const parameterSchema = type({ grid: 'unknown[] > 0' })
   .or({ choice: 'unknown[] > 0' })
@@ -39,7 +39,14 @@ export function validateSearchSpace(input: unknown): SearchSpace {
     if (result.method === 'grid' && !('grid' in parameter) && !('choice' in parameter)) {
       throw new ConfigError(`space.parameters.${name}`, 'a grid search needs grid or choice lists for every parameter');
     }
-    const range = 'uniform' in parameter ? parameter.uniform : 'logUniform' in parameter ? parameter.logUniform : 'intUniform' in parameter ? parameter.intUniform : undefined;
+    const range =
+      'uniform' in parameter
+        ? parameter.uniform
+        : 'logUniform' in parameter
+          ? parameter.logUniform
+          : 'intUniform' in parameter
+            ? parameter.intUniform
+            : undefined;
     if (range && !(range[0] <= range[1])) throw new ConfigError(`space.parameters.${name}`, `range [${range[0]}, ${range[1]}] is empty`);
   }
   return result;

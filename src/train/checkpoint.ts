@@ -1,9 +1,9 @@
 // Checkpoints: model, optimizer slots, gradient accumulators and loop position, written to a temporary folder and renamed into place,
 // so a crash mid-write never touches the last good checkpoint.
 
-import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../errors.ts';
 import { loadModel, saveModel, writeFileAtomic } from '../models/weights-io.ts';
 import type { Trainer } from './trainer.ts';
@@ -49,7 +49,11 @@ export async function writeCheckpoint(root: string, trainer: Trainer, position: 
   const state = {
     position,
     optimizerSpecs: encoded.specs,
-    accumulators: { lengths: accumulators.values.map((values) => values.length), batchesInWindow: accumulators.batchesInWindow, samplesInWindow: accumulators.samplesInWindow },
+    accumulators: {
+      lengths: accumulators.values.map((values) => values.length),
+      batchesInWindow: accumulators.batchesInWindow,
+      samplesInWindow: accumulators.samplesInWindow,
+    },
     writtenAt: new Date().toISOString(),
   };
   writeFileAtomic(join(temporary, 'state.json'), JSON.stringify(state));
@@ -68,7 +72,8 @@ function pruneCheckpoints(root: string, latest: string, keep: number): void {
     .map((name) => ({ name, step: Number(/step-(\d+)$/.exec(name)?.[1] ?? 0), batch: Number(/batch-(\d+)/.exec(name)?.[1] ?? 0) }))
     .sort((a, b) => b.step - a.step || b.batch - a.batch);
   for (const old of folders.slice(keep - 1)) rmSync(join(root, old.name), { recursive: true, force: true });
-  for (const name of readdirSync(root)) if (name.startsWith('.writing-') && !name.endsWith(`-${process.pid}`)) rmSync(join(root, name), { recursive: true, force: true });
+  for (const name of readdirSync(root))
+    if (name.startsWith('.writing-') && !name.endsWith(`-${process.pid}`)) rmSync(join(root, name), { recursive: true, force: true });
 }
 
 export function findLatestCheckpoint(root: string): Checkpoint | undefined {
@@ -94,7 +99,10 @@ export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Train
   };
   if (state.optimizerSpecs.length > 0) {
     const bytes = readFileSync(join(checkpoint.folder, 'optimizer.bin'));
-    const tensors = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, state.optimizerSpecs);
+    const tensors = tf.io.decodeWeights(
+      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+      state.optimizerSpecs,
+    );
     // Optimizer slots are positional (one per trainable variable, in order), so names from the old process do not matter.
     await trainer.training.optimizer.setWeights(state.optimizerSpecs.map((spec) => ({ name: spec.name, tensor: tensors[spec.name] })));
   }
@@ -106,6 +114,12 @@ export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Train
     offset += length;
     return slice;
   });
-  trainer.restoreAccumulators({ values, batchesInWindow: state.accumulators.batchesInWindow, samplesInWindow: state.accumulators.samplesInWindow });
-  trainer.optimizerStep = (JSON.parse(readFileSync(join(checkpoint.folder, 'state.json'), 'utf8')) as { position: LoopPosition }).position.optimizerStep;
+  trainer.restoreAccumulators({
+    values,
+    batchesInWindow: state.accumulators.batchesInWindow,
+    samplesInWindow: state.accumulators.samplesInWindow,
+  });
+  trainer.optimizerStep = (
+    JSON.parse(readFileSync(join(checkpoint.folder, 'state.json'), 'utf8')) as { position: LoopPosition }
+  ).position.optimizerStep;
 }

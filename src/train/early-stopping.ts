@@ -24,8 +24,7 @@ export function observeEpoch(
   value: number,
 ): { state: EarlyStoppingState; improved: boolean; stop: boolean } {
   const higherIsBetter = options.metric === 'valAccuracy';
-  const improved =
-    state.best === null || (higherIsBetter ? value > state.best + options.minDelta : value < state.best - options.minDelta);
+  const improved = state.best === null || (higherIsBetter ? value > state.best + options.minDelta : value < state.best - options.minDelta);
   const next = improved ? { best: value, bestEpoch: epoch, waited: 0 } : { ...state, waited: state.waited + 1 };
   return { state: next, improved, stop: !improved && next.waited >= options.patience };
 }

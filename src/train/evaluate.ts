@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/samples.ts';
 import { batchTensors } from './batch-tensor.ts';
-import { addBatch, emptyTotals, summarize, type Evaluation } from './metrics.ts';
+import { addBatch, type Evaluation, emptyTotals, summarize } from './metrics.ts';
 
 export async function evaluateModel(model: tf.LayersModel, batches: AsyncIterable<Batch>, classes: number, k: number): Promise<Evaluation> {
   const totals = emptyTotals(classes);

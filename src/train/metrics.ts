@@ -21,7 +21,14 @@ export interface Evaluation {
 }
 
 export function emptyTotals(classes: number): EvaluationTotals {
-  return { classes, count: 0, lossSum: 0, correct: 0, topKCorrect: 0, confusion: Array.from({ length: classes }, () => new Array(classes).fill(0)) };
+  return {
+    classes,
+    count: 0,
+    lossSum: 0,
+    correct: 0,
+    topKCorrect: 0,
+    confusion: Array.from({ length: classes }, () => new Array(classes).fill(0)),
+  };
 }
 
 /** Adds a batch of probabilities (row-major, n × classes) with their true labels. */

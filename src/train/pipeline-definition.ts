@@ -1,9 +1,9 @@
 // The shape of a pipeline file (pipelines/*.ts): config defaults plus the functions that build each epoch's batch streams.
 
-import type { Batch } from '../data/samples.ts';
-import type { DatasetSource } from '../data/dataset-source.ts';
-import type { Flow, StageContext } from '../stream/stage.ts';
 import type { TrainConfig } from '../config/train-config.ts';
+import type { DatasetSource } from '../data/dataset-source.ts';
+import type { Batch } from '../data/samples.ts';
+import type { Flow, StageContext } from '../stream/stage.ts';
 
 export interface PipelineDefinition {
   /** Defaults for this pipeline; command-line flags override them. */

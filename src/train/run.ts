@@ -1,23 +1,23 @@
 // One training run: phases (head, then top blocks), epochs, validation, early stopping, checkpoints, resume, and the run folder's files.
 
-import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Batch } from '../data/samples.ts';
+import * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from '../backend/ladder.ts';
-import { ConfigError } from '../errors.ts';
-import type { TrainConfig } from '../config/train-config.ts';
 import { parseBytes } from '../config/bytes.ts';
+import type { TrainConfig } from '../config/train-config.ts';
+import type { Batch } from '../data/samples.ts';
+import { ConfigError } from '../errors.ts';
 import { applyFreeze, type BuiltModel, type Freeze } from '../models/create-model.ts';
 import { loadWeightsByName, saveModel } from '../models/weights-io.ts';
-import { findLatestCheckpoint, loadCheckpointModel, restoreTrainerState, writeCheckpoint, type LoopPosition } from './checkpoint.ts';
-import { initialEarlyStopping, observeEpoch, type EarlyStoppingState } from './early-stopping.ts';
+import { type EpochRecord, renderReport } from '../report/html-report.ts';
+import type { ProgressReporter } from '../report/progress.ts';
+import { findLatestCheckpoint, type LoopPosition, loadCheckpointModel, restoreTrainerState, writeCheckpoint } from './checkpoint.ts';
+import { type EarlyStoppingState, initialEarlyStopping, observeEpoch } from './early-stopping.ts';
 import { evaluateModel } from './evaluate.ts';
 import type { Evaluation } from './metrics.ts';
 import type { Schedule } from './schedules.ts';
 import { Trainer } from './trainer.ts';
-import { renderReport, type EpochRecord } from '../report/html-report.ts';
-import type { ProgressReporter } from '../report/progress.ts';
 
 export interface StepReportLike {
   loss: number;
@@ -85,7 +85,13 @@ export function planPhases(config: TrainConfig): Phase[] {
   }
   const phases: Phase[] = [{ name: 'head', freeze: 'all', lr: config.lr, firstEpoch: 0, endEpoch: config.epochs }];
   if (config.fineTuneEpochs > 0) {
-    phases.push({ name: `fine-tune top ${config.fineTuneBlocks} blocks`, freeze: { trainTopBlocks: config.fineTuneBlocks }, lr: config.lr * config.fineTuneLrFactor, firstEpoch: config.epochs, endEpoch: config.epochs + config.fineTuneEpochs });
+    phases.push({
+      name: `fine-tune top ${config.fineTuneBlocks} blocks`,
+      freeze: { trainTopBlocks: config.fineTuneBlocks },
+      lr: config.lr * config.fineTuneLrFactor,
+      firstEpoch: config.epochs,
+      endEpoch: config.epochs + config.fineTuneEpochs,
+    });
   }
   return phases;
 }
@@ -93,8 +99,13 @@ export function planPhases(config: TrainConfig): Phase[] {
 function scheduleFor(config: TrainConfig, phase: Phase, stepsPerEpoch: number): Schedule {
   const epochs = phase.endEpoch - phase.firstEpoch;
   if (config.schedule === 'constant') return { name: 'constant' };
-  if (config.schedule === 'step') return { name: 'step', everySteps: Math.max(1, config.stepEpochs * stepsPerEpoch), factor: config.stepFactor };
-  return { name: 'cosine', warmupSteps: Math.round(Math.min(config.warmupEpochs, epochs) * stepsPerEpoch), totalSteps: Math.max(1, epochs * stepsPerEpoch) };
+  if (config.schedule === 'step')
+    return { name: 'step', everySteps: Math.max(1, config.stepEpochs * stepsPerEpoch), factor: config.stepFactor };
+  return {
+    name: 'cosine',
+    warmupSteps: Math.round(Math.min(config.warmupEpochs, epochs) * stepsPerEpoch),
+    totalSteps: Math.max(1, epochs * stepsPerEpoch),
+  };
 }
 
 export async function runTraining(spec: RunSpec): Promise<RunSummary> {
@@ -104,22 +115,44 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
   const bestDir = join(checkpointDir, 'best');
   mkdirSync(runDir, { recursive: true });
   const metricsFile = join(runDir, 'metrics.jsonl');
-  const logMetric = (record: Record<string, unknown>) => appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...record }) + '\n');
+  const logMetric = (record: Record<string, unknown>) =>
+    appendFileSync(metricsFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
 
   const checkpoint = spec.resume ? findLatestCheckpoint(checkpointDir) : undefined;
   if (spec.resume && !checkpoint) throw new ConfigError('resume', `no checkpoint in ${checkpointDir} to resume from`);
   if (!spec.resume && existsSync(join(checkpointDir, 'latest.json'))) {
     throw new ConfigError('out', `${runDir} already holds a run; pass --resume to continue it or choose another --out`);
   }
-  writeFileSync(join(runDir, 'config.json'), JSON.stringify({ ...config, classes: spec.classes, backend: spec.backend, versions: spec.versions, resumedAt: spec.resume ? new Date().toISOString() : undefined }, null, 2));
+  writeFileSync(
+    join(runDir, 'config.json'),
+    JSON.stringify(
+      {
+        ...config,
+        classes: spec.classes,
+        backend: spec.backend,
+        versions: spec.versions,
+        resumedAt: spec.resume ? new Date().toISOString() : undefined,
+      },
+      null,
+      2,
+    ),
+  );
 
   const phases = planPhases(config);
   const totalEpochs = phases.at(-1)!.endEpoch;
   const stepsPerEpoch = Math.max(1, Math.ceil(spec.trainSamples / (config.microBatch * config.accumulate)));
   const fromScratch = !config.weights;
-  if (fromScratch) reporter.message('no pretrained weights given: training the whole network from scratch (pass --weights <folder> to fine-tune)');
+  if (fromScratch)
+    reporter.message('no pretrained weights given: training the whole network from scratch (pass --weights <folder> to fine-tune)');
 
-  let position: LoopPosition = checkpoint?.position ?? { phase: 0, epoch: 0, batchInEpoch: 0, optimizerStep: 0, splitFactor: spec.plannedSplit ?? 1, extra: {} };
+  let position: LoopPosition = checkpoint?.position ?? {
+    phase: 0,
+    epoch: 0,
+    batchInEpoch: 0,
+    optimizerStep: 0,
+    splitFactor: spec.plannedSplit ?? 1,
+    extra: {},
+  };
   let early = (position.extra.earlyStopping as EarlyStoppingState | undefined) ?? initialEarlyStopping();
   const history = (position.extra.history as EpochRecord[] | undefined) ?? [];
   let bestEvaluation = position.extra.bestEvaluation as Evaluation | undefined;
@@ -135,19 +168,38 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
   let interrupted = false;
 
   const savePosition = (trainer: Trainer, phase: number, epoch: number, batchInEpoch: number) => {
-    position = { phase, epoch, batchInEpoch, optimizerStep: trainer.optimizerStep, splitFactor: trainer.splitFactor, extra: { earlyStopping: early, history, bestEvaluation, steps, stoppedEarly } };
+    position = {
+      phase,
+      epoch,
+      batchInEpoch,
+      optimizerStep: trainer.optimizerStep,
+      splitFactor: trainer.splitFactor,
+      extra: { earlyStopping: early, history, bestEvaluation, steps, stoppedEarly },
+    };
     return writeCheckpoint(checkpointDir, trainer, position);
   };
 
   // On resume the epoch decides the phase (a longer --epochs can reopen a finished one); optimizer state carries over only within its phase.
   const startPhase = checkpoint ? phases.findIndex((phase) => position.epoch < phase.endEpoch) : 0;
-  for (let phaseIndex = startPhase < 0 ? phases.length : startPhase; phaseIndex < phases.length && !stoppedEarly && !interrupted; phaseIndex++) {
+  for (
+    let phaseIndex = startPhase < 0 ? phases.length : startPhase;
+    phaseIndex < phases.length && !stoppedEarly && !interrupted;
+    phaseIndex++
+  ) {
     const phase = phases[phaseIndex];
     applyFreeze(model, blocks, phase.freeze);
-    reporter.message(`phase ${phaseIndex + 1}/${phases.length}: ${phase.name}, epochs ${phase.firstEpoch + 1}–${phase.endEpoch}, lr ${phase.lr}`);
+    reporter.message(
+      `phase ${phaseIndex + 1}/${phases.length}: ${phase.name}, epochs ${phase.firstEpoch + 1}–${phase.endEpoch}, lr ${phase.lr}`,
+    );
     const trainer = new Trainer({
       model,
-      optimizer: { name: config.optimizer, lr: phase.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay },
+      optimizer: {
+        name: config.optimizer,
+        lr: phase.lr,
+        momentum: config.momentum,
+        nesterov: config.nesterov,
+        weightDecay: config.weightDecay,
+      },
       accumulate: config.accumulate,
       schedule: scheduleFor(config, phase, stepsPerEpoch),
       l1: config.l1,
@@ -196,10 +248,22 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
             numTensors: tf.memory().numTensors,
             etaSeconds: (remainingBatches * config.microBatch) / Math.max(imagesPerSec, 1e-9),
           });
-          if (steps % 10 === 0) logMetric({ type: 'step', epoch, step: steps, loss: report.loss, learningRate: report.learningRate, imagesPerSec, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage.rss() });
+          if (steps % 10 === 0)
+            logMetric({
+              type: 'step',
+              epoch,
+              step: steps,
+              loss: report.loss,
+              learningRate: report.learningRate,
+              imagesPerSec,
+              numTensors: tf.memory().numTensors,
+              rssBytes: process.memoryUsage.rss(),
+            });
           if (spec.stop.requested) {
             await savePosition(trainer, phaseIndex, epoch, batchInEpoch);
-            reporter.message(`${spec.stop.signal ?? 'stop'} received: checkpoint written at epoch ${epoch + 1}, batch ${batchInEpoch}; continue with --resume`);
+            reporter.message(
+              `${spec.stop.signal ?? 'stop'} received: checkpoint written at epoch ${epoch + 1}, batch ${batchInEpoch}; continue with --resume`,
+            );
             interrupted = true;
             break;
           }
@@ -208,9 +272,22 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
         if (interrupted) break;
 
         const evaluation = await evaluateModel(model, spec.validationBatches(epoch), spec.classes.length, config.topK);
-        const record: EpochRecord = { epoch, trainLoss: lossSum / Math.max(1, lossSamples), valLoss: evaluation.loss, valAccuracy: evaluation.accuracy, valTopK: evaluation.topK, learningRate: trainer.learningRate };
+        const record: EpochRecord = {
+          epoch,
+          trainLoss: lossSum / Math.max(1, lossSamples),
+          valLoss: evaluation.loss,
+          valAccuracy: evaluation.accuracy,
+          valTopK: evaluation.topK,
+          learningRate: trainer.learningRate,
+        };
         history.push(record);
-        logMetric({ type: 'epoch', ...record, perClassAccuracy: evaluation.perClassAccuracy, confusion: evaluation.confusion, validationSamples: evaluation.count });
+        logMetric({
+          type: 'epoch',
+          ...record,
+          perClassAccuracy: evaluation.perClassAccuracy,
+          confusion: evaluation.confusion,
+          validationSamples: evaluation.count,
+        });
         reporter.message(
           `epoch ${epoch + 1}/${totalEpochs}: train loss ${record.trainLoss.toFixed(4)}, val loss ${evaluation.loss.toFixed(4)}, val accuracy ${(evaluation.accuracy * 100).toFixed(1)}%, top-${evaluation.k} ${(evaluation.topK * 100).toFixed(1)}%`,
           { ...record },
@@ -225,7 +302,9 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
           }
           if (observed.stop) {
             stoppedEarly = true;
-            reporter.message(`early stopping: no ${config.earlyStopping.metric} improvement for ${config.earlyStopping.patience} epochs; best was epoch ${early.bestEpoch! + 1}`);
+            reporter.message(
+              `early stopping: no ${config.earlyStopping.metric} improvement for ${config.earlyStopping.patience} epochs; best was epoch ${early.bestEpoch! + 1}`,
+            );
           }
         } else {
           bestEvaluation = evaluation;
@@ -243,11 +322,14 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
   if (!interrupted) {
     if (config.earlyStopping && existsSync(join(bestDir, 'model.json'))) loadWeightsByName(model, bestDir);
     const saved = spec.finalizeModel ? await spec.finalizeModel(model) : model;
-    saved.setUserDefinedMetadata({ streamfit: { classes: spec.classes, imageSize: config.imageSize, normalize: config.normalize, model: config.model } });
+    saved.setUserDefinedMetadata({
+      streamfit: { classes: spec.classes, imageSize: config.imageSize, normalize: config.normalize, model: config.model },
+    });
     await saveModel(saved, join(runDir, 'model'));
     if (saved !== model) saved.dispose();
   }
-  const best = config.earlyStopping && early.bestEpoch !== null ? history.find((record) => record.epoch === early.bestEpoch) : history.at(-1);
+  const best =
+    config.earlyStopping && early.bestEpoch !== null ? history.find((record) => record.epoch === early.bestEpoch) : history.at(-1);
   writeFileSync(
     reportPath,
     renderReport({
@@ -261,7 +343,14 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
       classes: spec.classes,
       confusion: bestEvaluation?.confusion ?? spec.classes.map(() => spec.classes.map(() => 0)),
       perClassAccuracy: bestEvaluation?.perClassAccuracy ?? [],
-      summary: { model: config.model, imageSize: config.imageSize, backend: `${spec.backend.name} ${spec.backend.version}`, data: config.data, epochs: history.length, bestEpoch: best ? best.epoch + 1 : '–' },
+      summary: {
+        model: config.model,
+        imageSize: config.imageSize,
+        backend: `${spec.backend.name} ${spec.backend.version}`,
+        data: config.data,
+        epochs: history.length,
+        bestEpoch: best ? best.epoch + 1 : '–',
+      },
     }),
   );
   const numTensorsEnd = tf.memory().numTensors;
@@ -287,7 +376,8 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
 
 /** Moving-average momentum of every BatchNormalization layer (Keras' 0.99 needs thousands of steps to settle from scratch). */
 function setBatchNormMomentum(model: tf.LayersModel, momentum: number): void {
-  for (const layer of model.layers) if (layer.getClassName() === 'BatchNormalization') (layer as unknown as { momentum: number }).momentum = momentum;
+  for (const layer of model.layers)
+    if (layer.getClassName() === 'BatchNormalization') (layer as unknown as { momentum: number }).momentum = momentum;
 }
 
 async function saveBest(model: tf.LayersModel, folder: string): Promise<void> {

@@ -2,14 +2,14 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/samples.ts';
+import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
+import { withPeakBytes } from '../memory/peak-bytes.ts';
+import { recomputedGradients } from '../memory/recompute.ts';
+import { runSegment, type Segment, segmentModel } from '../memory/segments.ts';
 import { batchTensors } from './batch-tensor.ts';
 import { crossEntropy, regularizationPenalty } from './loss.ts';
 import { createOptimizer, type OptimizerConfig, type TrainingOptimizer } from './optimizers.ts';
 import { learningRateAt, type Schedule } from './schedules.ts';
-import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
-import { withPeakBytes } from '../memory/peak-bytes.ts';
-import { runSegment, segmentModel, type Segment } from '../memory/segments.ts';
-import { recomputedGradients } from '../memory/recompute.ts';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -157,16 +157,21 @@ export class Trainer {
 
   private chunkGradients(batch: Batch, start: number, end: number): { value: number; grads: tf.Tensor[] } {
     const { labelSmoothing = 0 } = this.options;
-    const { value, grads } = this.segments ? this.recomputedChunk(batch, start, end) : tf.tidy(() => {
-      const { x, y } = batchTensors(batch, start, end);
-      const prefix = this.frozenPrefix;
-      const features = prefix ? prefix.frozen.reduce((input, segment) => runSegment(segment, input, true), x as tf.Tensor) : x;
-      const forward = () => (prefix ? prefix.rest.reduce((input, segment) => runSegment(segment, input, true), features) : this.model.apply(x, { training: true }));
-      // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
-      const lossOf = () => tf.mul(crossEntropy(forward() as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
-      const result = tf.variableGrads(lossOf, this.variables);
-      return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]) };
-    });
+    const { value, grads } = this.segments
+      ? this.recomputedChunk(batch, start, end)
+      : tf.tidy(() => {
+          const { x, y } = batchTensors(batch, start, end);
+          const prefix = this.frozenPrefix;
+          const features = prefix ? prefix.frozen.reduce((input, segment) => runSegment(segment, input, true), x as tf.Tensor) : x;
+          const forward = () =>
+            prefix
+              ? prefix.rest.reduce((input, segment) => runSegment(segment, input, true), features)
+              : this.model.apply(x, { training: true });
+          // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
+          const lossOf = () => tf.mul(crossEntropy(forward() as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
+          const result = tf.variableGrads(lossOf, this.variables);
+          return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]) };
+        });
     const loss = value.dataSync()[0];
     value.dispose();
     if (!Number.isFinite(loss)) {
@@ -180,7 +185,8 @@ export class Trainer {
     const { labelSmoothing = 0 } = this.options;
     const { x, y } = batchTensors(batch, start, end);
     try {
-      const lossOf = (probabilities: tf.Tensor) => tf.mul(crossEntropy(probabilities as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
+      const lossOf = (probabilities: tf.Tensor) =>
+        tf.mul(crossEntropy(probabilities as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
       const { loss, gradients } = recomputedGradients(this.segments!, x, lossOf, Math.floor(Math.random() * 2 ** 30));
       const grads = this.variables.map((variable) => gradients.get(variable.name) ?? tf.zerosLike(variable));
       return { value: loss, grads };
@@ -195,7 +201,8 @@ export class Trainer {
     tf.tidy(() => {
       const scale = 1 / this.samplesInWindow;
       const gradients: tf.NamedTensorMap = {};
-      const penalty = l1 || l2 ? tf.variableGrads(() => regularizationPenalty(this.variables, l1, l2) ?? tf.scalar(0), this.variables).grads : {};
+      const penalty =
+        l1 || l2 ? tf.variableGrads(() => regularizationPenalty(this.variables, l1, l2) ?? tf.scalar(0), this.variables).grads : {};
       this.variables.forEach((variable, i) => {
         const mean = tf.mul(this.accumulators[i], scale);
         gradients[variable.name] = penalty[variable.name] ? tf.add(mean, penalty[variable.name]) : mean;
@@ -210,7 +217,11 @@ export class Trainer {
 
   /** Host copies of the accumulators and window position, for checkpoints. */
   accumulatorState(): { values: Float32Array[]; batchesInWindow: number; samplesInWindow: number } {
-    return { values: this.accumulators.map((accumulator) => accumulator.dataSync() as Float32Array), batchesInWindow: this.batchesInWindow, samplesInWindow: this.samplesInWindow };
+    return {
+      values: this.accumulators.map((accumulator) => accumulator.dataSync() as Float32Array),
+      batchesInWindow: this.batchesInWindow,
+      samplesInWindow: this.samplesInWindow,
+    };
   }
 
   restoreAccumulators(state: { values: Float32Array[]; batchesInWindow: number; samplesInWindow: number }): void {

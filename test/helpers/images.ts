@@ -1,13 +1,12 @@
 // Writes the awkward images the decode tests need: orientations, colour spaces, bit depths, broken files.
 
-import sharp, { type Sharp } from 'sharp';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tar from 'tar-stream';
-import { createGzip } from 'node:zlib';
-import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import sharp, { type Sharp } from 'sharp';
+import tar from 'tar-stream';
 import { drawFixture } from '../../scripts/make-fixtures.ts';
 
 export function tempFolder(prefix = 'streamfit-test-'): string {
@@ -26,12 +25,18 @@ export async function jpegBytes(width = 40, height = 30, index = 0): Promise<Buf
 export async function awkwardImages(folder: string): Promise<Record<string, string>> {
   const files: Record<string, Buffer> = {
     'rotated.jpg': await rgb(40, 20).withMetadata({ orientation: 6 }).jpeg().toBuffer(),
-    'grey.jpg': await sharp(Buffer.alloc(30 * 20, 128), { raw: { width: 30, height: 20, channels: 1 } }).jpeg().toBuffer(),
+    'grey.jpg': await sharp(Buffer.alloc(30 * 20, 128), { raw: { width: 30, height: 20, channels: 1 } })
+      .jpeg()
+      .toBuffer(),
     'cmyk.jpg': await rgb(30, 20).toColourspace('cmyk').jpeg().toBuffer(),
     'palette.png': await rgb(30, 20).png({ palette: true }).toBuffer(),
     'deep.png': await rgb(30, 20).toColourspace('rgb16').png().toBuffer(),
-    'alpha.png': await sharp(Buffer.alloc(30 * 20 * 4, 200), { raw: { width: 30, height: 20, channels: 4 } }).png().toBuffer(),
-    'animated.gif': await sharp([await rgb(30, 20, 1).png().toBuffer(), await rgb(30, 20, 2).png().toBuffer()], { join: { animated: true } })
+    'alpha.png': await sharp(Buffer.alloc(30 * 20 * 4, 200), { raw: { width: 30, height: 20, channels: 4 } })
+      .png()
+      .toBuffer(),
+    'animated.gif': await sharp([await rgb(30, 20, 1).png().toBuffer(), await rgb(30, 20, 2).png().toBuffer()], {
+      join: { animated: true },
+    })
       .gif()
       .toBuffer(),
     'UPPER.JPEG': await jpegBytes(30, 20),
@@ -51,7 +56,10 @@ export async function brokenImages(folder: string): Promise<Record<string, { pat
     'truncated.jpg': [whole.subarray(0, Math.floor(whole.length / 2)), /cannot decode/],
     'text.jpg': ['this is not an image', /not a recognised image format/],
     'empty.png': [Buffer.alloc(0), /not a recognised image format/],
-    'vector.svg': ['<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><image href="file:///etc/passwd"/></svg>', /format 'svg' is refused/],
+    'vector.svg': [
+      '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><image href="file:///etc/passwd"/></svg>',
+      /format 'svg' is refused/,
+    ],
   };
   const result: Record<string, { path: string; reason: RegExp }> = {};
   for (const [name, [bytes, reason]] of Object.entries(entries)) {

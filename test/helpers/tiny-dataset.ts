@@ -10,7 +10,8 @@ export function tinyDataset(perClass = 12, classes = ['horizontal', 'vertical'])
   const root = tempFolder('streamfit-data-');
   for (const name of classes) {
     mkdirSync(join(root, name));
-    for (let i = 0; i < perClass; i++) copyFileSync(join(fixtureFolder, name, `${name}-${String(i).padStart(3, '0')}.jpg`), join(root, name, `${i}.jpg`));
+    for (let i = 0; i < perClass; i++)
+      copyFileSync(join(fixtureFolder, name, `${name}-${String(i).padStart(3, '0')}.jpg`), join(root, name, `${i}.jpg`));
   }
   return root;
 }
