@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -129,6 +130,27 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep',
   const again = JSON.parse((await run(process.execPath, args, { maxBuffer: 2 ** 24 })).stdout.trim().split('\n').pop()!);
   assert.deepEqual(again.trials, result.trials, 'a finished sweep is not run again');
   rmSync(folder, { recursive: true, force: true });
+});
+
+test('the executor slurm refuses a sweep folder under /tmp; Slurm flags need --executor slurm', async () => {
+  const refuse = async (args: string[]) => {
+    const error = await run(process.execPath, [cli, 'sweep', ...args]).then(
+      () => assert.fail(`streamfit sweep ${args.join(' ')} succeeded`),
+      (failure: { code: number; stderr: string }) => failure,
+    );
+    assert.equal(error.code, 1);
+    return error.stderr.trim();
+  };
+  assert.match(
+    await refuse(['--executor', 'slurm', '--out', join(tmpdir(), 'streamfit-sweep-refused')]),
+    /^streamfit: config field 'out': .* is under \/tmp, which every node has its own of: with the executor slurm the sweep folder must be on a filesystem all nodes see/,
+  );
+  assert.match(await refuse(['--slurm-max-running', '4']), /^streamfit: flag --slurm-max-running: applies only with --executor slurm$/);
+  assert.match(
+    await refuse(['--executor', 'slurm', '--slurm-args', "--comment='open", '--out', 'runs/x']),
+    /flag --slurm-args: unclosed '/,
+  );
+  assert.equal(existsSync(join(tmpdir(), 'streamfit-sweep-refused')), false, 'nothing written before the refusal');
 });
 
 test('a frozen-backbone run with the feature cache computes features once and reuses them; its model is the whole classifier', async () => {
