@@ -82,6 +82,8 @@ export async function runSweep(spec: SweepSpec): Promise<SweepSummary> {
         if (isInterrupted(outcome)) interrupted = true;
         else applyOutcome(trial, index, epochs, outcome, metric, log);
         saveState(sweepDir, state);
+        // Results and report.html follow the sweep as trials finish, so they can be watched while it runs.
+        writeSweepResults(sweepDir, state.trials, metric, higherIsBetter, spec.sharedConfig);
       });
     }
     if (
