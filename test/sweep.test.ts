@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { promote, rungEpochs } from '../src/sweep/halving.ts';
 import { sampleTrials, validateSearchSpace } from '../src/sweep/space.ts';
@@ -11,6 +11,15 @@ import { tempFolder } from './helpers/images.ts';
 import { tinyDataset } from './helpers/tiny-dataset.ts';
 
 const run = promisify(execFile);
+const temporary: string[] = [];
+/** A folder under /tmp this file writes, removed when it ends. */
+function scratch(folder: string): string {
+  temporary.push(folder);
+  return folder;
+}
+after(() => {
+  for (const folder of temporary) rmSync(folder, { recursive: true, force: true });
+});
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'bin', 'streamfit.js');
 
@@ -79,7 +88,7 @@ test('successive halving rungs and promotion', () => {
 });
 
 test('sweep runs trials in their own folders, records a failing one and goes on, and resumes without redoing work', async () => {
-  const data = tinyDataset(8);
+  const data = scratch(tinyDataset(8));
   const folder = join(root, 'runs', `test-sweep-${process.pid}`);
   mkdirSync(folder, { recursive: true });
   const pipelineFile = join(folder, 'sweep.ts');
@@ -90,7 +99,7 @@ export const space = { method: 'grid', parameters: { microBatch: { grid: [4, 0, 
 export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep', epochs: 2 } };
 `,
   );
-  const out = join(tempFolder(), 'sweep');
+  const out = join(scratch(tempFolder()), 'sweep');
   const args = [
     cli,
     'sweep',
@@ -158,12 +167,12 @@ test('a frozen-backbone run with the feature cache computes features once and re
   const { createModel } = await import('../src/models/create-model.ts');
   const { saveModel } = await import('../src/models/weights-io.ts');
   await selectBackend('wasm');
-  const work = tempFolder();
+  const work = scratch(tempFolder());
   const { model } = await createModel('efficientnet-b0', { classes: 2, imageSize: 32 });
   await saveModel(model, join(work, 'weights')); // stands in for pretrained weights: nothing can be downloaded here
   model.dispose();
   writeFileSync(join(work, 'cache.json'), JSON.stringify({ featureCache: true }));
-  const data = tinyDataset(8);
+  const data = scratch(tinyDataset(8));
   const train = async (name: string) =>
     JSON.parse(
       (
