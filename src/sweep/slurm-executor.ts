@@ -156,6 +156,7 @@ export class SlurmExecutor implements TrialExecutor {
     const { sweepDir, slurm, log } = this.options;
     const last = new Map<number, { state: string; restarts: number }>();
     const endedSince = new Map<number, number>();
+    let squeueFailing = false;
     const takeResults = () => {
       for (const [id, trial] of waiting) {
         const result = readTrialResult(sweepDir, trial.id, rung.epochs);
@@ -168,7 +169,19 @@ export class SlurmExecutor implements TrialExecutor {
       takeResults();
       if (!waiting.size) return;
       if (signal.aborted) return this.stop(rung, waiting, arrays, onOutcome);
-      const tasks = latestPerTask(await squeueTasks(arrays), arrays);
+      let tasks: Map<number, SlurmTask>;
+      try {
+        tasks = latestPerTask(await squeueTasks(arrays), arrays);
+        if (squeueFailing) log('squeue answers again');
+        squeueFailing = false;
+      } catch (error) {
+        // slurmctld restarting or overloaded: results still arrive in the folders; ask again at the next poll.
+        if (!squeueFailing) log(`${(error as Error).message}; trying again every ${slurm.pollSeconds} s`);
+        squeueFailing = true;
+        endedSince.clear();
+        await sleep(slurm.pollSeconds * 1000, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
       const now = Date.now();
       for (const [id, trial] of waiting) {
         const task = tasks.get(id);
@@ -226,10 +239,10 @@ export class SlurmExecutor implements TrialExecutor {
   ): Promise<void> {
     const { sweepDir, log } = this.options;
     log(`stopping: scancel ${arrays.join(' ')}`);
-    await scancel(arrays);
+    await scancel(arrays).catch((error: Error) => log(error.message)); // some tasks may have ended already
     for (let i = 0; i < 600; i++) {
-      const tasks = await squeueTasks(arrays);
-      if (!tasks.some(isLive)) break;
+      const tasks = await squeueTasks(arrays).catch(() => undefined);
+      if (tasks && !tasks.some(isLive)) break;
       await sleep(500);
     }
     for (const [id, trial] of waiting) {
