@@ -352,11 +352,7 @@ test('scancel of a detached sweep, then the same command again, resumes it', { t
       assert.match(log, /resuming from/);
       resumed++;
     }
-    assert.deepEqual(
-      epochsLogged(sweepDir, trial.id),
-      trial.id === done.id ? [0, 1, 2] : [0, 1],
-      `${trial.id}: each epoch trained once`,
-    );
+    assert.deepEqual(epochsLogged(sweepDir, trial.id), trial.id === done.id ? [0, 1, 2] : [0, 1], `${trial.id}: each epoch trained once`);
   }
   assert.ok(resumed >= 1, 'a trial stopped by scancel resumed from the checkpoint it wrote on SIGTERM');
   assert.match(readFileSync(join(sweepDir, 'controller.log'), 'utf8'), /sweep done: best/);
