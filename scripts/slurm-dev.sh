@@ -121,6 +121,7 @@ wait_for() { # seconds, description, command...
 node_ready() { sinfo -h -N -o %T 2>/dev/null | grep -Eq '^(idle|mixed|allocated)'; }
 
 up() {
+  [[ $(id -u) == 0 ]] || fail "run it as root: it installs Debian's packages and starts slurmd, which runs jobs as their users"
   mkdir -p "$root"/{run,log,state,spool}
   # Who brought the cluster up: `down --if-owner tests` (make test's safety net) leaves a developer's cluster alone.
   alive munged || alive slurmctld || alive slurmd || echo "${STREAMFIT_SLURM_OWNER:-user}" >"$root/run/owner"
@@ -141,6 +142,11 @@ up() {
 down() {
   if [[ ${1:-} == --if-owner ]]; then
     [[ $(cat "$root/run/owner" 2>/dev/null) == "${2:-}" ]] || return 0
+    # A test run of another checkout holding the tests' lock is using the cluster; a dead holder's lock is stale.
+    local holder
+    holder=$(cat "$root.tests-lock/pid" 2>/dev/null || true)
+    [[ -n $holder ]] && kill -0 "$holder" 2>/dev/null && return 0
+    rm -rf "$root.tests-lock"
   fi
   if alive slurmctld; then
     export SLURM_CONF=$conf

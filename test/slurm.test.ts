@@ -22,10 +22,45 @@ const work = join(root, 'runs', `test-slurm-${process.pid}`);
 const minutes = 60_000;
 
 let cluster: Promise<{ startedHere: boolean }> | undefined;
+// One cluster a machine (fixed ports): a second test run (another checkout) waits for this one, which may take it down.
+const lock = `${clusterDir}.tests-lock`;
+
+async function takeLock(): Promise<void> {
+  while (true) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(existsSync(join(lock, 'pid')) ? readFileSync(join(lock, 'pid'), 'utf8') : 0);
+      if (holder && !processAlive(holder)) rmSync(lock, { recursive: true, force: true });
+      else await sleep(1000);
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const cannotRun = 'the Slurm tests need a single-node Slurm cluster and none could be brought up';
+const howToBringUp =
+  'On Debian or Ubuntu, as root: `eval "$(scripts/slurm-dev.sh up)"` installs slurmctld, slurmd, slurm-client and munge with apt-get and starts them; then run the tests again.';
 
 /** The cluster, brought up on first use; a machine that cannot run one fails the test with what to do. */
 function slurm(): Promise<{ startedHere: boolean }> {
   cluster ??= (async () => {
+    try {
+      await takeLock();
+    } catch (error) {
+      throw new Error(`${cannotRun} (its lock ${lock}: ${(error as Error).message}). ${howToBringUp}`);
+    }
     const running = await exec(devScript, ['status']).then(
       () => true,
       () => false,
@@ -36,10 +71,7 @@ function slurm(): Promise<{ startedHere: boolean }> {
         assert.match(stdout, /^export SLURM_CONF=/m);
       } catch (error) {
         const said = ((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
-        throw new Error(
-          `the Slurm tests need a single-node Slurm cluster and none could be brought up (${said}). On Debian or Ubuntu, as root: ` +
-            '`eval "$(scripts/slurm-dev.sh up)"` installs slurmctld, slurmd, slurm-client and munge with apt-get and starts them; then run the tests again.',
-        );
+        throw new Error(`${cannotRun} (${said}). ${howToBringUp}`);
       }
     }
     process.env.SLURM_CONF = join(clusterDir, 'slurm.conf');
@@ -53,6 +85,8 @@ after(async () => {
   await waitFor('the sweeps of failed tests to stop', 60, () => children.size === 0).catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
   if (cluster && (await cluster.catch(() => ({ startedHere: false }))).startedHere) await exec(devScript, ['down']);
+  if (existsSync(join(lock, 'pid')) && readFileSync(join(lock, 'pid'), 'utf8') === String(process.pid))
+    rmSync(lock, { recursive: true, force: true });
 });
 
 let prepared: Promise<void> | undefined;
@@ -292,7 +326,7 @@ test('a node that dies mid-trial: Slurm requeues the task and the trial resumes 
   assert.equal(result.failed, 1);
 });
 
-test('scancel of a detached sweep, then the same command again, resumes it', { timeout: 5 * minutes }, async () => {
+test('scancel of a detached sweep, then the same command again, resumes it', { timeout: 10 * minutes }, async () => {
   await slurm();
   await prepareWork();
   const config = pipelineFile('cancel', { method: 'grid', parameters: { lr: { grid: [1e-3, 3e-2] } } }, { epochs: 3 });
