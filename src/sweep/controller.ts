@@ -53,7 +53,7 @@ export async function runSweep(spec: SweepSpec): Promise<SweepSummary> {
   const signal = spec.signal ?? new AbortController().signal;
   const executor = spec.executor ?? createExecutor(spec);
   mkdirSync(sweepDir, { recursive: true });
-  if (executor instanceof SlurmExecutor) await executor.claim();
+  await executor.start?.();
   const state = loadOrCreateState(sweepDir, spec.space, config.trials, spec.seed, spec.launch);
   const metric = spec.launch.metric;
   const higherIsBetter = metric === 'valAccuracy';

@@ -19,6 +19,8 @@ export const isInterrupted = (outcome: TrialOutcome): outcome is Interrupted => 
 
 export interface TrialExecutor {
   readonly name: 'local' | 'slurm';
+  /** Called once before the first rung (the Slurm executor checks that no other controller runs the sweep). */
+  start?(): Promise<void>;
   /**
    * Runs the rung's trials (their overrides.json already written) and reports each outcome as it comes. Resolves when every
    * trial has one. When `signal` aborts, running trials are asked to checkpoint and stop, and end as interrupted.

@@ -57,7 +57,7 @@ export class SlurmExecutor implements TrialExecutor {
   }
 
   /** Refuses to run beside another live controller of the same sweep (two would submit the same trials twice). */
-  async claim(): Promise<void> {
+  async start(): Promise<void> {
     mkdirSync(this.folder, { recursive: true });
     const file = join(this.folder, 'controller.json');
     const me = { host: hostname(), pid: process.pid, jobId: process.env.SLURM_JOB_ID ?? null, startedAt: new Date().toISOString() };
