@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -151,7 +150,7 @@ test('the executor slurm refuses a sweep folder under /tmp; Slurm flags need --e
     return error.stderr.trim();
   };
   assert.match(
-    await refuse(['--executor', 'slurm', '--out', join(tmpdir(), 'streamfit-sweep-refused')]),
+    await refuse(['--executor', 'slurm', '--out', '/tmp/streamfit-sweep-refused']),
     /^streamfit: config field 'out': .* is under \/tmp, which every node has its own of: with the executor slurm the sweep folder must be on a filesystem all nodes see/,
   );
   assert.match(await refuse(['--slurm-max-running', '4']), /^streamfit: flag --slurm-max-running: applies only with --executor slurm$/);
@@ -159,7 +158,7 @@ test('the executor slurm refuses a sweep folder under /tmp; Slurm flags need --e
     await refuse(['--executor', 'slurm', '--slurm-args', "--comment='open", '--out', 'runs/x']),
     /flag --slurm-args: unclosed '/,
   );
-  assert.equal(existsSync(join(tmpdir(), 'streamfit-sweep-refused')), false, 'nothing written before the refusal');
+  assert.equal(existsSync('/tmp/streamfit-sweep-refused'), false, 'nothing written before the refusal');
 });
 
 test('a frozen-backbone run with the feature cache computes features once and reuses them; its model is the whole classifier', async () => {
