@@ -6,12 +6,13 @@ import { DataError, FlagError } from '../src/errors.ts';
 import { Quarantine } from '../src/stream/quarantine.ts';
 import { evaluateModel } from '../src/train/evaluate.ts';
 import { source } from '../stages/source.ts';
-import { intFlag, parseFlags, report } from './args.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 import { inferenceBatches, loadSavedModel } from './saved-model.ts';
 
 export async function evaluateCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, {
     model: { type: 'string' },
+    'batch-size': { type: 'string' },
     batch: { type: 'string' },
     'top-k': { type: 'string' },
     backend: { type: 'string' },
@@ -29,7 +30,12 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     return index;
   });
   const quarantine = new Quarantine();
-  const batches = inferenceBatches(dataset, saved, { epoch: 0, quarantine }, intFlag(values.batch, '--batch', 16));
+  const batches = inferenceBatches(
+    dataset,
+    saved,
+    { epoch: 0, quarantine },
+    intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 16),
+  );
   const remapped = (async function* (): AsyncGenerator<Batch> {
     for await (const batch of batches) yield { ...batch, y: batch.y.map((index) => toModelIndex[index]) };
   })();

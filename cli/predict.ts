@@ -8,12 +8,13 @@ import { Quarantine } from '../src/stream/quarantine.ts';
 import { batchTensors } from '../src/train/batch-tensor.ts';
 import { source } from '../stages/source.ts';
 import { imageFolderSource } from '../stages/source-folder.ts';
-import { intFlag, parseFlags, report } from './args.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 import { inferenceBatches, loadSavedModel } from './saved-model.ts';
 
 export async function predictCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, {
     model: { type: 'string' },
+    'batch-size': { type: 'string' },
     batch: { type: 'string' },
     top: { type: 'string' },
     backend: { type: 'string' },
@@ -21,7 +22,7 @@ export async function predictCommand(argv: string[]): Promise<void> {
   if (!values.model) throw new FlagError('--model', 'predict needs --model <run folder>/model');
   const path = positionals[0];
   if (!path) throw new FlagError('<images>', 'predict needs a folder, manifest or tar pattern');
-  const batchSize = intFlag(values.batch, '--batch', 16);
+  const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 16);
   const top = intFlag(values.top, '--top', 3);
   await selectBackend(requestedBackend(values.backend, process.env));
   const saved = await loadSavedModel(values.model);

@@ -18,7 +18,9 @@ export const runFlags = {
   'image-size': { type: 'string' },
   epochs: { type: 'string' },
   'fine-tune-epochs': { type: 'string' },
+  'batch-size': { type: 'string' },
   'micro-batch': { type: 'string' },
+  /** Removed (accumulation is batchSize / microBatch); kept as a flag only to say so. */
   accumulate: { type: 'string' },
   optimizer: { type: 'string' },
   lr: { type: 'string' },
@@ -61,8 +63,14 @@ export function configFromFlags(values: FlagValues): Record<string, unknown> {
     'fineTuneEpochs',
     values['fine-tune-epochs'] === undefined ? undefined : intFlag(values['fine-tune-epochs'], '--fine-tune-epochs', 0, 0),
   );
+  if (values.accumulate !== undefined) {
+    throw new FlagError(
+      '--accumulate',
+      'removed: pass --batch-size (samples per optimizer update) and --micro-batch (samples per forward/backward pass); accumulation is their ratio',
+    );
+  }
+  set('batchSize', values['batch-size'] === undefined ? undefined : intFlag(values['batch-size'], '--batch-size', 0));
   set('microBatch', values['micro-batch'] === undefined ? undefined : intFlag(values['micro-batch'], '--micro-batch', 0));
-  set('accumulate', values.accumulate === undefined ? undefined : intFlag(values.accumulate, '--accumulate', 0));
   set('optimizer', values.optimizer);
   set('lr', values.lr === undefined ? undefined : numberFlag(values.lr, '--lr', 0));
   set('out', values.out);

@@ -47,8 +47,6 @@ export async function trainCommand(argv: string[]): Promise<void> {
 export interface RunOptions {
   resume: boolean;
   reporter?: ProgressReporter;
-  /** Micro-batch split chosen by the memory planner. */
-  plannedSplit?: number;
 }
 
 /** Everything a run needs from a validated config and a pipeline: backend, dataset, model factory, epoch streams. */
@@ -84,7 +82,6 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
       backend,
       classes: dataset.classes.names,
       trainSamples,
-      plannedSplit: options.plannedSplit,
       createModel: () =>
         createModel(config.model, {
           classes: dataset.classes.names.length,
@@ -114,8 +111,8 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
 }
 
 /**
- * Picks micro-batch, accumulation and recomputation for the --memory budget before the first step, keeping
- * microBatch × accumulate as the effective batch. Plans for the phase that trains the most (the fine-tuning one).
+ * Picks the micro-batch (a divisor of batchSize) and recomputation for the --memory budget before the first step; the
+ * effective batch stays batchSize. Plans for the phase that trains the most (the fine-tuning one).
  */
 export async function applyMemoryPlan(config: TrainConfig): Promise<TrainConfig> {
   if (!config.memory) throw new ConfigError('memory', 'the planner needs a budget: pass --memory (e.g. 8GiB)');
@@ -123,8 +120,7 @@ export async function applyMemoryPlan(config: TrainConfig): Promise<TrainConfig>
   await selectBackend(requestedBackend(config.backend, process.env));
   const freeze = !config.weights ? 'none' : config.fineTuneEpochs > 0 ? { trainTopBlocks: config.fineTuneBlocks } : 'all';
   const { model } = await createModel(config.model, { classes: 2, imageSize: config.imageSize, freeze, cutAt: config.cutAt });
-  const batchSize = config.microBatch * config.accumulate;
-  const plan = planMemory(profileModel(model), budget, batchSize, config.optimizer);
+  const plan = planMemory(profileModel(model), budget, config.batchSize, config.optimizer);
   model.dispose();
   if (!plan.fits)
     throw new ConfigError(
@@ -132,9 +128,9 @@ export async function applyMemoryPlan(config: TrainConfig): Promise<TrainConfig>
       `${config.model} at ${config.imageSize} px does not fit in ${config.memory} even at micro-batch 1 with recomputation (needs ${formatBytes(plan.predictedPeakBytes)})`,
     );
   process.stderr.write(
-    `memory plan: micro-batch ${plan.microBatch} × accumulate ${plan.accumulate}${plan.recompute ? ', recomputation on' : ''}, predicted peak ${formatBytes(plan.predictedPeakBytes)} of ${config.memory}\n`,
+    `memory plan: batch size ${plan.batchSize} = micro-batch ${plan.microBatch} × accumulate ${plan.accumulate}${plan.recompute ? ', recomputation on' : ''}, predicted peak ${formatBytes(plan.predictedPeakBytes)} of ${config.memory}\n`,
   );
-  return { ...config, microBatch: plan.microBatch, accumulate: plan.accumulate, recompute: plan.recompute };
+  return { ...config, microBatch: plan.microBatch, recompute: plan.recompute };
 }
 
 async function countTrainSamples(dataset: DatasetSource, config: TrainConfig): Promise<number> {

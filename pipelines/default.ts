@@ -21,8 +21,7 @@ export const pipeline = definePipeline({
     imageSize: 64,
     epochs: 10,
     batchNormMomentum: 0.9, // from scratch, a short run: moving statistics must settle within a few hundred steps
-    microBatch: 16,
-    accumulate: 1,
+    batchSize: 16, // samples per optimizer update; microBatch defaults to it (no accumulation)
     optimizer: 'adam',
     lr: 2e-3,
     schedule: 'cosine',

@@ -1,5 +1,5 @@
 // EfficientNet-B7 at 600 px on an 8 GB GPU: the memory planner picks micro-batch, accumulation and recomputation for an
-// effective batch of 32; binary16 queue; augmentation; head first, then the top 20 blocks at a tenth of the rate.
+// batch size of 32; binary16 queue; augmentation; head first, then the top 20 blocks at a tenth of the rate.
 // Run it: streamfit train --config pipelines/efficientnet-b7-8gb.ts --data <folder|tar> --weights <B7 in tfjs layers format>
 
 import { flow } from '../src/stream/stage.ts';
@@ -20,8 +20,7 @@ export const pipeline = definePipeline({
     name: 'efficientnet-b7-8gb',
     model: 'efficientnet-b7',
     imageSize: 600,
-    microBatch: 32, // the effective batch: the planner splits it into micro-batches × accumulation
-    accumulate: 1,
+    batchSize: 32, // samples per optimizer update: the planner picks the micro-batch (a divisor) that fits 8 GiB
     planner: true,
     memory: '8GiB',
     optimizer: 'adamw',

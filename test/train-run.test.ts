@@ -10,7 +10,7 @@ import { tinyDataset } from './helpers/tiny-dataset.ts';
 
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', 'bin', 'streamfit.js');
-const small = ['--model', 'efficientnet-b0', '--image-size', '32', '--micro-batch', '4', '--backend', 'wasm'];
+const small = ['--model', 'efficientnet-b0', '--image-size', '32', '--batch-size', '4', '--backend', 'wasm'];
 
 function lastJson(stdout: string) {
   return JSON.parse(stdout.trim().split('\n').pop()!);
@@ -115,6 +115,8 @@ test('a bad config is refused before any work, naming the field, the value and w
     [['--lr', '-1'], /flag --lr: a value that starts with '-' must be joined to its flag: --lr=<value>/],
     [['--optimizer', 'adm'], /config field 'optimizer': got "adm"; optimizer must be "adam", "adamw", "rmsprop" or "sgd"/],
     [['--micro-batch', 'two'], /flag --micro-batch: expected an integer/],
+    [['--micro-batch', '3'], /config field 'microBatch': batchSize 4 is not a multiple of microBatch 3/],
+    [['--accumulate', '2'], /flag --accumulate: removed: pass --batch-size .* and --micro-batch/],
     [['--memory', 'lots'], /config field 'memory': got "lots"; expected a size such as 8GiB/],
     [['--model', 'resnet-50'], /unknown model 'resnet-50'/],
     [['--config', 'pipelines/missing.ts'], /flag --config: pipelines\/missing\.ts: no such pipeline file/],
@@ -148,7 +150,7 @@ test('a crash in the middle of writing a checkpoint leaves the last good one in 
   const { model } = await createModel('efficientnet-b0', { classes: 2, imageSize: 32 });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
   const root = join(tempFolder(), 'checkpoints');
-  const position = { phase: 0, epoch: 1, batchInEpoch: 3, optimizerStep: 7, splitFactor: 1, extra: {} };
+  const position = { phase: 0, epoch: 1, batchInEpoch: 3, optimizerStep: 7, chunks: 1, extra: {} };
   await writeCheckpoint(root, trainer, position);
   // What a process killed mid-write leaves behind: a half-written folder under the temporary name.
   mkdirSync(join(root, '.writing-epoch-1-batch-4-step-8-99999', 'model'), { recursive: true });

@@ -82,7 +82,7 @@ test('the tensor count is flat from step 1 to step 60', async () => {
   model.dispose();
 });
 
-test('out-of-memory halves the micro-batch, loses no sample, and keeps the effective batch', async () => {
+test('out-of-memory splits the micro-batch into chunks, loses no sample, and keeps the batch size', async () => {
   const model = await frozenModel(64);
   const initial = model.getWeights().map((weight) => weight.clone());
   const batches = [syntheticBatch(8, 64, 3, 11), syntheticBatch(8, 64, 3, 12)];
@@ -99,11 +99,11 @@ test('out-of-memory halves the micro-batch, loses no sample, and keeps the effec
     optimizer: { name: 'adam', lr: 1e-2 },
     accumulate: 2,
     memoryBudgetBytes: Number.MAX_SAFE_INTEGER,
-    splitFactor: 4,
+    chunks: 4,
   });
   probe.step(batches[0]);
   const peakOfTwo = probe.lastPeakBytes;
-  probe.splitFactor = 2;
+  probe.chunks = 2;
   probe.step(batches[0]);
   const peakOfFour = probe.lastPeakBytes;
   probe.dispose();
@@ -121,10 +121,10 @@ test('out-of-memory halves the micro-batch, loses no sample, and keeps the effec
   const results = batches.map((batch) => limited.step(batch));
   assert.equal(limited.backoffs, 2);
   assert.deepEqual(
-    events.map((event) => [event.microBatch, event.accumulate]),
+    events.map((event) => [event.microBatch, event.chunks, event.chunkSize]),
     [
-      [4, 4],
-      [2, 8],
+      [8, 2, 4],
+      [8, 4, 2],
     ],
   );
   assert.deepEqual(

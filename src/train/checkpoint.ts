@@ -14,7 +14,8 @@ export interface LoopPosition {
   /** Batches of `epoch` already trained. */
   batchInEpoch: number;
   optimizerStep: number;
-  splitFactor: number;
+  /** Chunks each micro-batch runs in (out-of-memory backoffs so far). */
+  chunks: number;
   /** Anything else the run wants back (early-stopping state, metric history). */
   extra: Record<string, unknown>;
 }

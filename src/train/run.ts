@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from '../backend/ladder.ts';
 import { parseBytes } from '../config/bytes.ts';
-import type { TrainConfig } from '../config/train-config.ts';
+import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
 import type { Batch } from '../data/samples.ts';
 import { ConfigError } from '../errors.ts';
 import { applyFreeze, type BuiltModel, type Freeze } from '../models/create-model.ts';
@@ -43,8 +43,6 @@ export interface RunSpec {
   gauges: Map<string, () => unknown>;
   reporter: ProgressReporter;
   stop: { requested: boolean; signal?: NodeJS.Signals };
-  /** Micro-batch split chosen by the memory planner (1 = none). */
-  plannedSplit?: number;
   versions: Record<string, string>;
   /** Turns the trained model into the one saved (a head trained on cached features becomes the full classifier). */
   finalizeModel?: (trained: tf.LayersModel) => Promise<tf.LayersModel>;
@@ -140,7 +138,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
 
   const phases = planPhases(config);
   const totalEpochs = phases.at(-1)!.endEpoch;
-  const stepsPerEpoch = Math.max(1, Math.ceil(spec.trainSamples / (config.microBatch * config.accumulate)));
+  const stepsPerEpoch = Math.max(1, Math.ceil(spec.trainSamples / config.batchSize));
   const fromScratch = !config.weights;
   if (fromScratch)
     reporter.message('no pretrained weights given: training the whole network from scratch (pass --weights <folder> to fine-tune)');
@@ -150,7 +148,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
     epoch: 0,
     batchInEpoch: 0,
     optimizerStep: 0,
-    splitFactor: spec.plannedSplit ?? 1,
+    chunks: 1,
     extra: {},
   };
   let early = (position.extra.earlyStopping as EarlyStoppingState | undefined) ?? initialEarlyStopping();
@@ -173,7 +171,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
       epoch,
       batchInEpoch,
       optimizerStep: trainer.optimizerStep,
-      splitFactor: trainer.splitFactor,
+      chunks: trainer.chunks,
       extra: { earlyStopping: early, history, bestEvaluation, steps, stoppedEarly },
     };
     return writeCheckpoint(checkpointDir, trainer, position);
@@ -200,17 +198,20 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
         nesterov: config.nesterov,
         weightDecay: config.weightDecay,
       },
-      accumulate: config.accumulate,
+      accumulate: accumulateOf(config),
       schedule: scheduleFor(config, phase, stepsPerEpoch),
       l1: config.l1,
       l2: config.l2,
       labelSmoothing: config.labelSmoothing,
       memoryBudgetBytes,
-      splitFactor: position.splitFactor,
+      chunks: position.chunks,
       recompute: config.recompute,
       log: (event) => {
         logMetric(event);
-        reporter.message(`out of memory: micro-batch now ${event.microBatch}, accumulate ${event.accumulate} (${event.reason})`, event);
+        reporter.message(
+          `out of memory: each micro-batch of ${event.microBatch} now runs in ${event.chunks} chunks of ${event.chunkSize} (${event.reason})`,
+          event,
+        );
       },
     });
     const resuming = Boolean(checkpoint) && phaseIndex === startPhase;
@@ -234,7 +235,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
           const seconds = (performance.now() - started) / 1000;
           const imagesPerSec = samplesSeen / Math.max(seconds, 1e-9);
           const queue = spec.gauges.get('queue')?.() as { depth: number; consumerStallMs: number } | undefined;
-          const remainingBatches = (totalEpochs - epoch) * stepsPerEpoch * config.accumulate - batchInEpoch;
+          const remainingBatches = ((totalEpochs - epoch) * stepsPerEpoch * config.batchSize) / config.microBatch - batchInEpoch;
           spec.reporter.step({
             epoch,
             epochs: totalEpochs,

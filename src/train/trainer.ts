@@ -14,7 +14,7 @@ import { learningRateAt, type Schedule } from './schedules.ts';
 export interface TrainerOptions {
   model: tf.LayersModel;
   optimizer: OptimizerConfig;
-  /** Batches per optimizer update. */
+  /** Micro-batches per optimizer update (batchSize / microBatch). */
   accumulate: number;
   schedule?: Schedule;
   l1?: number;
@@ -22,10 +22,10 @@ export interface TrainerOptions {
   labelSmoothing?: number;
   /** Device bytes a micro-step may use at its peak; over it counts as out of memory (any backend). */
   memoryBudgetBytes?: number;
-  /** Times to halve the micro-batch on out-of-memory before giving up. Default 6. */
+  /** Times to halve the chunk size on out-of-memory before giving up. Default 6. */
   maxBackoffs?: number;
-  /** Compute each micro-batch in this many chunks from the start (the planner's choice). Default 1. */
-  splitFactor?: number;
+  /** Compute each micro-batch in this many chunks from the start (a resumed run's count). Default 1. */
+  chunks?: number;
   /** Keep only block-boundary activations and recompute blocks in the backward pass (EfficientNet models). */
   recompute?: boolean;
   log?: (event: Record<string, unknown>) => void;
@@ -47,12 +47,12 @@ export class Trainer {
   private readonly options: TrainerOptions;
   private readonly variables: Variable[];
   private readonly accumulators: Variable[];
-  /** Batches and samples added since the last update. */
+  /** Micro-batches and samples added since the last update. */
   batchesInWindow = 0;
   samplesInWindow = 0;
   optimizerStep = 0;
-  /** Each batch is computed in this many chunks; doubled by every out-of-memory backoff. */
-  splitFactor: number;
+  /** Each micro-batch is computed in this many chunks (an out-of-memory split); doubled by every backoff. */
+  chunks: number;
   backoffs = 0;
   private readonly segments?: Segment[];
   private readonly frozenPrefix?: { frozen: Segment[]; rest: Segment[] };
@@ -63,7 +63,7 @@ export class Trainer {
     this.options = options;
     this.model = options.model;
     this.training = createOptimizer(options.optimizer);
-    this.splitFactor = options.splitFactor ?? 1;
+    this.chunks = options.chunks ?? 1;
     const segments = segmentModel(this.model);
     if (options.recompute) {
       if (segments.length < 3) throw new Error('recomputation needs a model made of blocks (EfficientNet)');
@@ -86,7 +86,7 @@ export class Trainer {
     return learningRateAt(this.options.schedule ?? { name: 'constant' }, this.options.optimizer.lr, this.optimizerStep);
   }
 
-  /** Adds one batch's gradients; applies the optimizer when `accumulate` batches are in. Retries with smaller chunks on out-of-memory. */
+  /** Adds one micro-batch's gradients; applies the optimizer when `accumulate` are in. Retries in smaller chunks on out-of-memory. */
   step(batch: Batch): StepResult {
     const samples = batch.shape[0];
     let lossSum: number | undefined;
@@ -94,15 +94,16 @@ export class Trainer {
       try {
         lossSum = this.addGradients(batch);
       } catch (error) {
-        const chunkSize = Math.ceil(samples / this.splitFactor);
+        const chunkSize = Math.ceil(samples / this.chunks);
         if (!isOutOfMemory(error) || chunkSize <= 1 || this.backoffs >= (this.options.maxBackoffs ?? 6)) throw error;
-        this.splitFactor *= 2;
+        this.chunks *= 2;
         this.backoffs++;
         this.options.log?.({
           event: 'oom-backoff',
           reason: (error as Error).message.split('\n')[0],
-          microBatch: Math.ceil(samples / this.splitFactor),
-          accumulate: this.options.accumulate * this.splitFactor,
+          microBatch: samples,
+          chunks: this.chunks,
+          chunkSize: Math.ceil(samples / this.chunks),
         });
       }
     }
@@ -117,8 +118,8 @@ export class Trainer {
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
   private addGradients(batch: Batch): number {
     const samples = batch.shape[0];
-    const chunkSize = Math.ceil(samples / this.splitFactor);
-    // The batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
+    const chunkSize = Math.ceil(samples / this.chunks);
+    // The micro-batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
     let batchSum: tf.Tensor[] | undefined;
     let lossSum = 0;
     try {
