@@ -44,9 +44,9 @@ export const pipeline = definePipeline({
       .pipe(batch({ size: config.microBatch, dropLast: true }))
       .pipe(prefetch({ maxBytes: config.queueBytes })),
 
-  validate: (dataset, config, context) =>
+  evaluate: (dataset, config, context, subset) =>
     flow(dataset, context)
-      .pipe(split({ subset: 'validation', validation: config.validation, seed: config.seed }))
+      .pipe(split({ subset, validation: config.validation, seed: config.seed }))
       .pipe(decode())
       .pipe(resize({ size: config.imageSize }))
       .pipe(render())

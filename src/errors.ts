@@ -36,3 +36,13 @@ export class FlagError extends StreamfitError {
     super(`flag ${flag}: ${reason}`);
   }
 }
+
+/** `--resume` on a folder that holds no run to continue (no config.json, or no checkpoint). */
+export class NothingToResume extends StreamfitError {
+  constructor(
+    readonly runDir: string,
+    readonly reason: string,
+  ) {
+    super(`nothing to resume in ${runDir}: ${reason}`);
+  }
+}

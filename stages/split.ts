@@ -1,20 +1,18 @@
 // Split: a deterministic train/validation split by a hash of each key, so adding files never moves an existing one across.
 
 import type { SampleInfo } from '../src/data/samples.ts';
-import { hashToUnit } from '../src/math/random.ts';
+import { isValidationKey, type Subset } from '../src/data/split-key.ts';
 import type { Stage } from '../src/stream/stage.ts';
+
+export { isValidationKey } from '../src/data/split-key.ts';
 
 export interface SplitOptions {
   /** Fraction of keys that belong to validation. Default 0.2. */
   validation?: number;
   /** Which side to keep. */
-  subset: 'train' | 'validation';
+  subset: Subset;
   /** Changes which keys fall on which side. Default 0. */
   seed?: number;
-}
-
-export function isValidationKey(key: string, validation: number, seed = 0): boolean {
-  return hashToUnit(key, seed) < validation;
 }
 
 export function split<T extends SampleInfo>(options: SplitOptions): Stage<T, T> {

@@ -94,7 +94,7 @@ for (const [model, size, batch, memory] of [
 }
 
 test('train with the planner on splits the effective batch to fit the budget', async () => {
-  const { applyMemoryPlan } = await import('../cli/train.ts');
+  const { applyMemoryPlan } = await import('../src/train/memory-plan.ts');
   const { defaultTrainConfig } = await import('../src/config/train-config.ts');
   const base = {
     ...defaultTrainConfig,

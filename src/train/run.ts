@@ -7,7 +7,7 @@ import type { BackendInfo } from '../backend/ladder.ts';
 import { parseBytes } from '../config/bytes.ts';
 import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
 import type { Batch } from '../data/samples.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, NothingToResume } from '../errors.ts';
 import { applyFreeze, type BuiltModel, type Freeze } from '../models/create-model.ts';
 import { loadWeightsByName, saveModel } from '../models/weights-io.ts';
 import { type EpochRecord, renderReport } from '../report/html-report.ts';
@@ -117,7 +117,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
     appendFileSync(metricsFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
 
   const checkpoint = spec.resume ? findLatestCheckpoint(checkpointDir) : undefined;
-  if (spec.resume && !checkpoint) throw new ConfigError('resume', `no checkpoint in ${checkpointDir} to resume from`);
+  if (spec.resume && !checkpoint) throw new NothingToResume(runDir, `no checkpoint in ${checkpointDir}`);
   if (!spec.resume && existsSync(join(checkpointDir, 'latest.json'))) {
     throw new ConfigError('out', `${runDir} already holds a run; pass --resume to continue it or choose another --out`);
   }
