@@ -49,10 +49,10 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
   const batch = syntheticBatch(options.batchSize, options.imageSize, 10);
-  trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
+  await trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
   const numTensorsBefore = tf.memory().numTensors;
   const start = performance.now();
-  for (let step = 0; step < options.steps; step++) trainer.step(batch);
+  for (let step = 0; step < options.steps; step++) await trainer.step(batch);
   const msPerStep = (performance.now() - start) / options.steps;
   const numTensorsAfter = tf.memory().numTensors;
   trainer.dispose();

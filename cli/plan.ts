@@ -78,9 +78,9 @@ async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: Optimiz
     bytes: size,
   };
   try {
-    trainer.step(batch);
-    const profile = await tf.profile(() => {
-      trainer.step(batch);
+    await trainer.step(batch);
+    const profile = await tf.profile(async () => {
+      await trainer.step(batch);
       return tf.scalar(0);
     });
     tf.dispose(profile.result as tf.Tensor);

@@ -32,7 +32,9 @@ export async function predictCommand(argv: string[]): Promise<void> {
   const predictions: Array<{ path: string; label: string; probability: number; top: Array<{ label: string; probability: number }> }> = [];
   const origins = new Map<string, string>();
   for await (const batch of inferenceBatches(dataset, saved, { epoch: 0, quarantine }, batchSize)) {
-    const probabilities = tf.tidy(() => (saved.model.predict(batchTensors(batch).x) as tf.Tensor).arraySync() as number[][]);
+    const output = tf.tidy(() => saved.model.predict(batchTensors(batch).x) as tf.Tensor);
+    const probabilities = (await output.array()) as number[][];
+    output.dispose();
     probabilities.forEach((row, i) => {
       const ranked = row
         .map((probability, index) => ({ label: saved.classes[index], probability }))

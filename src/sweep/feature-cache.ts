@@ -46,8 +46,11 @@ export async function extractFeatures(backbone: tf.LayersModel, batches: AsyncIt
       return output.rank === 4 ? tf.mean(output, [1, 2]) : output;
     });
     width = pooled.shape[1]!;
-    rows.push(pooled.dataSync() as Float32Array);
-    pooled.dispose();
+    try {
+      rows.push((await pooled.data()) as Float32Array);
+    } finally {
+      pooled.dispose();
+    }
     labels.push(...batch.y);
     batch.release?.();
   }

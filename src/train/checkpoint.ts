@@ -39,7 +39,7 @@ export async function writeCheckpoint(root: string, trainer: Trainer, position: 
   // Slots are the optimizer's own variables; anything else (Adam's iteration count) was made for us.
   tf.dispose(optimizerWeights.map((weight) => weight.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
   writeFileAtomic(join(temporary, 'optimizer.bin'), new Uint8Array(tf.io.CompositeArrayBuffer.join(encoded.data)));
-  const accumulators = trainer.accumulatorState();
+  const accumulators = await trainer.accumulatorState();
   const accumulatorBytes = new Uint8Array(accumulators.values.reduce((sum, values) => sum + values.byteLength, 0));
   let offset = 0;
   for (const values of accumulators.values) {
@@ -54,6 +54,7 @@ export async function writeCheckpoint(root: string, trainer: Trainer, position: 
       lengths: accumulators.values.map((values) => values.length),
       batchesInWindow: accumulators.batchesInWindow,
       samplesInWindow: accumulators.samplesInWindow,
+      lossSum: accumulators.lossSum,
     },
     writtenAt: new Date().toISOString(),
   };
@@ -96,7 +97,7 @@ export async function loadCheckpointModel(checkpoint: Checkpoint): Promise<tf.La
 export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Trainer): Promise<void> {
   const state = JSON.parse(readFileSync(join(checkpoint.folder, 'state.json'), 'utf8')) as {
     optimizerSpecs: tf.io.WeightsManifestEntry[];
-    accumulators: { lengths: number[]; batchesInWindow: number; samplesInWindow: number };
+    accumulators: { lengths: number[]; batchesInWindow: number; samplesInWindow: number; lossSum?: number };
   };
   if (state.optimizerSpecs.length > 0) {
     const bytes = readFileSync(join(checkpoint.folder, 'optimizer.bin'));
@@ -119,6 +120,7 @@ export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Train
     values,
     batchesInWindow: state.accumulators.batchesInWindow,
     samplesInWindow: state.accumulators.samplesInWindow,
+    lossSum: state.accumulators.lossSum ?? 0,
   });
   trainer.optimizerStep = (
     JSON.parse(readFileSync(join(checkpoint.folder, 'state.json'), 'utf8')) as { position: LoopPosition }

@@ -20,12 +20,10 @@ import type { Schedule } from './schedules.ts';
 import { Trainer } from './trainer.ts';
 
 export interface StepReportLike {
-  loss: number;
   samples: number;
-  applied: boolean;
   learningRate: number;
-  optimizerStep: number;
   batchInEpoch: number;
+  update?: { loss: number; samples: number };
 }
 
 export interface RunSpec {
@@ -228,38 +226,41 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
         let samplesSeen = 0;
         for await (const report of spec.trainSteps(epoch, trainer, skip)) {
           batchInEpoch = report.batchInEpoch;
-          steps++;
-          lossSum += report.loss * report.samples;
-          lossSamples += report.samples;
           samplesSeen += report.samples;
-          const seconds = (performance.now() - started) / 1000;
-          const imagesPerSec = samplesSeen / Math.max(seconds, 1e-9);
-          const queue = spec.gauges.get('queue')?.() as { depth: number; consumerStallMs: number } | undefined;
-          const remainingBatches = ((totalEpochs - epoch) * stepsPerEpoch * config.batchSize) / config.microBatch - batchInEpoch;
-          spec.reporter.step({
-            epoch,
-            epochs: totalEpochs,
-            step: steps,
-            loss: report.loss,
-            imagesPerSec,
-            learningRate: report.learningRate,
-            queueDepth: queue?.depth,
-            consumerStallMs: queue?.consumerStallMs,
-            rssBytes: process.memoryUsage.rss(),
-            numTensors: tf.memory().numTensors,
-            etaSeconds: (remainingBatches * config.microBatch) / Math.max(imagesPerSec, 1e-9),
-          });
-          if (steps % 10 === 0)
-            logMetric({
-              type: 'step',
+          const { update } = report;
+          if (update) {
+            steps++;
+            lossSum += update.loss * update.samples;
+            lossSamples += update.samples;
+            const seconds = (performance.now() - started) / 1000;
+            const imagesPerSec = samplesSeen / Math.max(seconds, 1e-9);
+            const queue = spec.gauges.get('queue')?.() as { depth: number; consumerStallMs: number } | undefined;
+            const remainingBatches = ((totalEpochs - epoch) * stepsPerEpoch * config.batchSize) / config.microBatch - batchInEpoch;
+            spec.reporter.step({
               epoch,
+              epochs: totalEpochs,
               step: steps,
-              loss: report.loss,
-              learningRate: report.learningRate,
+              loss: update.loss,
               imagesPerSec,
-              numTensors: tf.memory().numTensors,
+              learningRate: report.learningRate,
+              queueDepth: queue?.depth,
+              consumerStallMs: queue?.consumerStallMs,
               rssBytes: process.memoryUsage.rss(),
+              numTensors: tf.memory().numTensors,
+              etaSeconds: (remainingBatches * config.microBatch) / Math.max(imagesPerSec, 1e-9),
             });
+            if (steps % 10 === 0)
+              logMetric({
+                type: 'step',
+                epoch,
+                step: steps,
+                loss: update.loss,
+                learningRate: report.learningRate,
+                imagesPerSec,
+                numTensors: tf.memory().numTensors,
+                rssBytes: process.memoryUsage.rss(),
+              });
+          }
           if (spec.stop.requested) {
             await savePosition(trainer, phaseIndex, epoch, batchInEpoch);
             reporter.message(
@@ -268,7 +269,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
             interrupted = true;
             break;
           }
-          if (steps % config.checkpointEverySteps === 0) await savePosition(trainer, phaseIndex, epoch, batchInEpoch);
+          if (update && steps % config.checkpointEverySteps === 0) await savePosition(trainer, phaseIndex, epoch, batchInEpoch);
         }
         if (interrupted) break;
 
