@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { isValidationKey } from '../stages/split.ts';
+import { isValidationKey } from '../src/data/split-key.ts';
+import type { RunState } from '../src/train/run-state.ts';
 import { tempFolder } from './helpers/images.ts';
 import { tinyDataset } from './helpers/tiny-dataset.ts';
 
@@ -146,17 +147,26 @@ test('a crash in the middle of writing a checkpoint leaves the last good one in 
   const { selectBackend } = await import('../src/backend/ladder.ts');
   const { createModel } = await import('../src/models/create-model.ts');
   const { Trainer } = await import('../src/train/trainer.ts');
+  const { runStateVersion } = await import('../src/train/run-state.ts');
   await selectBackend('wasm');
   const { model } = await createModel('efficientnet-b0', { classes: 2, imageSize: 32 });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
   const root = join(tempFolder(), 'checkpoints');
-  const position = { phase: 0, epoch: 1, batchInEpoch: 3, optimizerStep: 7, chunks: 1, extra: {} };
-  await writeCheckpoint(root, trainer, position);
+  const state: RunState = {
+    version: runStateVersion,
+    position: { phase: 0, epoch: 1, batchInEpoch: 3, optimizerStep: 7, chunks: 1 },
+    steps: 12,
+    history: [],
+    best: null,
+    stopReason: null,
+    listeners: { earlyStopping: { best: 0.5, bestEpoch: 0, waited: 1 } },
+  };
+  await writeCheckpoint(root, trainer, state);
   // What a process killed mid-write leaves behind: a half-written folder under the temporary name.
   mkdirSync(join(root, '.writing-epoch-1-batch-4-step-8-99999', 'model'), { recursive: true });
   writeFileSync(join(root, '.writing-epoch-1-batch-4-step-8-99999', 'model', 'weights.bin'), 'partial');
   const latest = findLatestCheckpoint(root)!;
-  assert.deepEqual(latest.position, position);
+  assert.deepEqual(latest.state, state);
   const loaded = await loadCheckpointModel(latest);
   assert.equal(loaded.countParams(), model.countParams());
   trainer.dispose();

@@ -7,7 +7,7 @@ import { initialEarlyStopping, observeEpoch } from '../src/train/early-stopping.
 import { crossEntropy } from '../src/train/loss.ts';
 import { addBatch, emptyTotals, summarize } from '../src/train/metrics.ts';
 import { learningRateAt } from '../src/train/schedules.ts';
-import { Trainer } from '../src/train/trainer.ts';
+import { type BackoffEvent, Trainer } from '../src/train/trainer.ts';
 import { sliceBatch, syntheticBatch } from './helpers/batches.ts';
 
 await selectBackend('wasm');
@@ -111,13 +111,13 @@ test('out-of-memory splits the micro-batch into chunks, loses no sample, and kee
   assert.ok(peakOfFour > peakOfTwo, `peaks ${peakOfTwo} < ${peakOfFour}`);
 
   model.setWeights(initial);
-  const events: Array<Record<string, unknown>> = [];
+  const events: BackoffEvent[] = [];
   const limited = new Trainer({
     model,
     optimizer: { name: 'adam', lr: 1e-2 },
     accumulate: 2,
     memoryBudgetBytes: Math.floor((peakOfTwo + peakOfFour) / 2),
-    log: (event) => events.push(event),
+    onBackoff: (event) => events.push(event),
   });
   const results = [];
   for (const batch of batches) results.push(await limited.step(batch));

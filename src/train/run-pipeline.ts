@@ -14,6 +14,7 @@ import { findVariant } from '../models/variants.ts';
 import { ProgressReporter } from '../report/progress.ts';
 import { Quarantine } from '../stream/quarantine.ts';
 import { cachedHeadSpec, canUseFeatureCache } from './cached-head.ts';
+import type { RunListener } from './listener.ts';
 import type { PipelineDefinition } from './pipeline-definition.ts';
 import { type RunSummary, runTraining } from './run.ts';
 import { trainerStage } from './train-stage.ts';
@@ -28,6 +29,8 @@ export interface RunOptions {
   reporter?: ProgressReporter;
   /** Stops the run at the next micro-batch with a checkpoint; its reason (e.g. 'SIGTERM') goes into the summary. */
   signal?: AbortSignal;
+  /** Listeners beside the standard ones (checkpointing, early stopping, metrics file, progress, report). */
+  listeners?: RunListener[];
 }
 
 /** Everything a run needs from a validated config and a pipeline: backend, model factory, epoch streams. */
@@ -51,7 +54,6 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
   const cachedHead = canUseFeatureCache(config)
     ? await cachedHeadSpec(config, dataset, trainSamples, quarantine, (text) => reporter.message(text), evaluationBatches)
     : {};
-  const signal = options.signal;
   return runTraining({
     config,
     resume: options.resume,
@@ -75,16 +77,11 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
     trainSteps: (epoch, trainer, skip) =>
       pipeline.train(dataset, config, { epoch, quarantine, gauges }).pipe(trainerStage({ trainer, skip })),
     validationBatches: (epoch) => evaluationBatches('validation', { epoch, quarantine: new Quarantine() }),
+    quarantine,
     gauges,
     reporter,
-    stop: {
-      get requested() {
-        return signal?.aborted ?? false;
-      },
-      get signal() {
-        return signal?.reason as NodeJS.Signals | undefined;
-      },
-    },
+    signal: options.signal,
+    listeners: options.listeners,
     versions: versions(),
     ...cachedHead,
   });

@@ -29,7 +29,16 @@ export interface TrainerOptions {
   chunks?: number;
   /** Keep only block-boundary activations and recompute blocks in the backward pass (EfficientNet models). */
   recompute?: boolean;
-  log?: (event: Record<string, unknown>) => void;
+  /** Hears every out-of-memory backoff (the run's metrics file and progress report it). */
+  onBackoff?: (event: BackoffEvent) => void;
+}
+
+/** A micro-batch ran out of memory and now runs in more chunks (same samples, same batch size). */
+export interface BackoffEvent {
+  reason: string;
+  microBatch: number;
+  chunks: number;
+  chunkSize: number;
 }
 
 export interface StepResult {
@@ -119,8 +128,7 @@ export class Trainer {
         if (!isOutOfMemory(error) || chunkSize <= 1 || this.backoffs >= (this.options.maxBackoffs ?? 6)) throw error;
         this.chunks *= 2;
         this.backoffs++;
-        this.options.log?.({
-          event: 'oom-backoff',
+        this.options.onBackoff?.({
           reason: (error as Error).message.split('\n')[0],
           microBatch: samples,
           chunks: this.chunks,
