@@ -5,11 +5,13 @@ import * as tf from '@tensorflow/tfjs';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { FlagError } from '../src/errors.ts';
 import { Quarantine } from '../src/stream/quarantine.ts';
+import { flow } from '../src/stream/stage.ts';
 import { batchTensors } from '../src/train/batch-tensor.ts';
+import { loadSavedModel } from '../src/train/saved-model.ts';
+import { preprocess } from '../stages/preprocess.ts';
 import { source } from '../stages/source.ts';
 import { imageFolderSource } from '../stages/source-folder.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
-import { inferenceBatches, loadSavedModel } from './saved-model.ts';
 
 export async function predictCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, {
@@ -31,7 +33,8 @@ export async function predictCommand(argv: string[]): Promise<void> {
   const quarantine = new Quarantine();
   const predictions: Array<{ path: string; label: string; probability: number; top: Array<{ label: string; probability: number }> }> = [];
   const origins = new Map<string, string>();
-  for await (const batch of inferenceBatches(dataset, saved, { epoch: 0, quarantine }, batchSize)) {
+  const batches = flow(dataset, { epoch: 0, quarantine }).pipe(preprocess(saved.preprocessing, { batchSize }));
+  for await (const batch of batches) {
     const output = tf.tidy(() => saved.model.predict(batchTensors(batch).x) as tf.Tensor);
     const probabilities = (await output.array()) as number[][];
     output.dispose();

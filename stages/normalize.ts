@@ -1,9 +1,10 @@
 // Normalize: per-channel mean/std presets, stored as a 3 × 256 table that `batch` applies while writing the batch (one pass over the pixels).
 
+import type { NormalizePreset } from '../src/data/preprocessing.ts';
 import type { PixelSample, TabulatedSample } from '../src/data/samples.ts';
 import { mapStage, type Stage } from '../src/stream/stage.ts';
 
-export type NormalizePreset = 'imagenet' | 'unit' | 'symmetric' | 'none';
+export type { NormalizePreset } from '../src/data/preprocessing.ts';
 
 export interface NormalizeOptions {
   /** imagenet: (x/255 − mean)/std; unit: [0, 1]; symmetric: [−1, 1]; none: uint8 kept for on-device normalization. Default imagenet. */

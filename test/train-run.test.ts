@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -63,6 +63,21 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
       (p: { label: string; top: unknown[] }) => ['horizontal', 'vertical'].includes(p.label) && p.top.length === 2,
     ),
   );
+  const metadata = JSON.parse(readFileSync(join(out, 'model', 'model.json'), 'utf8')).userDefinedMetadata.streamfit;
+  assert.deepEqual(metadata.preprocessing, { imageSize: 32, fit: 'cover', normalize: 'none', float16: false });
+  // evaluate, with the preprocessing stored in the model, sees the validation images exactly as validation did.
+  const heldOut = join(tempFolder(), 'validation');
+  for (const label of ['horizontal', 'vertical']) {
+    mkdirSync(join(heldOut, label), { recursive: true });
+    for (const file of readdirSync(join(data, label)))
+      if (isValidationKey(`${label}/${file}`, 0.2, 0)) copyFileSync(join(data, label, file), join(heldOut, label, file));
+  }
+  const again = lastJson(
+    (await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), heldOut, '--backend', 'wasm', '--json'])).stdout,
+  );
+  assert.ok(Math.abs(again.loss - first.valLoss) < 1e-5, `evaluate ${again.loss} vs the run's validation ${first.valLoss}`);
+  assert.equal(again.accuracy, first.valAccuracy);
+
   const evaluated = lastJson(
     (await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), data, '--backend', 'wasm', '--json'])).stdout,
   );

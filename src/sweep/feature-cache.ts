@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { Preprocessing } from '../data/preprocessing.ts';
 import type { Batch } from '../data/samples.ts';
 import { batchTensors } from '../train/batch-tensor.ts';
 
@@ -18,8 +19,7 @@ export interface FeatureSet {
 export interface CacheKeyParts {
   model: string;
   weights: string;
-  imageSize: number;
-  normalize: string;
+  preprocessing: Preprocessing;
   data: string;
   validation: number;
   seed: number;

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../config/train-config.ts';
 import type { DatasetSource } from '../data/dataset-source.ts';
+import { evaluationPreprocessing } from '../data/preprocessing.ts';
 import type { Batch } from '../data/samples.ts';
 import type { Subset } from '../data/split-key.ts';
 import { createModel } from '../models/create-model.ts';
@@ -41,8 +42,7 @@ async function loadOrExtract(
     {
       model: config.model,
       weights: resolve(config.weights!),
-      imageSize: config.imageSize,
-      normalize: config.normalize,
+      preprocessing: evaluationPreprocessing(config),
       data: dataset.description,
       validation: config.validation,
       seed: config.seed,

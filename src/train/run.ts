@@ -22,6 +22,7 @@ import { Progress } from './listeners/progress.ts';
 import { Report } from './listeners/report.ts';
 import { planPhases } from './phases.ts';
 import { RunLoop } from './run-loop.ts';
+import { savedModelMetadata } from './saved-model.ts';
 import type { StepReport } from './train-stage.ts';
 import type { Trainer } from './trainer.ts';
 
@@ -114,9 +115,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
     const outcome = await loop.run();
     if (!outcome.interrupted) {
       const saved = spec.finalizeModel ? await spec.finalizeModel(model) : model;
-      saved.setUserDefinedMetadata({
-        streamfit: { classes: spec.classes, imageSize: config.imageSize, normalize: config.normalize, model: config.model },
-      });
+      saved.setUserDefinedMetadata(savedModelMetadata(config, spec.classes));
       await saveModel(saved, join(runDir, 'model'));
       if (saved !== model) saved.dispose();
     }
