@@ -3,7 +3,8 @@
 
 import type { Preprocessing } from '../src/data/preprocessing.ts';
 import type { Batch, EncodedSample, TabulatedSample } from '../src/data/samples.ts';
-import { Flow, type Stage } from '../src/stream/stage.ts';
+import { wholeFrom } from '../src/stream/options.ts';
+import { describedStage, Flow, type Stage } from '../src/stream/stage.ts';
 import { batch } from './batch.ts';
 import { decode } from './decode.ts';
 import { fp16Cast } from './fp16-cast.ts';
@@ -20,13 +21,21 @@ export interface PreprocessOptions {
 }
 
 export function preprocess(spec: Preprocessing, options: PreprocessOptions): Stage<EncodedSample, Batch> {
-  return (source, context) => {
-    const normalized = new Flow(source, context)
-      .pipe(decode())
-      .pipe(resize({ size: spec.imageSize, fit: spec.fit }))
-      .pipe(render())
-      .pipe(normalize({ preset: spec.normalize }));
-    const tabulated: Flow<TabulatedSample> = spec.float16 ? normalized.pipe(fp16Cast()) : normalized;
-    return tabulated.pipe(batch({ size: options.batchSize })).pipe(prefetch({ maxBytes: options.maxBytes ?? 64 * 2 ** 20 }));
+  // The stages are made (and their options checked) here, once; each call of the stage chains them over a new source.
+  const stages = {
+    decode: decode(),
+    resize: resize({ size: spec.imageSize, fit: spec.fit }),
+    render: render(),
+    normalize: normalize({ preset: spec.normalize }),
+    fp16Cast: spec.float16 ? fp16Cast() : undefined,
+    batch: batch({ size: wholeFrom('preprocess', 'batchSize', options?.batchSize, 1) }),
+    prefetch: prefetch<Batch>({ maxBytes: options.maxBytes ?? 64 * 2 ** 20 }),
   };
+  const inner = Object.values(stages).flatMap((stage) => (stage?.info ? [stage.info] : []));
+  const info = { name: 'preprocess', options: { ...spec, batchSize: options.batchSize }, stages: inner };
+  return describedStage(info, (source, context) => {
+    const normalized = new Flow(source, context).pipe(stages.decode).pipe(stages.resize).pipe(stages.render).pipe(stages.normalize);
+    const tabulated: Flow<TabulatedSample> = stages.fp16Cast ? normalized.pipe(stages.fp16Cast) : normalized;
+    return tabulated.pipe(stages.batch).pipe(stages.prefetch);
+  });
 }

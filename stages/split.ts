@@ -2,7 +2,8 @@
 
 import type { SampleInfo } from '../src/data/samples.ts';
 import { isValidationKey, type Subset } from '../src/data/split-key.ts';
-import type { Stage } from '../src/stream/stage.ts';
+import { integer, numberIn, oneOf } from '../src/stream/options.ts';
+import { describedStage, type Stage } from '../src/stream/stage.ts';
 
 export { isValidationKey } from '../src/data/split-key.ts';
 
@@ -16,11 +17,13 @@ export interface SplitOptions {
 }
 
 export function split<T extends SampleInfo>(options: SplitOptions): Stage<T, T> {
-  const validation = options.validation ?? 0.2;
-  const wantValidation = options.subset === 'validation';
-  return async function* (source) {
+  const subset = oneOf('split', 'subset', options?.subset, ['train', 'validation']);
+  const validation = numberIn('split', 'validation', options.validation ?? 0.2, 0, 1);
+  const seed = integer('split', 'seed', options.seed ?? 0);
+  const wantValidation = subset === 'validation';
+  return describedStage({ name: 'split', options: { subset, validation, seed } }, async function* (source: AsyncIterable<T>) {
     for await (const sample of source) {
-      if (isValidationKey(sample.key, validation, options.seed) === wantValidation) yield sample;
+      if (isValidationKey(sample.key, validation, seed) === wantValidation) yield sample;
     }
-  };
+  });
 }

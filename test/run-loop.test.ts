@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pipeline } from '../pipelines/default.ts';
 import { resolveRunConfig } from '../src/config/run-config.ts';
-import { DataError } from '../src/errors.ts';
+import { ConfigError, DataError } from '../src/errors.ts';
 import { ProgressReporter } from '../src/report/progress.ts';
 import { findLatestCheckpoint } from '../src/train/checkpoint.ts';
 import type { EpochEvent, RunContext, RunListener, StepEvent } from '../src/train/listener.ts';
@@ -113,4 +113,21 @@ test('a checkpoint whose run state has an unknown version, or none, is refused n
   writeFileSync(statePath, JSON.stringify({ position: { phase: 0, epoch: 1, extra: {} } }));
   assert.throws(() => findLatestCheckpoint(root), /has no run-state version: written by an older streamfit/);
   rmSync(root, { recursive: true, force: true });
+});
+
+test('a pipeline whose evaluate is not the stored preprocessing is refused before any work', async () => {
+  const data = tinyDataset(2);
+  const config = resolveRunConfig(pipeline, { data, out: join(tempFolder(), 'run'), imageSize: 32, batchSize: 4, backend: 'wasm' });
+  const custom = {
+    ...pipeline,
+    evaluate: (...args: Parameters<typeof pipeline.evaluate>) => pipeline.train(args[0], args[1], args[2]),
+  };
+  await assert.rejects(
+    runWithPipeline(config, custom, { dataset: await source(data), resume: false, reporter: silent }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      error.field === 'pipeline.evaluate' &&
+      /got source → split → shuffle → decode → resize → augment → render → normalize → fp16Cast → batch → prefetch$/.test(error.message),
+  );
+  rmSync(data, { recursive: true, force: true });
 });

@@ -2,12 +2,15 @@
 
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { requestedBackend, selectBackend } from '../backend/ladder.ts';
 import type { TrainConfig } from '../config/train-config.ts';
 import type { DatasetSource } from '../data/dataset-source.ts';
+import { evaluationPreprocessing } from '../data/preprocessing.ts';
 import { isValidationKey } from '../data/split-key.ts';
+import { ConfigError } from '../errors.ts';
 import { createModel } from '../models/create-model.ts';
 import { blockNames } from '../models/efficientnet.ts';
 import { findVariant } from '../models/variants.ts';
@@ -42,6 +45,7 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
     `backend ${backend.name} ${backend.version} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.simd ? ', SIMD' : ''})`,
     { backend },
   );
+  checkEvaluationChain(pipeline, dataset, config);
   const trainSamples = await countTrainSamples(dataset, config);
   reporter.message(`${dataset.description}: ${dataset.classes.names.length} classes, ${trainSamples} training samples`);
 
@@ -85,6 +89,24 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
     versions: versions(),
     ...cachedHead,
   });
+}
+
+/**
+ * The saved model stores evaluationPreprocessing(config) for predict and evaluate, so the pipeline's evaluate must be that
+ * preprocessing; a chain of its own would be validated one way and predicted another. Building the flow reads nothing.
+ */
+function checkEvaluationChain(pipeline: PipelineDefinition, dataset: DatasetSource, config: TrainConfig): void {
+  const stages = pipeline.evaluate(dataset, config, { epoch: 0, quarantine: new Quarantine() }, 'validation').stages;
+  const expected = evaluationPreprocessing(config);
+  const found = stages.find((stage) => stage.name === 'preprocess');
+  const { batchSize, ...spec } = found?.options ?? {};
+  void batchSize;
+  if (!found || !isDeepStrictEqual(spec, expected)) {
+    throw new ConfigError(
+      'pipeline.evaluate',
+      `must be split(...) then preprocess(evaluationPreprocessing(config), ...), the preprocessing the saved model stores for predict and evaluate (${JSON.stringify(expected)}); got ${stages.map((stage) => stage.name).join(' → ')}${found ? ` with ${JSON.stringify(spec)}` : ''}`,
+    );
+  }
 }
 
 /** Training samples in one epoch, by the same key hash as the pipeline's split (no image is read). */
