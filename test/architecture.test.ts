@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 
@@ -40,4 +40,21 @@ test('every source file starts with a comment line saying what it is for', () =>
     .filter((file) => !readFileSync(file, 'utf8').startsWith('//'))
     .map((file) => relative(root, file));
   assert.deepEqual(missing, []);
+});
+
+test("README's 'Where things live' names every folder of the tree, and nothing that is not there", () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const block = /## Where things live\s*```\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block, 'README has the section');
+  const named = block
+    .split('\n')
+    .map((line) => /^( {2})?(\S+\/|\S+\.ts)\s/.exec(line))
+    .filter((match) => match !== null)
+    .map((match) => (match[1] ? `src/${match[2]}` : match[2]).replace(/\/$/, ''));
+  for (const path of named) assert.ok(existsSync(join(root, path)), `${path} is named but does not exist`);
+  const folders = (parent: string) =>
+    readdirSync(join(root, parent), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && !['node_modules', 'runs', 'fixtures', '.git'].includes(entry.name))
+      .map((entry) => (parent === '.' ? entry.name : `${parent}/${entry.name}`));
+  for (const folder of [...folders('.'), ...folders('src')]) assert.ok(named.includes(folder), `${folder} is not in the README`);
 });
