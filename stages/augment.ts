@@ -27,7 +27,7 @@ export interface AugmentOptions {
 export function augmentationOf(strength: number, minimumCropScale = 0.5): AugmentOptions {
   if (strength <= 0) return { crop: false, flip: false, brightness: 0, contrast: 0 };
   return {
-    crop: { scale: [1 - strength * (1 - minimumCropScale), 1], ratio: [3 / 4, 4 / 3] },
+    crop: { scale: [minimumCropScale + (1 - strength) * (1 - minimumCropScale), 1], ratio: [3 / 4, 4 / 3] }, // exact at strength 1
     flip: true,
     brightness: 0.2 * strength,
     contrast: 0.2 * strength,

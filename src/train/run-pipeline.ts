@@ -95,7 +95,7 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
  * The saved model stores evaluationPreprocessing(config) for predict and evaluate, so the pipeline's evaluate must be that
  * preprocessing; a chain of its own would be validated one way and predicted another. Building the flow reads nothing.
  */
-function checkEvaluationChain(pipeline: PipelineDefinition, dataset: DatasetSource, config: TrainConfig): void {
+export function checkEvaluationChain(pipeline: PipelineDefinition, dataset: DatasetSource, config: TrainConfig): void {
   const stages = pipeline.evaluate(dataset, config, { epoch: 0, quarantine: new Quarantine() }, 'validation').stages;
   const expected = evaluationPreprocessing(config);
   const found = stages.find((stage) => stage.name === 'preprocess');
