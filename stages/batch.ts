@@ -19,8 +19,8 @@ const arrayTypes = { float32: Float32Array, float16: Uint16Array, uint8: Uint8Ar
 
 export function batch(options: BatchOptions): Stage<TabulatedSample, Batch> {
   const size = wholeFrom('batch', 'size', options?.size, 1);
-  const dropLast = boolean('batch', 'dropLast', options.dropLast ?? false);
-  const pool = options.pool ?? new BufferPool();
+  const dropLast = boolean('batch', 'dropLast', options?.dropLast ?? false);
+  const pool = options?.pool ?? new BufferPool();
   const info = {
     name: 'batch',
     options: { size, dropLast },

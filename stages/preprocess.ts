@@ -29,10 +29,10 @@ export function preprocess(spec: Preprocessing, options: PreprocessOptions): Sta
     normalize: normalize({ preset: spec.normalize }),
     fp16Cast: spec.float16 ? fp16Cast() : undefined,
     batch: batch({ size: wholeFrom('preprocess', 'batchSize', options?.batchSize, 1) }),
-    prefetch: prefetch<Batch>({ maxBytes: options.maxBytes ?? 64 * 2 ** 20 }),
+    prefetch: prefetch<Batch>({ maxBytes: options?.maxBytes ?? 64 * 2 ** 20 }),
   };
   const inner = Object.values(stages).flatMap((stage) => (stage?.info ? [stage.info] : []));
-  const info = { name: 'preprocess', options: { ...spec, batchSize: options.batchSize }, stages: inner };
+  const info = { name: 'preprocess', options: { ...spec, batchSize: options?.batchSize }, stages: inner };
   return describedStage(info, (source, context) => {
     const normalized = new Flow(source, context).pipe(stages.decode).pipe(stages.resize).pipe(stages.render).pipe(stages.normalize);
     const tabulated: Flow<TabulatedSample> = stages.fp16Cast ? normalized.pipe(stages.fp16Cast) : normalized;

@@ -144,12 +144,13 @@ export class RunLoop implements RunContext {
       onBackoff: (event) => this.backoffs.push(event),
     });
     this.trainer = trainer;
+    const from = resumed ? { ...this.position } : undefined; // where the resumed run stopped
     try {
-      if (resumed && index === this.position.phase) await restoreTrainerState(resumed, trainer);
+      if (from && index === from.phase) await restoreTrainerState(resumed!, trainer);
       await this.emit((listener) => listener.onPhaseStart?.(this, phase, index));
-      const firstEpoch = resumed ? Math.max(this.position.epoch, phase.firstEpoch) : phase.firstEpoch;
+      const firstEpoch = from ? Math.max(from.epoch, phase.firstEpoch) : phase.firstEpoch;
       for (let epoch = firstEpoch; epoch < phase.endEpoch && this.stopReason === null; epoch++) {
-        const skip = resumed && epoch === this.position.epoch ? this.position.batchInEpoch : 0;
+        const skip = from && epoch === from.epoch ? from.batchInEpoch : 0;
         const trained = await this.trainEpoch(index, epoch, trainer, skip);
         if (trained.interrupted) return trained;
         await this.validateEpoch(index, epoch, trained.lossSum / Math.max(1, trained.lossSamples));
