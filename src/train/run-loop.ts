@@ -1,6 +1,7 @@
 // The epoch/step loop: phases, epochs, micro-batches, validation, resume and the stop signal. Everything else a run does
 // (checkpoints, early stopping, metrics, progress, the report) is a listener called from here.
 
+import { setImmediate } from 'node:timers/promises';
 import type * as tf from '@tensorflow/tfjs';
 import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
 import type { Batch } from '../data/samples.ts';
@@ -202,6 +203,9 @@ export class RunLoop implements RunContext {
         };
         await this.emit((listener) => listener.onStep?.(this, step));
       }
+      // A turn of the event loop: with a full prefetch queue and a backend that reads without I/O (wasm), the loop would
+      // otherwise run on microtasks alone, and a SIGTERM (or the producers' I/O) would wait for the end of the epoch.
+      await setImmediate();
       if (this.spec.signal?.aborted) {
         const signal = String(this.spec.signal.reason ?? 'stop');
         await this.emit((listener) => listener.onInterrupt?.(this, signal));
