@@ -14,7 +14,8 @@ export interface TrainBenchOptions {
   backend?: string;
   model: string;
   imageSize: number;
-  batch: number;
+  /** Samples per step (one micro-batch, no accumulation). */
+  batchSize: number;
   steps: number;
 }
 
@@ -22,7 +23,7 @@ export interface TrainBenchResult {
   backend: string;
   model: string;
   imageSize: number;
-  batch: number;
+  batchSize: number;
   steps: number;
   msPerStep: number;
   imagesPerSec: number;
@@ -47,11 +48,11 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   const backend = await selectBackend(options.backend);
   const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
-  const batch = syntheticBatch(options.batch, options.imageSize, 10);
-  trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
+  const batch = syntheticBatch(options.batchSize, options.imageSize, 10);
+  await trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
   const numTensorsBefore = tf.memory().numTensors;
   const start = performance.now();
-  for (let step = 0; step < options.steps; step++) trainer.step(batch);
+  for (let step = 0; step < options.steps; step++) await trainer.step(batch);
   const msPerStep = (performance.now() - start) / options.steps;
   const numTensorsAfter = tf.memory().numTensors;
   trainer.dispose();
@@ -60,10 +61,10 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     backend: backend.name,
     model: options.model,
     imageSize: options.imageSize,
-    batch: options.batch,
+    batchSize: options.batchSize,
     steps: options.steps,
     msPerStep: round(msPerStep),
-    imagesPerSec: round((options.batch * 1000) / msPerStep),
+    imagesPerSec: round((options.batchSize * 1000) / msPerStep),
     numTensorsBefore,
     numTensorsAfter,
   };
@@ -92,7 +93,7 @@ export function benchPytorch(
         '--image-size',
         String(options.imageSize),
         '--batch',
-        String(options.batch),
+        String(options.batchSize),
         '--steps',
         String(options.steps),
         '--threads',
