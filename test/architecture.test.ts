@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
@@ -52,9 +53,16 @@ test("README's 'Where things live' names every folder of the tree, and nothing t
     .filter((match) => match !== null)
     .map((match) => (match[1] ? `src/${match[2]}` : match[2]).replace(/\/$/, ''));
   for (const path of named) assert.ok(existsSync(join(root, path)), `${path} is named but does not exist`);
-  const folders = (parent: string) =>
-    readdirSync(join(root, parent), { withFileTypes: true })
-      .filter((entry) => entry.isDirectory() && !['node_modules', 'runs', 'fixtures', '.git'].includes(entry.name))
-      .map((entry) => (parent === '.' ? entry.name : `${parent}/${entry.name}`));
+  // Folders of tracked files only: what a clone has, not what a machine left behind (runs/, caches, carried packages).
+  const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' }).split('\n');
+  const folders = (parent: string) => [
+    ...new Set(
+      tracked
+        .filter((file) => parent === '.' || file.startsWith(`${parent}/`))
+        .map((file) => file.split('/').slice(0, parent === '.' ? 1 : 2))
+        .filter((parts) => parts.length === (parent === '.' ? 1 : 2) && tracked.some((file) => file.startsWith(`${parts.join('/')}/`)))
+        .map((parts) => parts.join('/')),
+    ),
+  ];
   for (const folder of [...folders('.'), ...folders('src')]) assert.ok(named.includes(folder), `${folder} is not in the README`);
 });
