@@ -5,8 +5,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defaultTrainConfig, type TrainConfig, validateTrainConfig } from '../src/config/train-config.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
-import { modelNames } from '../src/models/create-model.ts';
-import { findVariant } from '../src/models/variants.ts';
+import { findModel, modelNames } from '../src/models/registry.ts';
 import type { PipelineDefinition } from '../src/train/pipeline-definition.ts';
 import { intFlag, numberFlag } from './args.ts';
 
@@ -88,7 +87,7 @@ export function resolveRunConfig(pipeline: PipelineDefinition, flags: Record<str
   merged.name ??= `${merged.model}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   merged.out ??= join('runs', String(merged.name));
   const config = validateTrainConfig(merged);
-  if (!findVariant(config.model) && !config.model.startsWith('file:')) {
+  if (!findModel(config.model) && !config.model.startsWith('file:')) {
     throw new ConfigError(
       'model',
       `unknown model '${config.model}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`,
@@ -100,10 +99,10 @@ export function resolveRunConfig(pipeline: PipelineDefinition, flags: Record<str
   if (config.weights && !existsSync(join(config.weights, 'model.json'))) {
     throw new ConfigError('weights', `${config.weights}: no model.json there (weights load from the tfjs layers format)`);
   }
-  if (findVariant(config.model) && config.normalize !== 'none') {
+  if (findModel(config.model) && config.normalize !== 'none') {
     throw new ConfigError(
       'normalize',
-      `got ${JSON.stringify(config.normalize)}; EfficientNet scales and normalizes inside the model (Keras layout), so the pipeline must keep raw pixels: use 'none'`,
+      `got ${JSON.stringify(config.normalize)}; ${config.model} scales and normalizes inside the model (Keras' preprocessing), so the pipeline must keep raw pixels: use 'none'`,
     );
   }
   return config;

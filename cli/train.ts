@@ -8,10 +8,10 @@ import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { formatBytes, parseBytes } from '../src/config/bytes.ts';
 import type { TrainConfig } from '../src/config/train-config.ts';
 import { ConfigError } from '../src/errors.ts';
+import { planAlternatives, suggestion } from '../src/memory/alternatives.ts';
 import { planMemory, profileModel } from '../src/memory/planner.ts';
 import { createModel } from '../src/models/create-model.ts';
-import { blockNames } from '../src/models/efficientnet.ts';
-import { findVariant } from '../src/models/variants.ts';
+import { findModel } from '../src/models/registry.ts';
 import { ProgressReporter } from '../src/report/progress.ts';
 import { Quarantine } from '../src/stream/quarantine.ts';
 import { flow } from '../src/stream/stage.ts';
@@ -94,9 +94,9 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
           cutAt: config.cutAt,
         }),
       blocks: (model) => {
-        const variant = findVariant(config.model);
-        return variant
-          ? blockNames(variant)
+        const definition = findModel(config.model);
+        return definition
+          ? definition.blocks()
           : model.layers.filter((layer) => layer.weights.length > 0 && !headLayers.has(layer.name)).map((layer) => layer.name);
       },
       trainSteps: (epoch, trainer, skip) => pipeline.train(dataset, config, { epoch, quarantine, gauges }).pipe(train({ trainer, skip })),
@@ -126,11 +126,13 @@ export async function applyMemoryPlan(config: TrainConfig): Promise<TrainConfig>
   const batchSize = config.microBatch * config.accumulate;
   const plan = planMemory(profileModel(model), budget, batchSize, config.optimizer);
   model.dispose();
-  if (!plan.fits)
+  if (!plan.fits) {
+    const alternatives = await planAlternatives({ budgetBytes: budget, batch: batchSize, optimizer: config.optimizer, classes: 2, freeze });
     throw new ConfigError(
       'memory',
-      `${config.model} at ${config.imageSize} px does not fit in ${config.memory} even at micro-batch 1 with recomputation (needs ${formatBytes(plan.predictedPeakBytes)})`,
+      `${config.model} at ${config.imageSize} px does not fit in ${config.memory} even at micro-batch 1 with recomputation (needs ${formatBytes(plan.predictedPeakBytes)}); ${suggestion(alternatives, config.model)}`,
     );
+  }
   process.stderr.write(
     `memory plan: micro-batch ${plan.microBatch} × accumulate ${plan.accumulate}${plan.recompute ? ', recomputation on' : ''}, predicted peak ${formatBytes(plan.predictedPeakBytes)} of ${config.memory}\n`,
   );
