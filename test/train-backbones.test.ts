@@ -35,7 +35,7 @@ async function streamfit(args: string[]): Promise<{ result: Record<string, unkno
   return { result: JSON.parse(stdout.trim().split('\n').pop()!), stderr };
 }
 
-test('resnet50 trains at 64 px from scratch without leaking tensors, then predicts and evaluates', async () => {
+test('resnet50 trains at 64 px from scratch without leaking tensors, then evaluates its saved model', async () => {
   const out = join(work, 'resnet50');
   const { result } = await streamfit([
     'train',
@@ -56,8 +56,6 @@ test('resnet50 trains at 64 px from scratch without leaking tensors, then predic
   assert.ok((result.steps as number) > 0);
   assert.ok(Number.isFinite(result.valLoss));
   assert.equal(result.numTensorsEnd, result.numTensorsStart);
-  const predicted = (await streamfit(['predict', '--model', join(out, 'model'), data])).result;
-  assert.equal(predicted.count, 12);
   const evaluated = (await streamfit(['evaluate', '--model', join(out, 'model'), data])).result;
   assert.equal(evaluated.count, 12);
   assert.ok((evaluated.accuracy as number) >= 0 && (evaluated.accuracy as number) <= 1);
@@ -139,7 +137,7 @@ test('a frozen mobilenetv2 trains its head on cached features: computed once, re
   assert.ok(Number.isFinite(second.valLoss));
 });
 
-test('a sweep over `model` runs a trial of each family asked for, and refuses a model the config does not know', async () => {
+test('a sweep over `model` runs a trial per model, and records one the config does not know as failed', async () => {
   const folder = join(import.meta.dirname, '..', 'runs', `test-model-sweep-${process.pid}`);
   mkdirSync(folder, { recursive: true });
   try {
@@ -147,7 +145,7 @@ test('a sweep over `model` runs a trial of each family asked for, and refuses a 
     writeFileSync(
       pipelineFile,
       `import { pipeline as base } from '../../pipelines/default.ts';
-export const space = { method: 'grid', parameters: { model: { grid: ['mobilenetv2', 'resnet50v2', 'resnet18'] } } };
+export const space = { method: 'grid', parameters: { model: { grid: ['mobilenetv2', 'resnet18'] } } };
 export const pipeline = { ...base, config: { ...base.config, name: 'test-model-sweep', epochs: 1 } };
 `,
     );
@@ -168,15 +166,11 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-model-s
     const trials = result.trials as Array<{ params: { model: string }; status: string; reason?: string; metric?: number }>;
     const byModel = Object.fromEntries(trials.map((trial) => [trial.params.model, trial]));
     assert.equal(byModel.mobilenetv2.status, 'done');
-    assert.equal(byModel.resnet50v2.status, 'done');
     assert.equal(byModel.resnet18.status, 'failed');
     assert.match(byModel.resnet18.reason!, /unknown model 'resnet18'/);
-    const configOf = (trial: string) => JSON.parse(readFileSync(join(out, trial, 'overrides.json'), 'utf8')).model;
-    assert.deepEqual(trials.map((trial) => configOf((trial as unknown as { id: string }).id)).sort(), [
-      'mobilenetv2',
-      'resnet18',
-      'resnet50v2',
-    ]);
+    const id = (trial: unknown) => (trial as { id: string }).id;
+    const configOf = (trial: unknown) => JSON.parse(readFileSync(join(out, id(trial), 'overrides.json'), 'utf8')).model;
+    assert.deepEqual(trials.map(configOf).sort(), ['mobilenetv2', 'resnet18']);
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }
