@@ -5,12 +5,12 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import type { Batch } from '../src/data/samples.ts';
 import { estimateStep, profileModel } from '../src/memory/planner.ts';
 import { FineTuneBatchNormalization, LeanActivation } from '../src/models/layers.ts';
 import { Trainer } from '../src/train/trainer.ts';
-import { syntheticBatch } from '../test/helpers/batches.ts';
 
-const kinds = ['base', 'Activation:relu', 'ReLU', 'Conv2D:relu', 'MaxPooling2D', 'AveragePooling2D', 'Concatenate'] as const;
+const kinds = ['base', 'Activation:relu', 'ReLU:clipped', 'Conv2D:relu', 'MaxPooling2D', 'AveragePooling2D', 'Concatenate'] as const;
 type Kind = (typeof kinds)[number];
 
 const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
@@ -36,7 +36,7 @@ function stack(kind: Kind, size: number, channels: number): { model: tf.LayersMo
       let y = apply(conv(filters), x);
       y = apply(new FineTuneBatchNormalization({ axis: 3 }), y);
       if (kind === 'Activation:relu') return apply(mark(new LeanActivation({ activation: 'relu' })), y);
-      if (kind === 'ReLU') return apply(mark(tf.layers.reLU({ maxValue: 6 })), y);
+      if (kind === 'ReLU:clipped') return apply(mark(tf.layers.reLU({ maxValue: 6 })), y);
       return apply(new LeanActivation({ activation: 'swish' }), y);
     });
     x = outputs.length > 1 ? apply(mark(tf.layers.concatenate({ axis: -1 })), outputs) : outputs[0];
@@ -48,6 +48,12 @@ function stack(kind: Kind, size: number, channels: number): { model: tf.LayersMo
   return { model: tf.model({ inputs: input, outputs: x }), kindLayers };
 }
 
+function batchOf(microBatch: number, size: number): Batch {
+  const x = Uint8Array.from({ length: microBatch * size * size * 3 }, (_, i) => (i * 2654435761) >>> 24);
+  const y = Int32Array.from({ length: microBatch }, (_, i) => i % 3);
+  return { x, y, keys: [], shape: [microBatch, size, size, 3], dtype: 'uint8', bytes: x.byteLength + y.byteLength };
+}
+
 /** Bytes kept above the parameters, gradients and optimizer state, and the output bytes of the kind's layers and the rest. */
 function measure(kind: Kind, size: number, channels: number, microBatch: number) {
   const { model, kindLayers } = stack(kind, size, channels);
@@ -57,7 +63,7 @@ function measure(kind: Kind, size: number, channels: number, microBatch: number)
   const kindBytes = layers.filter((layer) => kindLayers.has(layer.name)).reduce((sum, layer) => sum + outputBytes(layer), 0);
   const otherBytes = layers.filter((layer) => !kindLayers.has(layer.name)).reduce((sum, layer) => sum + outputBytes(layer), 0);
   const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 1e-3 }, accumulate: 1, memoryBudgetBytes: Number.MAX_SAFE_INTEGER });
-  const batch = syntheticBatch(microBatch, size, 3, 1);
+  const batch = batchOf(microBatch, size);
   trainer.step(batch);
   trainer.step(batch);
   const kept = trainer.lastPeakBytes - (breakdown.params + breakdown.grads + breakdown.accumulators + breakdown.optimizer);

@@ -6,7 +6,7 @@ import { selectBackend } from '../src/backend/ladder.ts';
 import { ConfigError } from '../src/errors.ts';
 import { runSegment, segmentModel } from '../src/memory/segments.ts';
 import { createModel } from '../src/models/create-model.ts';
-import { findModel, registeredModels } from '../src/models/registry.ts';
+import { describeModels, findModel, registeredModels } from '../src/models/registry.ts';
 import { loadModel, saveModel } from '../src/models/weights-io.ts';
 import { tempFolder } from './helpers/images.ts';
 
@@ -39,21 +39,29 @@ const featureShapes: Record<string, number[]> = {
   mobilenetv2: [7, 7, 1280],
 };
 
-test('every new model has the parameter count of Keras with a 1000-class head, and its feature map shape (built, not run)', () => {
-  for (const [name, params] of Object.entries(kerasParams)) {
-    const definition = findModel(name)!;
-    const withTop = definition.build({ includeTop: true });
-    assert.equal(withTop.countParams(), params, name);
-    assert.deepEqual(withTop.outputs[0].shape, [null, 1000], name);
-    withTop.dispose();
-    const features = definition.build();
-    assert.deepEqual(features.outputs[0].shape, [null, ...featureShapes[name]], name);
-    features.dispose();
-  }
+test('models lists every model with its family, resolution and Keras parameter count; the feature maps have Keras shapes', () => {
+  const described = describeModels();
   assert.deepEqual(
-    registeredModels.map((definition) => definition.family),
+    described.map((entry) => entry.name),
+    registeredModels.map((definition) => definition.name),
+  );
+  for (const entry of described) {
+    for (const field of ['name', 'family', 'resolution', 'params', 'dropout', 'preprocessing', 'blocks'])
+      assert.ok(field in entry, `${entry.name}: ${field}`);
+    if (entry.family === 'efficientnet') assert.ok('widthCoefficient' in entry && 'depthCoefficient' in entry, entry.name);
+    if (kerasParams[entry.name]) assert.equal(entry.params, kerasParams[entry.name], entry.name);
+  }
+  assert.equal(described.find((entry) => entry.name === 'efficientnet-b7')!.params, 66_658_687);
+  assert.deepEqual(
+    described.map((entry) => entry.family),
     [...Array(8).fill('efficientnet'), 'resnet', 'resnet', 'resnet', 'resnet', 'vgg', 'vgg', 'inception', 'mobilenet'],
   );
+  // Built, not run: the last feature map at the native resolution (Keras' include_top=False output).
+  for (const [name, shape] of Object.entries(featureShapes)) {
+    const features = findModel(name)!.build();
+    assert.deepEqual(features.outputs[0].shape, [null, ...shape], name);
+    features.dispose();
+  }
 });
 
 test("layer names follow Keras applications, InceptionV3's unnamed layers numbered in Keras' order of creation", () => {

@@ -156,7 +156,7 @@ export const inceptionV3Models: ModelDefinition[] = inceptionV3Variants.map((var
   minResolution,
   dropout: 0.2,
   preprocessing: 'symmetric',
-  table: { blocks: inceptionV3Blocks.length },
+  table: {},
   build: (options) => buildInceptionV3(variant, options),
   blocks: () => inceptionV3BlockNames(),
 }));
