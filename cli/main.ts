@@ -1,7 +1,10 @@
-// The `streamfit` command: dispatches to one module per command and turns errors into one line and a non-zero exit.
+// The `streamfit` command: dispatches to one module per command, answers --help and --version, and turns errors into one
+// line and a non-zero exit. bin/streamfit.js calls main(); tests may call it in-process.
 
+import { createRequire } from 'node:module';
 import { StreamfitError } from '../src/errors.ts';
-import { commandHelp } from './help.ts';
+import { nearestFlag } from './args.ts';
+import { commandHelp, mainHelp } from './help.ts';
 
 const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
@@ -15,37 +18,33 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   evaluate: async () => (await import('./evaluate.ts')).evaluateCommand,
 };
 
-const usage = `usage: streamfit <command> [flags] [--json]
-commands:
-  inspect <folder|manifest|tar pattern> [--image-size N]   decode every image, report classes and quarantined files
-  train [--config pipelines/x.ts] [--data path] [--model efficientnet-b0] [--image-size N] [--epochs N]
-        [--batch-size N] [--micro-batch N] [--optimizer adam|adamw|sgd|rmsprop] [--lr X] [--weights folder]
-        [--memory 8GiB] [--backend wasm|cpu|tfjs-node|tfjs-node-gpu] [--out runs/NAME] [--resume]
-  sweep [--config pipelines/sweep.ts] [--trials N] [--concurrency N] [--eta 3] [--min-epochs 1] [--out runs/NAME] (+ train's data and model flags)
-        [--executor local|slurm] [--slurm-partition P] [--slurm-gpus-per-trial N] [--detach] … (streamfit sweep --help lists them)
-  predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
-  evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
-  plan --model efficientnet-b7 --image-size 600 --batch-size 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure] [--alternatives]
-  models                                                   list the built-in models (EfficientNet, ResNet, VGG, Inception, MobileNet)
-  weights import <keras.h5> --model <name> --out folder   Keras weights → tfjs layers format (for --weights)
-  bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
-  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch-size 8] [--steps 3] [--baseline cpu] [--pytorch]
-  bench cache [--data path] [--image-size 128] [--epochs 5]  head-only trial on cached features vs through the pipeline
-streamfit <command> --help lists every flag of a command.`;
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === 'help') {
-    process.stderr.write(`${usage}\n`);
-    return name ? 0 : 1;
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`streamfit ${version()}\n`);
+    return 0;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    process.stdout.write(`${topic && topic in commands ? commandHelp(topic) : mainHelp()}\n`);
+    return 0;
+  }
+  if (!name) {
+    process.stderr.write(`${mainHelp()}\n`);
+    return 1;
   }
   const load = commands[name];
   if (!load) {
-    process.stderr.write(`streamfit: unknown command '${name}'\n${usage}\n`);
+    const nearest = nearestFlag(name, Object.keys(commands));
+    process.stderr.write(
+      `streamfit: unknown command '${name}'${nearest ? `; did you mean '${nearest}'?` : ''} (streamfit --help lists them)\n`,
+    );
     return 1;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${commandHelp[name]}\n`);
+  // Help is asked for before any other flag is read, so `train --help` works whatever else the line holds.
+  const flagsOnly = rest.slice(0, rest.includes('--') ? rest.indexOf('--') : rest.length);
+  if (flagsOnly.includes('--help') || flagsOnly.includes('-h')) {
+    process.stdout.write(`${commandHelp(name)}\n`);
     return 0;
   }
   try {
@@ -60,4 +59,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+function version(): string {
+  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+}

@@ -11,6 +11,7 @@ import { createModel, type Freeze } from '../src/models/create-model.ts';
 import { findModel, modelNames } from '../src/models/registry.ts';
 import { Trainer } from '../src/train/trainer.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
+import { planFlags } from './flags.ts';
 
 const optimizers = ['adam', 'adamw', 'sgd', 'rmsprop'];
 
@@ -22,19 +23,7 @@ export function parseFreeze(value: string | undefined): Freeze {
 }
 
 export async function planCommand(argv: string[]): Promise<void> {
-  const { values } = parseFlags(argv, {
-    model: { type: 'string' },
-    'image-size': { type: 'string' },
-    'batch-size': { type: 'string' },
-    batch: { type: 'string' },
-    memory: { type: 'string' },
-    optimizer: { type: 'string' },
-    freeze: { type: 'string' },
-    classes: { type: 'string' },
-    measure: { type: 'boolean' },
-    backend: { type: 'string' },
-    alternatives: { type: 'boolean' },
-  });
+  const { values } = parseFlags(argv, planFlags);
   const modelName = values.model ?? 'efficientnet-b0';
   const definition = findModel(modelName);
   if (!definition) throw new FlagError('--model', `unknown model '${modelName}' (expected one of ${modelNames.join(', ')})`);
@@ -66,6 +55,7 @@ export async function planCommand(argv: string[]): Promise<void> {
   }
   model.dispose();
   report(values.json, result, describePlan(result));
+  if (!plan.fits) process.exitCode = 1; // a plan that fits nothing is a failure a script must see
 }
 
 type PlanResult = Plan & {

@@ -1,35 +1,16 @@
-// The run flags shared by train and sweep, turned into config fields; the engine (src/config/run-config.ts) does the rest.
+// The run flags shared by train and sweep, turned into config fields by the kind the schema gives each field; the engine
+// (src/config/run-config.ts) validates the whole and does the rest.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { parseBytes } from '../src/config/bytes.ts';
 import { loadPipeline as loadPipelineFile } from '../src/config/run-config.ts';
 import { FlagError } from '../src/errors.ts';
 import type { PipelineDefinition } from '../src/train/pipeline-definition.ts';
-import { intFlag, numberFlag } from './args.ts';
+import type { FlagValues } from './args.ts';
+import { flagFields } from './flags.ts';
 
 export { resolveRunConfig, resumeFolder } from '../src/config/run-config.ts';
-
-export const runFlags = {
-  config: { type: 'string' },
-  data: { type: 'string' },
-  model: { type: 'string' },
-  weights: { type: 'string' },
-  'image-size': { type: 'string' },
-  epochs: { type: 'string' },
-  'fine-tune-epochs': { type: 'string' },
-  'batch-size': { type: 'string' },
-  'micro-batch': { type: 'string' },
-  /** Removed (accumulation is batchSize / microBatch); kept as a flag only to say so. */
-  accumulate: { type: 'string' },
-  optimizer: { type: 'string' },
-  lr: { type: 'string' },
-  out: { type: 'string' },
-  name: { type: 'string' },
-  backend: { type: 'string' },
-  memory: { type: 'string' },
-  seed: { type: 'string' },
-  /** A JSON file of config fields laid over the pipeline's (how a sweep hands a trial its parameters). */
-  overrides: { type: 'string' },
-} as const;
+export { runFlags } from './flags.ts';
 
 export const defaultPipelineFile = 'pipelines/default.ts';
 
@@ -39,45 +20,55 @@ export async function loadPipeline(file: string): Promise<PipelineDefinition> {
   return loadPipelineFile(file);
 }
 
-type FlagValues = Partial<Record<keyof typeof runFlags, string>>;
-
-/** Flags that were given, as config fields. */
+/** Flags that were given, as config fields (an --overrides file first, flags over it). */
 export function configFromFlags(values: FlagValues): Record<string, unknown> {
-  const fields: Record<string, unknown> = {};
-  const set = (key: string, value: unknown) => {
-    if (value !== undefined) fields[key] = value;
-  };
-  set('data', values.data);
-  set('model', values.model);
-  set('weights', values.weights);
-  set('imageSize', values['image-size'] === undefined ? undefined : intFlag(values['image-size'], '--image-size', 0, 32));
-  set('epochs', values.epochs === undefined ? undefined : intFlag(values.epochs, '--epochs', 0));
-  set(
-    'fineTuneEpochs',
-    values['fine-tune-epochs'] === undefined ? undefined : intFlag(values['fine-tune-epochs'], '--fine-tune-epochs', 0, 0),
-  );
   if (values.accumulate !== undefined) {
     throw new FlagError(
       '--accumulate',
       'removed: pass --batch-size (samples per optimizer update) and --micro-batch (samples per forward/backward pass); accumulation is their ratio',
     );
   }
-  set('batchSize', values['batch-size'] === undefined ? undefined : intFlag(values['batch-size'], '--batch-size', 0));
-  set('microBatch', values['micro-batch'] === undefined ? undefined : intFlag(values['micro-batch'], '--micro-batch', 0));
-  set('optimizer', values.optimizer);
-  set('lr', values.lr === undefined ? undefined : numberFlag(values.lr, '--lr', 0));
-  set('out', values.out);
-  set('name', values.name);
-  set('backend', values.backend);
-  set('memory', values.memory);
-  set('seed', values.seed === undefined ? undefined : intFlag(values.seed, '--seed', 0, -(2 ** 31)));
-  if (values.overrides) {
-    if (!existsSync(values.overrides)) throw new FlagError('--overrides', `${values.overrides}: no such file`);
-    try {
-      return { ...(JSON.parse(readFileSync(values.overrides, 'utf8')) as Record<string, unknown>), ...fields };
-    } catch (error) {
-      throw new FlagError('--overrides', `${values.overrides}: not valid JSON (${(error as Error).message})`);
+  const fields: Record<string, unknown> = {};
+  for (const field of flagFields) {
+    const name = field.flag!.slice(2);
+    if (field.kind === 'boolean') {
+      const [on, off] = [values[name] === true, values[`no-${name}`] === true];
+      if (on && off) throw new FlagError(`--no-${name}`, `contradicts --${name}: give one of them`);
+      if (on || off) fields[field.field] = on;
+      continue;
     }
+    const value = values[name];
+    if (typeof value === 'string') fields[field.field] = parseFieldValue(value, field.flag!, field.kind);
   }
+  if (typeof values.overrides === 'string') return { ...readOverrides(values.overrides), ...fields };
   return fields;
+}
+
+/** A flag's text as the field's kind; ranges and choices are the schema's to check, with the field's name. */
+function parseFieldValue(text: string, flag: string, kind: string): unknown {
+  if (kind === 'integer' || kind === 'number') {
+    const number = text.trim() === '' ? Number.NaN : Number(text);
+    if (kind === 'integer' && !Number.isInteger(number)) throw new FlagError(flag, `expected an integer, got '${text}'`);
+    if (!Number.isFinite(number)) throw new FlagError(flag, `expected a number, got '${text}'`);
+    return number;
+  }
+  if (kind === 'size') {
+    const bytes = parseBytes(text);
+    if (bytes === undefined) throw new FlagError(flag, `expected a size such as 256MiB or a number of bytes, got '${text}'`);
+    return bytes;
+  }
+  return text;
+}
+
+function readOverrides(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw new FlagError('--overrides', `${file}: no such file`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new FlagError('--overrides', `${file}: not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new FlagError('--overrides', `${file}: expected a JSON object of config fields`);
+  return parsed as Record<string, unknown>;
 }
