@@ -108,6 +108,12 @@ export function numberFlag(value: string | undefined, flag: string, fallback: nu
   return number;
 }
 
+/** Where commands write: stdout for results, stderr for logs and errors. Tests running a command in-process swap these. */
+export const terminal = {
+  out: (text: string): void => void process.stdout.write(text),
+  err: (text: string): void => void process.stderr.write(text),
+};
+
 /**
  * A command's result: the human text on stdout; with --json, the JSON object as the last stdout line and the human text on
  * stderr (so a script reading stdout gets only the JSON, and a person watching still sees the result).
@@ -115,7 +121,7 @@ export function numberFlag(value: string | undefined, flag: string, fallback: nu
 export function report(json: boolean | string | undefined, result: unknown, human: string): void {
   const text = human && !human.endsWith('\n') ? `${human}\n` : human;
   if (json) {
-    if (text) process.stderr.write(text);
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  } else if (text) process.stdout.write(text);
+    if (text) terminal.err(text);
+    terminal.out(`${JSON.stringify(result)}\n`);
+  } else if (text) terminal.out(text);
 }

@@ -3,7 +3,7 @@
 
 import { createRequire } from 'node:module';
 import { StreamfitError } from '../src/errors.ts';
-import { nearestFlag } from './args.ts';
+import { nearestFlag, terminal } from './args.ts';
 import { commandHelp, mainHelp } from './help.ts';
 
 const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
@@ -21,30 +21,28 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-V') {
-    process.stdout.write(`streamfit ${version()}\n`);
+    terminal.out(`streamfit ${version()}\n`);
     return 0;
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
-    process.stdout.write(`${topic && topic in commands ? commandHelp(topic) : mainHelp()}\n`);
+    terminal.out(`${topic && topic in commands ? commandHelp(topic) : mainHelp()}\n`);
     return 0;
   }
   if (!name) {
-    process.stderr.write(`${mainHelp()}\n`);
+    terminal.err(`${mainHelp()}\n`);
     return 1;
   }
   const load = commands[name];
   if (!load) {
     const nearest = nearestFlag(name, Object.keys(commands));
-    process.stderr.write(
-      `streamfit: unknown command '${name}'${nearest ? `; did you mean '${nearest}'?` : ''} (streamfit --help lists them)\n`,
-    );
+    terminal.err(`streamfit: unknown command '${name}'${nearest ? `; did you mean '${nearest}'?` : ''} (streamfit --help lists them)\n`);
     return 1;
   }
   // Help is asked for before any other flag is read, so `train --help` works whatever else the line holds.
   const flagsOnly = rest.slice(0, rest.includes('--') ? rest.indexOf('--') : rest.length);
   if (flagsOnly.includes('--help') || flagsOnly.includes('-h')) {
-    process.stdout.write(`${commandHelp(name)}\n`);
+    terminal.out(`${commandHelp(name)}\n`);
     return 0;
   }
   try {
@@ -53,8 +51,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     // One line, always: a rethrown error would reach tfjs-wasm's uncaught-exception hook, which prints its whole source.
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    process.stderr.write(`streamfit: ${error instanceof StreamfitError ? '' : 'error: '}${message}\n`);
-    if (process.env.STREAMFIT_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    terminal.err(`streamfit: ${error instanceof StreamfitError ? '' : 'error: '}${message}\n`);
+    if (process.env.STREAMFIT_DEBUG && error instanceof Error) terminal.err(`${error.stack}\n`);
     return 1;
   }
 }

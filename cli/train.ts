@@ -5,7 +5,7 @@ import { FlagError } from '../src/errors.ts';
 import { applyMemoryPlan } from '../src/train/memory-plan.ts';
 import { runWithPipeline } from '../src/train/run-pipeline.ts';
 import { source } from '../stages/source.ts';
-import { type FlagValues, parseFlags, report } from './args.ts';
+import { type FlagValues, parseFlags, report, terminal } from './args.ts';
 import { trainFlags } from './flags.ts';
 import { configFromFlags, defaultPipelineFile, loadPipeline, resolveRunConfig, resumeFolder } from './run-config.ts';
 
@@ -16,7 +16,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const flags: Record<string, unknown> = { ...configFromFlags(values), ...(data === undefined ? {} : { data }) };
   const resumeDir = values.resume ? resumeFolder(pipeline, flags) : undefined;
   const resolved = resolveRunConfig(pipeline, flags, resumeDir);
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = (line: string) => terminal.err(`${line}\n`);
   const config = resolved.planner && !values.resume ? await applyMemoryPlan(resolved, log) : resolved;
 
   // SIGINT and SIGTERM end the run at the next micro-batch, with a checkpoint to resume from.

@@ -108,7 +108,7 @@ export class SystemError extends StreamfitError {
 }
 
 function percent(share: number): string {
-  return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} %`;
+  return `${(share * 100).toFixed(1)} %`;
 }
 
 function describeValue(value: unknown): string {
