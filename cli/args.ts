@@ -2,21 +2,10 @@
 // the output convention: results on stdout, logs on stderr, and with --json one JSON object as the last stdout line.
 
 import { parseArgs } from 'node:util';
+import { type FlagSpecs, type FlagValues, nearestName } from '../src/config/config-flags.ts';
 import { FlagError } from '../src/errors.ts';
 
-/** A flag: parseArgs' type, the placeholder and line `--help` shows, or `hidden` for one kept only to explain its removal. */
-export interface FlagSpec {
-  type: 'string' | 'boolean';
-  short?: string;
-  /** The value's placeholder in --help (N, FOLDER); booleans have none. */
-  value?: string;
-  help?: string;
-  hidden?: boolean;
-}
-
-export type FlagSpecs = Record<string, FlagSpec>;
-
-export type FlagValues = Record<string, string | boolean | undefined>;
+export type { FlagSpec, FlagSpecs, FlagValues } from '../src/config/config-flags.ts';
 
 /** The values parseArgs returns for a table of flags: strings for string flags, booleans for the others. */
 export type ValuesOf<T extends FlagSpecs> = { [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string } & {
@@ -47,37 +36,11 @@ export function parseFlags<T extends FlagSpecs>(argv: string[], specs: T): { val
       const known = Object.entries(all)
         .filter(([, spec]) => !spec.hidden)
         .map(([name]) => `--${name}`);
-      const nearest = nearestFlag(flag.split('=')[0], known);
+      const nearest = nearestName(flag.split('=')[0], known);
       throw new FlagError(flag, `unknown flag${nearest ? `; did you mean ${nearest}?` : ''} (--help lists them)`);
     }
     throw new FlagError(flag, message.split('\n')[0]);
   }
-}
-
-/** The known flag closest to a mistyped one by edit distance, when it is close enough to be what was meant. */
-export function nearestFlag(flag: string, known: readonly string[]): string | undefined {
-  const typed = flag.replace(/^-+/, '');
-  let best: { name: string; distance: number } | undefined;
-  for (const name of known) {
-    const candidate = name.replace(/^-+/, '');
-    const distance = candidate.startsWith(typed) || typed.startsWith(candidate) ? 1 : editDistance(typed, candidate);
-    if (!best || distance < best.distance) best = { name, distance };
-  }
-  return best && best.distance <= Math.max(2, Math.floor(typed.length / 3)) ? best.name : undefined;
-}
-
-/** Levenshtein distance, with a swap of two neighbouring letters counting once (Damerau). */
-function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
-    }
-  return rows[a.length][b.length];
 }
 
 /** A string flag's value (undefined when not given). */
@@ -108,12 +71,6 @@ export function numberFlag(value: string | undefined, flag: string, fallback: nu
   return number;
 }
 
-/** Where commands write: stdout for results, stderr for logs and errors. Tests running a command in-process swap these. */
-export const terminal = {
-  out: (text: string): void => void process.stdout.write(text),
-  err: (text: string): void => void process.stderr.write(text),
-};
-
 /**
  * A command's result: the human text on stdout; with --json, the JSON object as the last stdout line and the human text on
  * stderr (so a script reading stdout gets only the JSON, and a person watching still sees the result).
@@ -121,7 +78,7 @@ export const terminal = {
 export function report(json: boolean | string | undefined, result: unknown, human: string): void {
   const text = human && !human.endsWith('\n') ? `${human}\n` : human;
   if (json) {
-    if (text) terminal.err(text);
-    terminal.out(`${JSON.stringify(result)}\n`);
-  } else if (text) terminal.out(text);
+    if (text) process.stderr.write(text);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } else if (text) process.stdout.write(text);
 }

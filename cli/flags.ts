@@ -1,51 +1,7 @@
 // Every command's flags in one place: what each command parses and what `--help` prints come from these tables, so they
-// cannot drift apart. The run flags (train, sweep) are generated from the config schema (src/config/config-fields.ts).
+// cannot drift apart. The run flags (train, sweep) are generated from the config schema (src/config/config-flags.ts).
 
-import { type ConfigField, configFields } from '../src/config/config-fields.ts';
-import type { FlagSpecs } from './args.ts';
-
-/** The config fields that have a flag (all but the file-only ones). */
-export const flagFields: ConfigField[] = configFields().filter((field) => field.flag !== undefined);
-
-const placeholders: Record<ConfigField['kind'], string> = {
-  integer: 'N',
-  number: 'X',
-  string: 'TEXT',
-  boolean: '',
-  choice: 'NAME',
-  size: 'SIZE',
-  object: 'JSON',
-};
-
-/** Placeholders that say more than the kind (a folder, a path). */
-const fieldPlaceholders: Record<string, string> = { data: 'PATH', model: 'NAME', weights: 'FOLDER', out: 'FOLDER', memory: 'SIZE' };
-
-function fieldFlags(field: ConfigField): FlagSpecs {
-  const name = field.flag!.slice(2);
-  const choices = field.choices ? ` (${field.choices.join(' | ')})` : '';
-  const fallback = field.default === undefined || field.kind === 'boolean' ? '' : `; default ${formatDefault(field.default)}`;
-  if (field.kind === 'boolean')
-    return {
-      [name]: { type: 'boolean', help: `${field.help}${field.default === true ? ' (default)' : ''}` },
-      [`no-${name}`]: { type: 'boolean', help: `turn --${name} off${field.default === false ? ' (default)' : ''}` },
-    };
-  const value = fieldPlaceholders[field.field] ?? placeholders[field.kind];
-  return { [name]: { type: 'string', value, help: `${field.help}${choices}${fallback}` } };
-}
-
-function formatDefault(value: unknown): string {
-  if (typeof value === 'number' && value >= 2 ** 20 && value % 2 ** 20 === 0) return `${value / 2 ** 20}MiB`;
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/** The flags of train and sweep: the pipeline file, an overrides file, and one flag per config field. */
-export const runFlags: FlagSpecs = {
-  config: { type: 'string', value: 'FILE', help: 'pipeline file (definePipeline); default pipelines/default.ts' },
-  overrides: { type: 'string', value: 'FILE.json', help: 'config fields laid over the pipeline’s (any field, file-only ones too)' },
-  ...Object.assign({}, ...flagFields.map(fieldFlags)),
-  /** Removed (accumulation is batchSize / microBatch); kept as a flag only to say so. */
-  accumulate: { type: 'string', hidden: true },
-};
+import { type FlagSpecs, runFlags } from '../src/config/config-flags.ts';
 
 const backendHelp = { type: 'string', value: 'NAME', help: 'tfjs backend (default: the first of the ladder that works)' } as const;
 const batchHelp = { type: 'string', value: 'N', help: 'images per forward pass (default 16)' } as const;

@@ -1,9 +1,9 @@
 // The `streamfit` command: dispatches to one module per command, answers --help and --version, and turns errors into one
-// line and a non-zero exit. bin/streamfit.js calls main(); tests may call it in-process.
+// line and a non-zero exit. bin/streamfit.js calls main().
 
 import { createRequire } from 'node:module';
+import { nearestName } from '../src/config/config-flags.ts';
 import { StreamfitError } from '../src/errors.ts';
-import { nearestFlag, terminal } from './args.ts';
 import { commandHelp, mainHelp } from './help.ts';
 
 const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
@@ -21,28 +21,30 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-V') {
-    terminal.out(`streamfit ${version()}\n`);
+    process.stdout.write(`streamfit ${version()}\n`);
     return 0;
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
-    terminal.out(`${topic && topic in commands ? commandHelp(topic) : mainHelp()}\n`);
+    process.stdout.write(`${topic && topic in commands ? commandHelp(topic) : mainHelp()}\n`);
     return 0;
   }
   if (!name) {
-    terminal.err(`${mainHelp()}\n`);
+    process.stderr.write(`${mainHelp()}\n`);
     return 1;
   }
   const load = commands[name];
   if (!load) {
-    const nearest = nearestFlag(name, Object.keys(commands));
-    terminal.err(`streamfit: unknown command '${name}'${nearest ? `; did you mean '${nearest}'?` : ''} (streamfit --help lists them)\n`);
+    const nearest = nearestName(name, Object.keys(commands));
+    process.stderr.write(
+      `streamfit: unknown command '${name}'${nearest ? `; did you mean '${nearest}'?` : ''} (streamfit --help lists them)\n`,
+    );
     return 1;
   }
   // Help is asked for before any other flag is read, so `train --help` works whatever else the line holds.
   const flagsOnly = rest.slice(0, rest.includes('--') ? rest.indexOf('--') : rest.length);
   if (flagsOnly.includes('--help') || flagsOnly.includes('-h')) {
-    terminal.out(`${commandHelp(name)}\n`);
+    process.stdout.write(`${commandHelp(name)}\n`);
     return 0;
   }
   try {
@@ -51,8 +53,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     // One line, always: a rethrown error would reach tfjs-wasm's uncaught-exception hook, which prints its whole source.
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    terminal.err(`streamfit: ${error instanceof StreamfitError ? '' : 'error: '}${message}\n`);
-    if (process.env.STREAMFIT_DEBUG && error instanceof Error) terminal.err(`${error.stack}\n`);
+    process.stderr.write(`streamfit: ${error instanceof StreamfitError ? '' : 'error: '}${message}\n`);
+    if (process.env.STREAMFIT_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     return 1;
   }
 }

@@ -11,7 +11,7 @@ import { loadSavedModel } from '../src/train/saved-model.ts';
 import { preprocess } from '../stages/preprocess.ts';
 import { source } from '../stages/source.ts';
 import { imagesSource } from '../stages/source-folder.ts';
-import { aliasedFlag, intFlag, parseFlags, report, terminal } from './args.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 import { predictFlags } from './flags.ts';
 
 export async function predictCommand(argv: string[]): Promise<void> {
@@ -47,7 +47,8 @@ export async function predictCommand(argv: string[]): Promise<void> {
   saved.model.dispose();
   // One line an image: its path, then its top classes with their probabilities, best first.
   const lines = predictions.map((p) => [p.path, ...p.top.map((entry) => `${entry.label} ${entry.probability.toFixed(4)}`)].join('\t'));
-  if (quarantine.count > 0) terminal.err(`${quarantine.entries.map((entry) => `quarantined ${entry.path}: ${entry.reason}`).join('\n')}\n`);
+  if (quarantine.count > 0)
+    process.stderr.write(`${quarantine.entries.map((entry) => `quarantined ${entry.path}: ${entry.reason}`).join('\n')}\n`);
   report(values.json, { model: values.model, count: predictions.length, predictions, quarantined: quarantine.entries }, lines.join('\n'));
 }
 

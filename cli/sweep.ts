@@ -18,8 +18,7 @@ import { runTrial } from '../src/sweep/trial.ts';
 import { checkOutputFolder, markFolder } from '../src/train/output-folder.ts';
 import { intFlag, numberFlag, parseFlags, report, stringFlag, type ValuesOf } from './args.ts';
 import { sweepFlags } from './flags.ts';
-import { configFromFlags, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
-import { positionalData } from './train.ts';
+import { configFromFlags, loadPipeline, positionalData, resolveRunConfig, runFlags } from './run-config.ts';
 
 export const defaultSweepFile = 'pipelines/sweep.ts';
 const streamfitBin = fileURLToPath(new URL('../bin/streamfit.js', import.meta.url));

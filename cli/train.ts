@@ -1,13 +1,11 @@
 // `streamfit train [<data>]`: a pipeline file and flags → a validated config → a training run in runs/<name>/.
 
-import { resolve } from 'node:path';
-import { FlagError } from '../src/errors.ts';
 import { applyMemoryPlan } from '../src/train/memory-plan.ts';
 import { runWithPipeline } from '../src/train/run-pipeline.ts';
 import { source } from '../stages/source.ts';
-import { type FlagValues, parseFlags, report, terminal } from './args.ts';
+import { parseFlags, report } from './args.ts';
 import { trainFlags } from './flags.ts';
-import { configFromFlags, defaultPipelineFile, loadPipeline, resolveRunConfig, resumeFolder } from './run-config.ts';
+import { configFromFlags, defaultPipelineFile, loadPipeline, positionalData, resolveRunConfig, resumeFolder } from './run-config.ts';
 
 export async function trainCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, trainFlags);
@@ -16,7 +14,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const flags: Record<string, unknown> = { ...configFromFlags(values), ...(data === undefined ? {} : { data }) };
   const resumeDir = values.resume ? resumeFolder(pipeline, flags) : undefined;
   const resolved = resolveRunConfig(pipeline, flags, resumeDir);
-  const log = (line: string) => terminal.err(`${line}\n`);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
   const config = resolved.planner && !values.resume ? await applyMemoryPlan(resolved, log) : resolved;
 
   // SIGINT and SIGTERM end the run at the next micro-batch, with a checkpoint to resume from.
@@ -37,15 +35,4 @@ export async function trainCommand(argv: string[]): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** `train path/to/data` is `train --data path/to/data`; two paths, or a path and a different --data, are refused. */
-export function positionalData(positionals: string[], values: FlagValues): string | undefined {
-  if (positionals.length > 1)
-    throw new FlagError('<data>', `train takes one dataset path, got ${positionals.length}: ${positionals.join(' ')}`);
-  const [path] = positionals;
-  if (path === undefined) return undefined;
-  if (typeof values.data === 'string' && resolve(values.data) !== resolve(path))
-    throw new FlagError('--data', `'${values.data}' and the positional '${path}' name different datasets: give one of them`);
-  return path;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { TooManyQuarantined } from '../src/errors.ts';
 import { Quarantine } from '../src/stream/quarantine.ts';
-import { lastJson, runCli } from './helpers/cli.ts';
+import { lastJson, streamfit } from './helpers/cli.ts';
 import { tempFolder } from './helpers/images.ts';
 import { fixtureFolder } from './helpers/tiny-dataset.ts';
 
@@ -58,7 +58,7 @@ test('inspect counts a file a manifest lists twice once: decoded + quarantined =
   writeFileSync(join(root, 'images', 'bad.jpg'), 'not an image');
   const rows = ['images/good.jpg,horizontal', 'images/bad.jpg,vertical', 'images/good.jpg,horizontal', 'images/bad.jpg,vertical'];
   writeFileSync(join(root, 'labels.csv'), `path,label\n${rows.join('\n')}\n`);
-  const { code, stdout } = await runCli(['inspect', join(root, 'labels.csv'), '--image-size', '32', '--json']);
+  const { code, stdout } = await streamfit(['inspect', join(root, 'labels.csv'), '--image-size', '32', '--json']);
   assert.equal(code, 0);
   const result = lastJson(stdout) as { files: number; decoded: number; quarantined: unknown[]; duplicates: number };
   assert.deepEqual([result.files, result.decoded, result.quarantined.length, result.duplicates], [2, 1, 1, 2]);

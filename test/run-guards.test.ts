@@ -48,6 +48,10 @@ test('a dataset with fewer than two classes with images is refused before any wo
   mkdirSync(join(one, 'vertical'));
   const withEmpty = await train(one);
   await refused(withEmpty.summary, withEmpty.out, NothingToTrain, /found 1 \(horizontal\), and 1 without images \('vertical'\)/);
+  const hollow = tempFolder();
+  for (const name of ['cats', 'dogs']) mkdirSync(join(hollow, name));
+  const none = await train(hollow);
+  await refused(none.summary, none.out, NothingToTrain, /found 0, and 2 without images \('cats', 'dogs'\)$/);
 });
 
 test('an empty class folder beside full ones is refused, naming the class, instead of becoming an output of the head', async () => {

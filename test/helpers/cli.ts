@@ -1,9 +1,10 @@
-// Runs the `streamfit` command in this process (cli/main.ts), capturing what it writes as results (stdout) and logs
-// (stderr): cheaper than a child process for commands that do not train. (process.stdout itself is left alone: the test
-// runner reports through it.)
+// Runs the `streamfit` command as a user does (bin/streamfit.js in a child process) and returns its exit code and output,
+// whether it succeeded or not.
 
-import { terminal } from '../../cli/args.ts';
-import { main } from '../../cli/main.ts';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'streamfit.js');
 
 export interface CliOutcome {
   code: number;
@@ -11,23 +12,13 @@ export interface CliOutcome {
   stderr: string;
 }
 
-export async function runCli(args: string[]): Promise<CliOutcome> {
-  const saved = { ...terminal };
-  const captured = { stdout: '', stderr: '' };
-  terminal.out = (text) => {
-    captured.stdout += text;
-  };
-  terminal.err = (text) => {
-    captured.stderr += text;
-  };
-  process.exitCode = undefined;
-  try {
-    const code = await main(args);
-    return { code, ...captured };
-  } finally {
-    Object.assign(terminal, saved);
-    process.exitCode = undefined;
-  }
+export function streamfit(args: string[], options: { cwd?: string } = {}): Promise<CliOutcome> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { cwd: options.cwd, maxBuffer: 2 ** 24 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 /** The last stdout line, parsed: where --json puts its result. */
