@@ -2,7 +2,7 @@
 NODE_BIN := node_modules/.bin
 FIXTURES := fixtures/generated/shapes/README.txt
 
-.PHONY: setup fixtures train test typecheck lint format bench sweep clean
+.PHONY: setup fixtures train test typecheck lint format bench sweep clean webgpu-sim gpu-pack
 
 setup: node_modules/.installed
 
@@ -32,7 +32,12 @@ lint: setup
 format: setup
 	$(NODE_BIN)/biome check --write .
 
-test: setup fixtures typecheck lint
+# A software WebGPU adapter (Dawn's OpenGL ES backend on Mesa's llvmpipe) from the distribution's packages, for machines
+# without a GPU; the webgpu tests run on it. Idempotent: installs only what is missing.
+webgpu-sim: setup
+	scripts/webgpu-sim.sh
+
+test: setup fixtures typecheck lint webgpu-sim
 	node --import tsx --test test/*.test.ts
 
 bench: setup

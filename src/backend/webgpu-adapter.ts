@@ -1,7 +1,9 @@
 // Finds a WebGPU adapter through Dawn's Node bindings (the optional `webgpu` package) and describes it: vendor, kind, limits.
 /// <reference types="@webgpu/types" />
 
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 
 /** What `streamfit backends` and every webgpu run report about the adapter. */
 export interface AdapterDescription {
@@ -63,20 +65,40 @@ export async function loadDawn(): Promise<DawnModule> {
 export async function findAdapter(): Promise<FoundAdapter> {
   const { create, globals } = await loadDawn();
   Object.assign(globalThis, globals);
-  const gpu = create([]);
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (adapter) return { adapter, gpu, globals, description: describeAdapter(adapter, process.platform === 'linux' ? 'vulkan' : 'default') };
-  // EGL needs a platform without a display server; Mesa reads this when Dawn opens EGL, so setting it here is enough.
-  process.env.EGL_PLATFORM ??= 'surfaceless';
-  const glGpu = create(['backend=opengles']);
-  const glAdapter = await glGpu.requestAdapter({
-    featureLevel: 'compatibility',
-    powerPreference: 'high-performance',
-  } as GPURequestAdapterOptions);
-  if (glAdapter) return { adapter: glAdapter, gpu: glGpu, globals, description: describeAdapter(glAdapter, 'opengles') };
-  throw new Error(
-    'no WebGPU adapter: Dawn found no Vulkan driver (libvulkan1 and a GPU driver such as the NVIDIA one, or Mesa) and no OpenGL ES one (libegl1 with libegl-mesa0); `make webgpu-sim` installs a software one',
-  );
+  const reasons: string[] = [];
+  // Without the Vulkan loader Dawn only prints a warning and finds nothing: skip it, and say so.
+  if (process.platform !== 'linux' || vulkanLoaderPresent()) {
+    const gpu = create([]);
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (adapter) return { adapter, gpu, globals, description: describeAdapter(adapter, process.platform === 'linux' ? 'vulkan' : 'default') };
+    reasons.push('Vulkan: no driver (a GPU driver\'s ICD, or Mesa\'s lavapipe ≥ 25)');
+  } else {
+    reasons.push('Vulkan: libvulkan.so.1 not found (Debian: libvulkan1)');
+  }
+  if (process.platform === 'linux') {
+    // EGL needs a platform without a display server; Mesa reads this when Dawn opens EGL, so setting it here is enough.
+    process.env.EGL_PLATFORM ??= 'surfaceless';
+    const glGpu = create(['backend=opengles']);
+    const options = { featureLevel: 'compatibility', powerPreference: 'high-performance' } as GPURequestAdapterOptions;
+    const glAdapter = await glGpu.requestAdapter(options);
+    if (glAdapter) return { adapter: glAdapter, gpu: glGpu, globals, description: describeAdapter(glAdapter, 'opengles') };
+    reasons.push('OpenGL ES: no EGL driver (Debian: libegl-dev, libegl-mesa0, libgl1-mesa-dri)');
+  }
+  throw new Error(`no WebGPU adapter: ${reasons.join('; ')}; \`make webgpu-sim\` installs a software one`);
+}
+
+/** Whether the dynamic loader can find libvulkan.so.1 (dawn.node opens it at run time): ld.so's cache or LD_LIBRARY_PATH. */
+export function vulkanLoaderPresent(): boolean {
+  const name = 'libvulkan.so.1';
+  const directories = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean);
+  if (directories.some((directory) => existsSync(join(directory, name)))) return true;
+  try {
+    return readFileSync('/etc/ld.so.cache').includes(name);
+  } catch {
+    return ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'].some((directory) =>
+      existsSync(join(directory, name)),
+    );
+  }
 }
 
 export function describeAdapter(adapter: GPUAdapter, api: AdapterDescription['api']): AdapterDescription {
