@@ -29,7 +29,8 @@ commands:
   backends                                                 the backend ladder: what can start here, why not, the WebGPU adapter
   weights import <keras.h5> --model efficientnet-bN --out folder   Keras weights → tfjs layers format (for --weights)
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
-  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch 8] [--steps 3] [--baseline cpu] [--pytorch]`;
+  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch 8] [--steps 3] [--baseline cpu] [--pytorch]
+  bench kernels [--image-size 224] [--batch 32] [--repeats 5]   webgpu: streamfit's WGSL training kernels against tfjs' own`;
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -72,7 +72,7 @@ async function probeWebgpu(): Promise<RungReport> {
   const { findAdapter } = await import('./webgpu-adapter.ts');
   const { description } = await findAdapter();
   const dawn = (require('webgpu/package.json') as { version: string }).version;
-  const version = (require('@tensorflow/tfjs-backend-webgpu/package.json') as { version: string }).version;
+  const version = (await import('./webgpu-backend.ts')).webgpuBackendVersion;
   return {
     name: 'webgpu',
     available: true,

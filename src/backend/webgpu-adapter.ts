@@ -70,8 +70,9 @@ export async function findAdapter(): Promise<FoundAdapter> {
   if (process.platform !== 'linux' || vulkanLoaderPresent()) {
     const gpu = create([]);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    if (adapter) return { adapter, gpu, globals, description: describeAdapter(adapter, process.platform === 'linux' ? 'vulkan' : 'default') };
-    reasons.push('Vulkan: no driver (a GPU driver\'s ICD, or Mesa\'s lavapipe ≥ 25)');
+    if (adapter)
+      return { adapter, gpu, globals, description: describeAdapter(adapter, process.platform === 'linux' ? 'vulkan' : 'default') };
+    reasons.push("Vulkan: no driver (a GPU driver's ICD, or Mesa's lavapipe ≥ 25)");
   } else {
     reasons.push('Vulkan: libvulkan.so.1 not found (Debian: libvulkan1)');
   }

@@ -4,6 +4,8 @@
 
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
+// A JSON import, not require(): a bundle of the CLI carries it, where node_modules holds only the webgpu package.
+import backendPackage from '@tensorflow/tfjs-backend-webgpu/package.json' with { type: 'json' };
 import { registerWebgpuTrainingKernels } from '../kernels/register.ts';
 import { type AdapterDescription, findAdapter } from './webgpu-adapter.ts';
 import { watchDevice } from './webgpu-health.ts';
@@ -21,6 +23,7 @@ export interface WebgpuStarted {
 
 const require = createRequire(import.meta.url);
 let started: WebgpuStarted | undefined;
+export const webgpuBackendVersion = backendPackage.version;
 // The limits a training step needs above WebGPU's defaults: B7 at 600 px has layer outputs over 128 MiB.
 const raisedLimits = [
   'maxStorageBufferBindingSize',
@@ -79,7 +82,7 @@ export async function startWebgpu(allowSoftware: boolean): Promise<WebgpuStarted
     `webgpu: ${description.description || description.device} (${description.vendor}, ${description.api}${description.software ? ', software' : ''}); device limits maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize}\n`,
   );
   started = {
-    version: (require('@tensorflow/tfjs-backend-webgpu/package.json') as { version: string }).version,
+    version: webgpuBackendVersion,
     adapter: { ...description, dawn, deviceLimits },
   };
   return started;

@@ -1,0 +1,74 @@
+// GPU memory on tfjs' webgpu backend: bytes in use and held by its buffer pool, the peak in use over a computation, and
+// handing pooled buffers back to the device.
+//
+// How the pool counts: tfjs never frees a GPUBuffer when a tensor is disposed; it keeps it in a free list keyed by exact
+// size and usage, for the next tensor of that size. tf.memory() reports numBytesInGPU (buffers in use by tensors, uniforms
+// and staging) and numBytesAllocatedInGPU (in use + pooled: what the device holds). A training step of fixed shapes reuses
+// its own buffers, so the pool stops growing after the first step; a new shape (an out-of-memory split, a sweep trial, a
+// phase change) adds buffers of new sizes that only releasePooledBuffers() gives back.
+
+import * as tf from '@tensorflow/tfjs';
+
+interface BufferManagerLike {
+  numBytesUsed: number;
+  numBytesAllocated: number;
+  numFreeBuffers: number;
+  freeBuffers: Map<string, Array<{ size: number; destroy(): void }>>;
+  acquireBuffer(...args: unknown[]): unknown;
+}
+
+function bufferManager(): BufferManagerLike | undefined {
+  if (!tf.findBackend('webgpu')) return undefined;
+  return (tf.findBackend('webgpu') as unknown as { bufferManager?: BufferManagerLike }).bufferManager;
+}
+
+export interface GpuBytes {
+  /** Buffers holding tensors (and the step's uniforms and staging buffers). */
+  inUse: number;
+  /** In use plus pooled: what the device holds for tfjs. */
+  allocated: number;
+}
+
+/** The webgpu backend's GPU bytes, or undefined when it has not been started. */
+export function gpuBytes(): GpuBytes | undefined {
+  const manager = bufferManager();
+  return manager ? { inUse: manager.numBytesUsed, allocated: manager.numBytesAllocated } : undefined;
+}
+
+/**
+ * Destroys the pooled (free) buffers, so the device memory they hold goes back to the driver; returns the bytes freed.
+ * The free lists are emptied in place: tfjs' releaseBuffer ignores every release once the map itself is empty.
+ */
+export function releasePooledBuffers(): number {
+  const manager = bufferManager();
+  if (!manager) return 0;
+  let freed = 0;
+  for (const buffers of manager.freeBuffers.values()) {
+    for (const buffer of buffers) {
+      freed += buffer.size;
+      buffer.destroy();
+    }
+    manager.numFreeBuffers -= buffers.length;
+    buffers.length = 0;
+  }
+  manager.numBytesAllocated -= freed;
+  return freed;
+}
+
+/** Runs `compute` and returns the highest numBytesInGPU seen while it ran (sampled at every buffer the backend acquires). */
+export async function withPeakGpuBytes<T>(compute: () => T | Promise<T>): Promise<{ result: T; peakBytes: number }> {
+  const manager = bufferManager();
+  if (!manager) return { result: await compute(), peakBytes: 0 };
+  const acquire = manager.acquireBuffer;
+  let peakBytes = manager.numBytesUsed;
+  manager.acquireBuffer = function (this: BufferManagerLike, ...args: unknown[]) {
+    const buffer = acquire.apply(this, args);
+    peakBytes = Math.max(peakBytes, this.numBytesUsed);
+    return buffer;
+  };
+  try {
+    return { result: await compute(), peakBytes };
+  } finally {
+    manager.acquireBuffer = acquire;
+  }
+}
