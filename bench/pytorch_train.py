@@ -8,6 +8,7 @@ torchvision. Nothing is downloaded (the weights are random: a step costs the sam
 The top-level msPerStep and imagesPerSec are the first precision's.
 """
 import argparse
+import contextlib
 import json
 import time
 
@@ -51,7 +52,7 @@ def measure(precision):
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device_type=device, dtype=torch.float16) if amp else contextlib.nullcontext():
             loss = loss_fn(model(x), y)
         if scaler:
             scaler.scale(loss).backward()

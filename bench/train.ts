@@ -110,7 +110,7 @@ export interface PytorchResult {
  */
 export function benchPytorch(options: TrainBenchOptions, device: 'cpu' | 'auto' = 'cpu'): PytorchResult | { unavailable: string } {
   const script = fileURLToPath(new URL('./pytorch_train.py', import.meta.url));
-  const python = process.env.PYTHON ?? 'python3';
+  const python = pythonWithTorch();
   try {
     const output = execFileSync(
       python,
@@ -134,6 +134,18 @@ export function benchPytorch(options: TrainBenchOptions, device: 'cpu' | 'auto' 
   }
 }
 
+/** $PYTHON, else the first of python3 on the PATH and Debian's /usr/bin/python3 that imports torch (pyenv shims come first). */
+function pythonWithTorch(): string {
+  if (process.env.PYTHON) return process.env.PYTHON;
+  for (const candidate of ['python3', '/usr/bin/python3']) {
+    try {
+      execFileSync(candidate, ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
+      return candidate;
+    } catch {}
+  }
+  return 'python3';
+}
+
 export function machine(): Record<string, unknown> {
   return { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, tfjs: tf.version.tfjs };
 }
@@ -142,7 +154,8 @@ function round(value: number): number {
   return Number(value.toFixed(1));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run as a script (benchTrainInChild), not when bundled into the CLI, whose file is then argv[1] too.
+if (import.meta.url.endsWith('/bench/train.ts') && import.meta.url === `file://${process.argv[1]}`) {
   const result = await benchTrain(JSON.parse(process.argv[2]) as TrainBenchOptions);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
