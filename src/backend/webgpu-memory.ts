@@ -55,10 +55,8 @@ export function releasePooledBuffers(): number {
   return freed;
 }
 
-/** Runs `compute` and returns the highest numBytesInGPU seen while it ran (sampled at every buffer the backend acquires). */
-export async function withPeakGpuBytes<T>(compute: () => T | Promise<T>): Promise<{ result: T; peakBytes: number }> {
-  const manager = bufferManager();
-  if (!manager) return { result: await compute(), peakBytes: 0 };
+/** Counts the highest numBytesInGPU from now on, sampled at every buffer the backend acquires, until `stop`. */
+function watchPeak(manager: BufferManagerLike): { peak: () => number; stop: () => void } {
   const acquire = manager.acquireBuffer;
   let peakBytes = manager.numBytesUsed;
   manager.acquireBuffer = function (this: BufferManagerLike, ...args: unknown[]) {
@@ -66,9 +64,39 @@ export async function withPeakGpuBytes<T>(compute: () => T | Promise<T>): Promis
     peakBytes = Math.max(peakBytes, this.numBytesUsed);
     return buffer;
   };
+  return {
+    peak: () => peakBytes,
+    stop: () => {
+      manager.acquireBuffer = acquire;
+    },
+  };
+}
+
+/** Runs `compute` and returns the highest numBytesInGPU while it ran: the GPU bytes a step needs, pool excluded. */
+export async function withPeakGpuBytes<T>(compute: () => T | Promise<T>): Promise<{ result: T; peakBytes: number }> {
+  const manager = bufferManager();
+  if (!manager) return { result: await compute(), peakBytes: 0 };
+  const watch = watchPeak(manager);
   try {
-    return { result: await compute(), peakBytes };
+    const result = await compute();
+    return { result, peakBytes: watch.peak() };
   } finally {
-    manager.acquireBuffer = acquire;
+    watch.stop();
+  }
+}
+
+/**
+ * The synchronous form, for the trainer's --memory budget: engine profiling (tf.profile's way) would time every kernel
+ * on webgpu with a queue submit and a timestamp query each.
+ */
+export function withPeakGpuBytesSync<T>(compute: () => T): { result: T; peakBytes: number } {
+  const manager = bufferManager();
+  if (!manager) throw new Error('the webgpu backend has not started');
+  const watch = watchPeak(manager);
+  try {
+    const result = compute();
+    return { result, peakBytes: watch.peak() };
+  } finally {
+    watch.stop();
   }
 }
