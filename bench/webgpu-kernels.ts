@@ -3,7 +3,8 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
-import { flushCommands, watchedDevice } from '../src/backend/webgpu-health.ts';
+import { watchedDevice } from '../src/backend/webgpu-health.ts';
+import { flushCommands } from '../src/backend/webgpu-memory.ts';
 import { useTfjsWebgpuKernels } from '../src/kernels/webgpu/register-webgpu.ts';
 
 export interface KernelBenchOptions {

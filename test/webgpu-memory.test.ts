@@ -49,8 +49,13 @@ test('the peak GPU bytes in use cover a computation’s largest intermediate, sy
 test('a device error inside the step’s error scope rejects, and an out-of-memory one is recognised as out of memory', async () => {
   const device = watchedDevice()!;
   // A buffer over maxBufferSize is a validation error, reported asynchronously: it must not pass silently.
+  // (With a tensor of a size the pool has not seen, so the step allocated and the scope is waited for.)
+  const fresh = (length: number) => tf.add(tf.ones([length]), 1);
   await assert.rejects(
-    withDeviceErrorScope(tf.backend(), () => device.createBuffer({ size: device.limits.maxBufferSize + 4, usage: GPUBufferUsage.STORAGE })),
+    withDeviceErrorScope(() => {
+      device.createBuffer({ size: device.limits.maxBufferSize + 4, usage: GPUBufferUsage.STORAGE });
+      return fresh(7001);
+    }),
     /webgpu: /,
   );
   // Real exhaustion cannot be caused on demand, so a device that reports one stands in for it.
@@ -62,13 +67,12 @@ test('a device error inside the step’s error scope rejects, and an out-of-memo
     },
     popped: 0,
     lost: new Promise(() => {}),
-  } as unknown as GPUDevice;
-  watchDevice(fake);
+  };
+  watchDevice(fake as unknown as GPUDevice);
   let discarded: tf.Tensor | undefined;
   try {
     const failure = await withDeviceErrorScope(
-      tf.backend(),
-      () => tf.ones([4]),
+      () => fresh(7002),
       (tensor) => {
         discarded = tensor;
         tensor.dispose();
@@ -77,6 +81,14 @@ test('a device error inside the step’s error scope rejects, and an out-of-memo
     assert.ok(failure instanceof WebgpuOutOfMemory, String(failure));
     assert.ok(isOutOfMemory(failure), 'the trainer backs off on it');
     assert.ok(discarded?.isDisposed, 'the result of the failed step was released');
+    // A step served wholly from the pool is not waited for; what its scope reports comes out at the next check.
+    fake.popped = 0;
+    const quiet = await withDeviceErrorScope(() => tf.ones([1]));
+    quiet.dispose();
+    await assert.rejects(
+      withDeviceErrorScope(() => fresh(7003)),
+      WebgpuOutOfMemory,
+    );
   } finally {
     watchDevice(device);
   }

@@ -2,6 +2,9 @@
 // and turns it into errors the trainer's out-of-memory backoff recognises.
 /// <reference types="@webgpu/types" />
 
+import * as tf from '@tensorflow/tfjs';
+import { flushCommands, gpuBytes, releasePooledBuffers } from './webgpu-memory.ts';
+
 /** WebGPU's out-of-memory: an allocation the device could not make. Its message matches isOutOfMemory. */
 export class WebgpuOutOfMemory extends Error {
   constructor(reason: string) {
@@ -39,54 +42,78 @@ export function watchedDevice(): GPUDevice | undefined {
   return watched;
 }
 
-/** Throws what the device reported since the last call: its loss, or an uncaptured out-of-memory error. */
-export function throwDeviceErrors(): void {
-  if (lost !== undefined) throw new WebgpuDeviceLost(lost);
+/** An out-of-memory error reported since the last call outside a scope that was waited for (an optimizer update, say). */
+function takeUncapturedOutOfMemory(): GPUError | undefined {
   const errors = uncaptured.splice(0);
-  const outOfMemory = errors.find((error) => error.constructor.name === 'GPUOutOfMemoryError' || /out of memory/i.test(error.message));
-  if (outOfMemory) throw new WebgpuOutOfMemory(outOfMemory.message.split('\n')[0]);
-  if (errors.length > 0) throw new Error(`webgpu: ${errors[0].message.split('\n')[0]}`);
+  return errors.find((error) => error.constructor.name === 'GPUOutOfMemoryError' || /out of memory/i.test(error.message));
 }
 
-/** Sends tfjs' pending commands to the device, so errors they cause land in the current error scope. */
-export function flushCommands(backend: unknown): void {
-  const pending = backend as { commandEncoder?: unknown; endComputePassEncoder?: () => void; submitQueue?: () => void };
-  if (pending.commandEncoder && pending.endComputePassEncoder && pending.submitQueue) {
-    pending.endComputePassEncoder();
-    pending.submitQueue();
-  }
+export interface DeviceErrorScope {
+  /** Resolves once the device has said whether the work since the scope opened succeeded; rejects if it did not. */
+  check(): Promise<void>;
+  /** Closes the scope whatever happened (a no-op after check). */
+  close(): Promise<void>;
 }
 
 /**
- * Runs `compute` (which queues GPU work on `backend`) inside out-of-memory and validation error scopes, and resolves
- * once the device has said whether its allocations succeeded. A failed one rejects with WebgpuOutOfMemory after
- * `discard` has released the (meaningless) result.
+ * Opens out-of-memory and validation error scopes on the webgpu device, around work whose results must not be used if
+ * an allocation failed (WebGPU reports that asynchronously). On any other backend it does nothing. check() rejects with
+ * WebgpuOutOfMemory (after handing the pool's buffers back), WebgpuDeviceLost, or the validation error.
  */
-export async function withDeviceErrorScope<T>(backend: unknown, compute: () => T | Promise<T>, discard?: (result: T) => void): Promise<T> {
-  const device = watched;
-  if (!device) return compute();
+export function openDeviceErrorScope(): DeviceErrorScope {
+  const device = tf.getBackend() === 'webgpu' ? watched : undefined;
+  if (!device) return { check: async () => {}, close: async () => {} };
   device.pushErrorScope('validation');
   device.pushErrorScope('out-of-memory');
-  let result: { value: T } | undefined;
-  let thrown: unknown;
+  const allocatedAtOpen = gpuBytes()?.allocated ?? 0;
+  let popped: Promise<Array<GPUError | null>> | undefined;
+  const pop = () => {
+    if (!popped) {
+      // Errors of commands tfjs has not submitted yet would otherwise land in whatever scope is open at its next submit.
+      flushCommands(tf.backend());
+      // Scopes pop in reverse order, always, or later work would be reported against this one.
+      const memory = device.popErrorScope();
+      const validation = device.popErrorScope();
+      popped = Promise.all([memory, validation]);
+    }
+    return popped;
+  };
+  return {
+    async check() {
+      // Only new buffers can fail to allocate. When the pool served every one, waiting for the device would only stall
+      // it once per micro-batch: the scope is closed without waiting, and what it reports is thrown at the next check.
+      if ((gpuBytes()?.allocated ?? 0) <= allocatedAtOpen && lost === undefined) {
+        void pop().then((errors) => uncaptured.push(...errors.filter((error): error is GPUError => error !== null)));
+        return;
+      }
+      const [scopedMemoryError, validationError] = await pop();
+      const memoryError = scopedMemoryError ?? takeUncapturedOutOfMemory();
+      if (memoryError) {
+        releasePooledBuffers();
+        throw new WebgpuOutOfMemory(memoryError.message.split('\n')[0]);
+      }
+      if (lost !== undefined) throw new WebgpuDeviceLost(lost);
+      if (validationError) throw new Error(`webgpu: ${validationError.message.split('\n')[0]}`);
+    },
+    async close() {
+      await pop().catch(() => undefined);
+    },
+  };
+}
+
+/** `compute` inside openDeviceErrorScope; on failure `discard` releases its (meaningless) result before the error is thrown. */
+export async function withDeviceErrorScope<T>(compute: () => T | Promise<T>, discard?: (result: T) => void): Promise<T> {
+  const scope = openDeviceErrorScope();
   try {
-    result = { value: await compute() };
-    flushCommands(backend);
-  } catch (error) {
-    thrown = error;
+    const result = await compute();
+    try {
+      await scope.check();
+    } catch (error) {
+      discard?.(result);
+      throw error;
+    }
+    return result;
+  } finally {
+    await scope.close();
   }
-  // Scopes pop in reverse order, always, or later work would be reported against this one.
-  const memoryScope = device.popErrorScope();
-  const validationScope = device.popErrorScope();
-  const [memoryError, validationError] = await Promise.all([memoryScope, validationScope]);
-  const failure = memoryError
-    ? new WebgpuOutOfMemory(memoryError.message.split('\n')[0])
-    : lost !== undefined
-      ? new WebgpuDeviceLost(lost)
-      : (thrown ?? (validationError ? new Error(`webgpu: ${validationError.message.split('\n')[0]}`) : undefined));
-  if (failure) {
-    if (result) discard?.(result.value);
-    throw failure;
-  }
-  return result!.value;
 }

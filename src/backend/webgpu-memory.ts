@@ -29,10 +29,16 @@ export interface GpuBytes {
   allocated: number;
 }
 
-/** The webgpu backend's GPU bytes, or undefined when it has not been started. */
+/**
+ * The webgpu backend's GPU bytes, or undefined when it has not been started. Pending commands are sent first: tfjs holds
+ * the buffers of disposed tensors, uniforms and upload staging until its next submit, so without it the figures would
+ * depend on where in a batch of commands the call falls.
+ */
 export function gpuBytes(): GpuBytes | undefined {
   const manager = bufferManager();
-  return manager ? { inUse: manager.numBytesUsed, allocated: manager.numBytesAllocated } : undefined;
+  if (!manager) return undefined;
+  flushCommands(tf.findBackend('webgpu'));
+  return { inUse: manager.numBytesUsed, allocated: manager.numBytesAllocated };
 }
 
 /**
@@ -53,6 +59,15 @@ export function releasePooledBuffers(): number {
   }
   manager.numBytesAllocated -= freed;
   return freed;
+}
+
+/** Sends tfjs' pending commands to the device (and so releases the buffers it holds until a submit). */
+export function flushCommands(backend: unknown): void {
+  const pending = backend as { commandEncoder?: unknown; endComputePassEncoder?: () => void; submitQueue?: () => void };
+  if (pending.commandEncoder && pending.endComputePassEncoder && pending.submitQueue) {
+    pending.endComputePassEncoder();
+    pending.submitQueue();
+  }
 }
 
 /** Counts the highest numBytesInGPU from now on, sampled at every buffer the backend acquires, until `stop`. */
