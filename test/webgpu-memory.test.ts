@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { WebgpuOutOfMemory, watchDevice, watchedDevice, withDeviceErrorScope } from '../src/backend/webgpu-health.ts';
-import { gpuBytes, releasePooledBuffers, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
+import { capPooledBytes, gpuBytes, releasePooledBuffers, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import { isOutOfMemory } from '../src/memory/out-of-memory.ts';
 import { withPeakBytes } from '../src/memory/peak-bytes.ts';
 
@@ -91,5 +91,32 @@ test('a device error inside the step’s error scope rejects, and an out-of-memo
     );
   } finally {
     watchDevice(device);
+  }
+});
+
+test('a capped pool destroys pooled buffers of other sizes instead of growing past the cap', async () => {
+  const churn = async () => {
+    // 1 MiB tensors of ten sizes, each freed before the next: an exact-size pool keeps them all.
+    for (let i = 0; i < 10; i++) {
+      const t = tf.tidy(() => tf.add(tf.ones([2 ** 18 + i * 64]), 1));
+      await t.data();
+      t.dispose();
+    }
+    return gpuBytes()!;
+  };
+  releasePooledBuffers();
+  const base = gpuBytes()!.allocated;
+  const uncapped = await churn();
+  assert.ok(uncapped.allocated - base >= 15 * 2 ** 20, `uncapped pool grew by ${uncapped.allocated - base}`);
+  releasePooledBuffers();
+  capPooledBytes(base + 3 * 2 ** 20);
+  try {
+    const capped = await churn();
+    // Checked at each new buffer, so what was in use at the last one (a tensor, its input, a read's staging copy: 3 MiB)
+    // may sit pooled above the cap until the next allocation; never the ten sizes of the uncapped pool.
+    assert.ok(capped.allocated <= base + 4 * 2 ** 20, `capped pool holds ${capped.allocated - base} bytes over the base`);
+  } finally {
+    capPooledBytes(undefined);
+    releasePooledBuffers();
   }
 });

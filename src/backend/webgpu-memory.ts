@@ -15,6 +15,8 @@ interface BufferManagerLike {
   numFreeBuffers: number;
   freeBuffers: Map<string, Array<{ size: number; destroy(): void }>>;
   acquireBuffer(...args: unknown[]): unknown;
+  /** Set by capPooledBytes: the acquire it wraps. */
+  uncappedAcquire?: (...args: unknown[]) => unknown;
 }
 
 function bufferManager(): BufferManagerLike | undefined {
@@ -59,6 +61,46 @@ export function releasePooledBuffers(): number {
   }
   manager.numBytesAllocated -= freed;
   return freed;
+}
+
+/**
+ * Keeps what the device holds for tfjs (in use + pooled) under `capBytes` where it can: before a new buffer is created,
+ * pooled buffers of other sizes are destroyed until the new one fits. Without it the pool of exact sizes holds every size
+ * a step ever used (B0's step at 64 px: 349 MB in use at the peak, 572 MB held). The cap never fails an allocation:
+ * in use beyond it is the step's own need, which the --memory budget checks. undefined removes the cap.
+ */
+export function capPooledBytes(capBytes: number | undefined): void {
+  const manager = bufferManager();
+  if (!manager) return;
+  if (manager.uncappedAcquire) {
+    manager.acquireBuffer = manager.uncappedAcquire;
+    manager.uncappedAcquire = undefined;
+  }
+  if (capBytes === undefined) return;
+  const acquire = manager.acquireBuffer;
+  manager.uncappedAcquire = acquire;
+  manager.acquireBuffer = function (this: BufferManagerLike, ...args: unknown[]) {
+    const [size, usage, , reuse = true] = args as [number, number, boolean, boolean];
+    const pooled = reuse && (this.freeBuffers.get(`${size}_${usage}`)?.length ?? 0) > 0;
+    if (!pooled && this.numBytesAllocated + size > capBytes) evictPooled(this, this.numBytesAllocated + size - capBytes);
+    return acquire.apply(this, args);
+  };
+}
+
+/** Destroys pooled buffers, largest first, until `bytes` are freed or the pool is empty. */
+function evictPooled(manager: BufferManagerLike, bytes: number): void {
+  const lists = [...manager.freeBuffers.values()].filter((list) => list.length > 0).sort((a, b) => b[0].size - a[0].size);
+  let freed = 0;
+  for (const list of lists) {
+    while (list.length > 0 && freed < bytes) {
+      const buffer = list.pop()!;
+      freed += buffer.size;
+      buffer.destroy();
+      manager.numFreeBuffers--;
+    }
+    if (freed >= bytes) break;
+  }
+  manager.numBytesAllocated -= freed;
 }
 
 /** Sends tfjs' pending commands to the device (and so releases the buffers it holds until a submit). */
