@@ -21,7 +21,12 @@ say() { echo "gpu-check: $*" >&2; }
 if [ -f .gpu/bundle.tar.xz ]; then
   unpacked=${GPU_CHECK_DIR:-${TMPDIR:-/tmp}/streamfit-gpu}
   if [ ! -x "$unpacked/streamfit/node" ] || [ .gpu/bundle.tar.xz -nt "$unpacked/streamfit/streamfit.mjs" ]; then
-    rm -rf "$unpacked" && mkdir -p "$unpacked" && tar -xJf .gpu/bundle.tar.xz -C "$unpacked" || { say "cannot unpack .gpu/bundle.tar.xz"; exit 1; }
+    rm -rf "$unpacked" && mkdir -p "$unpacked"
+    # tar needs the xz program for -J; Python's tarfile reads xz on its own.
+    tar -xJf .gpu/bundle.tar.xz -C "$unpacked" 2>/dev/null ||
+      python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpu/bundle.tar.xz "$unpacked" ||
+      { say "cannot unpack .gpu/bundle.tar.xz"; exit 1; }
+    chmod +x "$unpacked/streamfit/node"
   fi
   node=("$unpacked/streamfit/node" --max-old-space-size=16384)
   cli=("${node[@]}" "$unpacked/streamfit/streamfit.mjs")
