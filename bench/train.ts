@@ -15,7 +15,8 @@ export interface TrainBenchOptions {
   backend?: string;
   model: string;
   imageSize: number;
-  batch: number;
+  /** Samples per step (one micro-batch, no accumulation). */
+  batchSize: number;
   steps: number;
 }
 
@@ -23,7 +24,7 @@ export interface TrainBenchResult {
   backend: string;
   model: string;
   imageSize: number;
-  batch: number;
+  batchSize: number;
   steps: number;
   msPerStep: number;
   imagesPerSec: number;
@@ -54,7 +55,7 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   const backend = await selectBackend(options.backend);
   const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
-  const batch = syntheticBatch(options.batch, options.imageSize, 10);
+  const batch = syntheticBatch(options.batchSize, options.imageSize, 10);
   // Every step reads its loss back (accumulate 1), so the timings include the device finishing its work.
   await trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
   const numTensorsBefore = tf.memory().numTensors;
@@ -72,10 +73,10 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     backend: backend.name,
     model: options.model,
     imageSize: options.imageSize,
-    batch: options.batch,
+    batchSize: options.batchSize,
     steps: options.steps,
     msPerStep: round(msPerStep),
-    imagesPerSec: round((options.batch * 1000) / msPerStep),
+    imagesPerSec: round((options.batchSize * 1000) / msPerStep),
     numTensorsBefore,
     numTensorsAfter,
     ...(backend.name === 'webgpu'
@@ -116,7 +117,7 @@ export function benchPytorch(options: TrainBenchOptions, device: 'cpu' | 'auto' 
       python,
       [
         script,
-        ...['--model', options.model, '--image-size', String(options.imageSize), '--batch', String(options.batch)],
+        ...['--model', options.model, '--image-size', String(options.imageSize), '--batch', String(options.batchSize)],
         ...['--steps', String(options.steps), '--threads', String(availableParallelism()), '--device', device],
         ...['--precision', device === 'cpu' ? 'fp32' : 'fp32,amp'],
       ],
