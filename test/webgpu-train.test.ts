@@ -19,7 +19,7 @@ function tinyEfficientNet(): tf.LayersModel {
 
 test('EfficientNet-B0 at 64 px trains through the Trainer on webgpu: the loss falls, tensors and GPU bytes stay flat', async () => {
   const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 64, dropout: 0 });
-  const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 3e-3 }, accumulate: 1 });
+  const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
   const batch = syntheticBatch(4, 64, 3, 1);
   const losses: number[] = [];
   const memory: Array<{ tensors: number; bytes: number }> = [];
@@ -34,7 +34,9 @@ test('EfficientNet-B0 at 64 px trains through the Trainer on webgpu: the loss fa
     trainer.dispose();
     model.dispose();
   }
-  assert.ok(losses.at(-1)! < losses[0], `loss ${losses.map((loss) => loss.toFixed(3)).join(' → ')}`);
+  // One batch, seen again and again: the loss must drop well below where it started (Adam may then overshoot).
+  assert.ok(Math.min(...losses.slice(1)) < losses[0] / 2, `loss ${losses.map((loss) => loss.toFixed(3)).join(' → ')}`);
+  assert.ok(losses.every(Number.isFinite));
   // After two updates (kernels compiled, optimizer slots made, the pool holding a step's buffers) nothing grows.
   for (const point of memory.slice(3)) assert.deepEqual(point, memory[2], JSON.stringify(memory));
 });
