@@ -26,10 +26,10 @@ commands:
         [--executor local|slurm] [--slurm-partition P] [--slurm-gpus-per-trial N] [--detach] … (streamfit sweep --help lists them)
   predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
   evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
-  plan --model efficientnet-b7 --image-size 600 --batch-size 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]
-  models                                                   list the EfficientNet variants
+  plan --model efficientnet-b7 --image-size 600 --batch-size 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure] [--alternatives]
+  models                                                   list the built-in models (EfficientNet, ResNet, VGG, Inception, MobileNet)
   backends                                                 the backend ladder: what can start here, why not, the WebGPU adapter
-  weights import <keras.h5> --model efficientnet-bN --out folder   Keras weights → tfjs layers format (for --weights)
+  weights import <keras.h5> --model <name> --out folder   Keras weights → tfjs layers format (for --weights)
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
   bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch-size 8] [--steps 3] [--baseline cpu] [--pytorch]
   bench kernels [--image-size 224] [--batch 32] [--repeats 5]   webgpu: streamfit's WGSL training kernels against tfjs' own
