@@ -90,6 +90,14 @@ export const benchTrainFlags = {
   pytorch: { type: 'boolean', help: 'the same steps in PyTorch (torchvision), when python3-torchvision is installed' },
 } as const satisfies FlagSpecs;
 
+export const benchKernelsFlags = {
+  'image-size': { type: 'string', value: 'N', help: 'input side (default 224)' },
+  batch: { type: 'string', value: 'N', help: 'samples per pass (default 32)' },
+  repeats: { type: 'string', value: 'N', help: 'timed repeats of each kernel (default 5)' },
+} as const satisfies FlagSpecs;
+
+export const backendsFlags = {} as const satisfies FlagSpecs;
+
 export const benchCacheFlags = {
   data: { type: 'string', value: 'PATH', help: 'dataset (default fixtures/generated/shapes)' },
   'image-size': { type: 'string', value: 'N', help: 'input side (default 128)' },

@@ -3,7 +3,9 @@
 
 import { commonFlags, type FlagSpecs } from './args.ts';
 import {
+  backendsFlags,
   benchCacheFlags,
+  benchKernelsFlags,
   benchPipelineFlags,
   benchTrainFlags,
   evaluateFlags,
@@ -27,7 +29,7 @@ interface CommandHelp {
 const fileOnlyNote =
   'Fields without a flag (earlyStopping) are set in the pipeline file or an --overrides JSON; every flag is also a field there.';
 
-export const commands: Record<string, CommandHelp> = {
+export const commands = {
   inspect: {
     usage: 'streamfit inspect <folder|manifest|tar pattern> [flags]',
     summary: 'Decodes every image (source → decode → resize → render) and reports classes and quarantined files.',
@@ -68,25 +70,31 @@ export const commands: Record<string, CommandHelp> = {
     summary: 'The built-in models with their family, resolution, parameter count and blocks.',
     sections: [{ flags: modelsFlags }],
   },
+  backends: {
+    usage: 'streamfit backends [flags]',
+    summary: 'The backend ladder: every rung, whether it can start here and why not, and the WebGPU adapter.',
+    sections: [{ flags: backendsFlags }],
+  },
   weights: {
     usage: 'streamfit weights import <keras.h5> --model NAME --out FOLDER [flags]',
     summary: 'Keras .h5 weights → a tfjs layers model for --weights.',
     sections: [{ flags: weightsFlags }],
   },
   bench: {
-    usage: 'streamfit bench pipeline|train|cache [flags]',
+    usage: 'streamfit bench pipeline|train|kernels|cache [flags]',
     summary: 'Benchmarks that print JSON with their baseline measured in the same run.',
     sections: [
       { heading: 'bench pipeline', flags: benchPipelineFlags },
       { heading: 'bench train', flags: benchTrainFlags },
+      { heading: 'bench kernels (webgpu: streamfit’s WGSL training kernels against tfjs’ own)', flags: benchKernelsFlags },
       { heading: 'bench cache', flags: benchCacheFlags },
     ],
   },
-};
+} satisfies Record<string, CommandHelp>;
 
 /** One command's help: usage, summary, every flag it parses (and --json, --help). */
-export function commandHelp(name: string): string {
-  const help = commands[name];
+export function commandHelp(name: keyof typeof commands): string {
+  const help: CommandHelp = commands[name];
   const lines = [`usage: ${help.usage}`, help.summary];
   for (const section of help.sections) {
     if (section.heading) lines.push(`${section.heading}:`);

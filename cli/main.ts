@@ -4,9 +4,10 @@
 import { createRequire } from 'node:module';
 import { nearestName } from '../src/config/config-flags.ts';
 import { StreamfitError } from '../src/errors.ts';
-import { commandHelp, mainHelp } from './help.ts';
+import { commandHelp, type commands as helpTopics, mainHelp } from './help.ts';
 
-const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
+/** One loader a command; tsc refuses a command without help (cli/help.ts) or help without a command. */
+const commands: Record<keyof typeof helpTopics, () => Promise<(argv: string[]) => Promise<void>>> = {
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
   bench: async () => (await import('./bench.ts')).benchCommand,
   models: async () => (await import('./models.ts')).modelsCommand,
@@ -16,6 +17,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   sweep: async () => (await import('./sweep.ts')).sweepCommand,
   weights: async () => (await import('./weights.ts')).weightsCommand,
   evaluate: async () => (await import('./evaluate.ts')).evaluateCommand,
+  backends: async () => (await import('./backends.ts')).backendsCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -26,15 +28,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
-    process.stdout.write(`${topic && topic in commands ? commandHelp(topic) : mainHelp()}\n`);
+    process.stdout.write(`${topic && isCommand(topic) ? commandHelp(topic) : mainHelp()}\n`);
     return 0;
   }
   if (!name) {
     process.stderr.write(`${mainHelp()}\n`);
     return 1;
   }
-  const load = commands[name];
-  if (!load) {
+  if (!isCommand(name)) {
     const nearest = nearestName(name, Object.keys(commands));
     process.stderr.write(
       `streamfit: unknown command '${name}'${nearest ? `; did you mean '${nearest}'?` : ''} (streamfit --help lists them)\n`,
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    await (await load())(rest);
+    await (await commands[name]())(rest);
     return typeof process.exitCode === 'number' ? process.exitCode : 0; // a command may set its own (130 after SIGINT)
   } catch (error) {
     // One line, always: a rethrown error would reach tfjs-wasm's uncaught-exception hook, which prints its whole source.
@@ -57,6 +58,10 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.STREAMFIT_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     return 1;
   }
+}
+
+function isCommand(name: string): name is keyof typeof commands {
+  return Object.hasOwn(commands, name);
 }
 
 function version(): string {
