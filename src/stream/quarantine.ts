@@ -30,10 +30,6 @@ export class Quarantine {
     return this.entries.length;
   }
 
-  has(path: string): boolean {
-    return this.seen.has(path);
-  }
-
   /** Creates the (empty) file, so every run folder has one even when nothing was quarantined. */
   touch(): void {
     if (!this.file) return;
