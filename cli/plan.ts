@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { capPooledBytes, gpuBytes, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import { formatBytes, parseBytes } from '../src/config/bytes.ts';
+import { maxImageSize } from '../src/config/train-config.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
 import { type Alternative, planAlternatives, suggestion } from '../src/memory/alternatives.ts';
@@ -29,6 +30,7 @@ export async function planCommand(argv: string[]): Promise<void> {
   const definition = findModel(modelName);
   if (!definition) throw new FlagError('--model', `unknown model '${modelName}' (expected one of ${modelNames.join(', ')})`);
   const imageSize = intFlag(values['image-size'], '--image-size', definition.resolution, 32);
+  if (imageSize > maxImageSize) throw new FlagError('--image-size', `got ${imageSize}; at most ${maxImageSize} px`);
   const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 32);
   if (!values.memory) throw new FlagError('--memory', 'plan needs a budget such as --memory 8GiB');
   const budgetBytes = parseBytes(values.memory);

@@ -108,7 +108,8 @@ test('train refuses an --out that holds files it did not make, before any work, 
   writeFileSync(join(mine, 'report.html'), 'my own report');
   const { code, stderr } = await streamfit(['train', data, '--out', mine, '--image-size', '32', '--backend', 'wasm']);
   assert.equal(code, 1);
-  assert.match(stderr, /^streamfit: config field 'out': .* holds files and is not a streamfit run \(it has no \.streamfit-run\)/m);
+  assert.match(stderr, /^streamfit: config field 'out': .* holds files and is not a streamfit run \(it has no \.streamfit-run\)/);
+  assert.equal(stderr.trim().split('\n').length, 1, 'one line and nothing else');
   assert.equal(readFileSync(join(mine, 'report.html'), 'utf8'), 'my own report');
 });
 

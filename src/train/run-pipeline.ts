@@ -51,16 +51,17 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
 
 async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, options: RunOptions): Promise<RunSummary> {
   const { dataset } = options;
+  // Refusals come first, so a run that cannot teach anything says one line and nothing else.
+  checkEvaluationChain(pipeline, dataset, config);
+  const census = await countSamples(dataset, config);
+  checkTrainable(dataset, config, census);
+  const trainSamples = census.train;
   const backend = await selectBackend(requestedBackend(config.backend, process.env));
   const reporter = options.reporter ?? new ProgressReporter();
   reporter.message(
     `backend ${backend.name} ${backend.version} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.simd ? ', SIMD' : ''})`,
     { backend },
   );
-  checkEvaluationChain(pipeline, dataset, config);
-  const census = await countSamples(dataset, config);
-  checkTrainable(dataset, config, census);
-  const trainSamples = census.train;
   reporter.message(
     `${dataset.description}: ${dataset.classes.names.length} classes, ${census.train} training and ${census.validation} validation samples`,
   );
