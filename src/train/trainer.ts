@@ -2,6 +2,9 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/samples.ts';
+import { BatchProgress, type Chunk } from '../memory/lean-backward/batch-progress.ts';
+import { UnsupportedGraph } from '../memory/lean-backward/layer-graph.ts';
+import { LeanBackward } from '../memory/lean-backward/lean-step.ts';
 import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
 import { withPeakBytes } from '../memory/peak-bytes.ts';
 import { recomputedGradients } from '../memory/recompute.ts';
@@ -28,6 +31,11 @@ export interface TrainerOptions {
   splitFactor?: number;
   /** Keep only block-boundary activations and recompute blocks in the backward pass (EfficientNet models). */
   recompute?: boolean;
+  /**
+   * 'lean' (default): streamfit's backward pass (src/memory/lean-backward), which keeps about a third of what tfjs' tape
+   * keeps, frees as it goes and adds gradients straight into the accumulators. 'autodiff': tfjs' tf.variableGrads, as before.
+   */
+  backward?: 'lean' | 'autodiff';
   log?: (event: Record<string, unknown>) => void;
 }
 
@@ -58,6 +66,10 @@ export class Trainer {
   private readonly frozenPrefix?: { frozen: Segment[]; rest: Segment[] };
   /** Peak tensor bytes of the last measured chunk (only when a budget is set). */
   lastPeakBytes = 0;
+  private readonly lean?: LeanBackward;
+  private readonly accumulatorOf = new Map<Variable, Variable>();
+  /** The batch being added chunk by chunk with the lean backward pass, kept across out-of-memory retries. */
+  private leanProgress?: BatchProgress;
 
   constructor(options: TrainerOptions) {
     this.options = options;
@@ -65,6 +77,7 @@ export class Trainer {
     this.training = createOptimizer(options.optimizer);
     this.splitFactor = options.splitFactor ?? 1;
     const segments = segmentModel(this.model);
+    this.lean = this.leanBackward(options);
     if (options.recompute) {
       if (segments.length < 3) throw new Error('recomputation needs a model made of blocks (EfficientNet)');
       this.segments = segments;
@@ -80,6 +93,22 @@ export class Trainer {
       zeros.dispose();
       return accumulator;
     });
+    this.variables.forEach((variable, i) => this.accumulatorOf.set(variable, this.accumulators[i]));
+  }
+
+  /** The lean backward pass unless asked for tfjs' autodiff or the model's graph is one it does not take (then logged). */
+  private leanBackward(options: TrainerOptions): LeanBackward | undefined {
+    if (options.backward === 'autodiff') return undefined;
+    const lean = new LeanBackward(this.model);
+    try {
+      const autodiffLayers = lean.autodiffLayers(options.recompute);
+      if (autodiffLayers.length > 0) options.log?.({ event: 'lean-backward', autodiffLayers });
+      return lean;
+    } catch (error) {
+      if (!(error instanceof UnsupportedGraph)) throw error;
+      options.log?.({ event: 'lean-backward', unsupported: error.message, using: 'tfjs autodiff' });
+      return undefined;
+    }
   }
 
   get learningRate(): number {
@@ -116,6 +145,7 @@ export class Trainer {
 
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
   private addGradients(batch: Batch): number {
+    if (this.lean) return this.addGradientsLean(batch);
     const samples = batch.shape[0];
     const chunkSize = Math.ceil(samples / this.splitFactor);
     // The batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
@@ -139,6 +169,65 @@ export class Trainer {
       return lossSum;
     } finally {
       if (batchSum) tf.dispose(batchSum);
+    }
+  }
+
+  /**
+   * The lean backward pass adds each chunk's gradients straight into the accumulators; after an out-of-memory error the
+   * step retries, and `leanProgress` resumes the batch where it failed (batch-progress.ts). A chunk that completed but
+   * peaked over the budget keeps its (correct) gradients; the chunks after it are smaller.
+   */
+  private addGradientsLean(batch: Batch): number {
+    if (this.leanProgress?.batch !== batch) this.leanProgress = new BatchProgress(batch, batch.shape[0]);
+    const progress = this.leanProgress;
+    while (!progress.finished) {
+      const chunk = progress.nextChunk(Math.ceil(progress.samples / this.splitFactor));
+      const added = new Set<Variable>();
+      let peakBytes = 0;
+      try {
+        const budget = this.options.memoryBudgetBytes;
+        const run = () => this.leanChunk(batch, chunk, added);
+        const loss = budget ? withPeakBytes(run) : { result: run(), peakBytes: 0 };
+        peakBytes = loss.peakBytes;
+        progress.completed(chunk, loss.result);
+      } catch (error) {
+        progress.failed(chunk, added);
+        throw error;
+      }
+      if (this.options.memoryBudgetBytes) {
+        this.lastPeakBytes = peakBytes;
+        if (peakBytes > this.options.memoryBudgetBytes) throw new MemoryBudgetExceeded(peakBytes, this.options.memoryBudgetBytes);
+      }
+    }
+    this.leanProgress = undefined;
+    return progress.lossSum;
+  }
+
+  private leanChunk(batch: Batch, chunk: Chunk, added: Set<Variable>): number {
+    const { x, y } = batchTensors(batch, chunk.start, chunk.end);
+    try {
+      const value = this.lean!.step(x, y, {
+        labelSmoothing: this.options.labelSmoothing ?? 0,
+        // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
+        lossScale: chunk.end - chunk.start,
+        recompute: this.options.recompute,
+        deliver: (variable, gradient) => {
+          const accumulator = this.accumulatorOf.get(variable);
+          if (!accumulator || chunk.skip.has(variable)) {
+            gradient.dispose();
+            return;
+          }
+          tf.tidy(() => accumulator.assign(tf.add(accumulator, gradient)));
+          gradient.dispose();
+          added.add(variable);
+        },
+      });
+      const loss = value.dataSync()[0];
+      value.dispose();
+      if (!Number.isFinite(loss)) throw new NonFiniteLoss(loss);
+      return loss;
+    } finally {
+      tf.dispose([x, y]);
     }
   }
 
