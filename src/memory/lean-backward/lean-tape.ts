@@ -3,9 +3,9 @@
 // weight gradient on as soon as it is computed, and frees every saved value after its last use and every upstream gradient
 // once it is consumed.
 
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { type GraphNode, type LayerGraph, variableOf } from './layer-graph.ts';
-import type { BackwardContext } from './layer-rule.ts';
+import type { BackwardContext, ForwardResult } from './layer-rule.ts';
 import { PendingGradients } from './pending-gradients.ts';
 import { SavedValue } from './saved-value.ts';
 
@@ -64,7 +64,10 @@ export function runForward(
     }
     for (const node of graph.nodes) {
       const inputs = node.inputs.map((name) => values.get(name)!);
-      const { output, extras = [] } = node.rule.forward(node.layer, inputs, { updateStatistics: options.updateStatistics });
+      // In a tidy scope: some tfjs layers leave intermediates behind when called outside one (ReLU with a maximum).
+      const { output, extras = [] } = tf.tidy(
+        () => node.rule.forward(node.layer, inputs, { updateStatistics: options.updateStatistics }) as unknown as tf.TensorContainer,
+      ) as unknown as ForwardResult;
       values.set(node.name, output);
       owned.add(node.name);
       if (options.record) recordNode(tape, node, output, extras, saved);
@@ -99,7 +102,8 @@ function recordNode(tape: LeanTape, node: GraphNode, output: tf.Tensor, extras: 
   if (node.retention === 'kept') saved.set(node.name, tape.track(SavedValue.kept(node.name, output)));
   if (node.retention === 'rebuilt') {
     const inputCount = node.inputs.length;
-    const rebuild = (tensors: tf.Tensor[]) => node.rule.rebuild!(node.layer, tensors.slice(0, inputCount), tensors.slice(inputCount));
+    const rebuild = (tensors: tf.Tensor[]) =>
+      tf.tidy(() => node.rule.rebuild!(node.layer, tensors.slice(0, inputCount), tensors.slice(inputCount)));
     const recipeInputs = [...node.inputs.map((name) => saved.get(name)!), ...extraValues];
     saved.set(node.name, tape.track(SavedValue.rebuilt(node.name, recipeInputs, rebuild)));
   }
@@ -142,7 +146,8 @@ export function runBackward(
       const { node } = record;
       const dy = pending.take(node.name, record.outputShape);
       if (dy) {
-        const gradients = node.rule.backward(node.layer, dy, contextFor(record, deliver));
+        // The tidy scope only catches what a step leaves behind: each step frees its full-size tensors itself, as it goes.
+        const gradients = tf.tidy(() => node.rule.backward(node.layer, dy, contextFor(record, deliver)));
         gradients.forEach((gradient, i) => {
           if (!gradient) return;
           if (node.analysis.inputsNeedGradient[i]) pending.add(node.inputs[i], gradient);
@@ -190,6 +195,7 @@ function contextFor(record: TapeRecord, deliver: (variable: tf.Variable, gradien
         return take(value, `extra ${index}`);
       },
     },
-    deliver: (weight, gradient) => deliver(variableOf(weight), gradient),
+    // Kept, so that the step's tidy scope leaves the gradient to the receiver.
+    deliver: (weight, gradient) => deliver(variableOf(weight), tf.keep(gradient)),
   };
 }
