@@ -35,9 +35,15 @@ export const batchNormalizationRule: LayerRule = {
     return { output, extras: [mean, variance] };
   },
   rebuild(layer, [input], extras) {
-    if (!usesBatchStatistics(layer)) return layer.apply(input, { training: true }) as tf.Tensor;
+    // The normalization as one per-channel affine map (y = x·s + o): FusedBatchNorm is slow on wasm. The rebuilt values
+    // differ from the forward pass's by rounding only.
     const fields = fieldsOf(layer);
-    return tf.batchNorm(input, extras[0], extras[1], fields.beta!.read(), fields.gamma!.read(), fields.epsilon);
+    const [mean, variance] = usesBatchStatistics(layer) ? extras : [fields.movingMean.read(), fields.movingVariance.read()];
+    const [scale, offset] = tf.tidy(() => {
+      const scale = tf.mul(fields.gamma!.read(), tf.rsqrt(tf.add(variance, fields.epsilon)));
+      return [scale, tf.sub(fields.beta!.read(), tf.mul(mean, scale))];
+    });
+    return after([scale, offset], () => channelAffine(input, scale, offset));
   },
   backward(layer, dy, context) {
     const fields = fieldsOf(layer);
@@ -55,7 +61,11 @@ export const batchNormalizationRule: LayerRule = {
     const count = dy.size / dy.shape[dy.rank - 1];
     const [mean, variance] = [context.saved.extra(0), context.saved.extra(1)];
     const input = context.saved.input(0);
-    const normalized = after(input, () => tf.batchNorm(input, mean, variance, undefined, undefined, fields.epsilon));
+    const [inverseDeviation, shift] = tf.tidy(() => {
+      const inverse = tf.rsqrt(tf.add(variance, fields.epsilon));
+      return [inverse, tf.neg(tf.mul(mean, inverse))];
+    });
+    const normalized = after([input, inverseDeviation, shift], () => channelAffine(input, inverseDeviation, shift));
     const dBeta = tf.sum(dy, axes) as tf.Tensor1D;
     const product = tf.mul(dy, normalized);
     const dGamma = after(product, () => tf.sum(product, axes) as tf.Tensor1D);
@@ -65,7 +75,9 @@ export const batchNormalizationRule: LayerRule = {
         const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, fields.epsilon)));
         return [scale, tf.neg(tf.mul(scale, tf.div(dGamma, count))), tf.neg(tf.mul(scale, tf.div(dBeta, count)))] as tf.Tensor1D[];
       });
-      const fromNormalized = after([normalized, normalizedScale, offset], () => channelAffine(normalized, normalizedScale, offset));
+      // Ordered so that dy, x̂ or their products make at most three full-size tensors at once.
+      const scaledNormalized = after([normalized, normalizedScale], () => tf.mul(normalized, normalizedScale));
+      const fromNormalized = after([scaledNormalized, offset], () => tf.add(scaledNormalized, offset));
       const fromDy = after([dy, dyScale], () => tf.mul(dy, dyScale));
       inputGradient = after([fromDy, fromNormalized], () => tf.add(fromDy, fromNormalized));
     } else {
