@@ -62,12 +62,12 @@ test('B7 at 600 px, batch 32, Adam, on 8 GiB: micro-batch 8 or more', async () =
   model.dispose();
 });
 
-// With SGD the backward pass decides the peak; with Adam at these sizes tfjs' optimizer update does (about 15 bytes per
+// With RMSprop the backward pass decides the peak; with Adam at these sizes tfjs' optimizer update does (about 15 bytes per
 // trainable byte), so both parts of the estimate are checked against a real step.
 for (const [model, size, batch, memory, optimizer] of [
   ['efficientnet-b0', 128, 8, '3GiB', 'adam'],
-  ['efficientnet-b0', 224, 8, '2GiB', 'sgd'],
-  ['efficientnet-b3', 300, 2, '3.5GiB', 'sgd'],
+  ['efficientnet-b0', 224, 8, '2GiB', 'rmsprop'],
+  ['efficientnet-b3', 300, 2, '3.5GiB', 'rmsprop'],
 ] as const) {
   test(`plan --measure: the prediction is within 15% of a real step for ${model} at ${size} px with ${optimizer} on wasm`, async () => {
     const { stdout } = await run(
