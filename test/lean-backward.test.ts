@@ -184,6 +184,19 @@ test('out of memory part-way through a backward pass: the retry adds every gradi
   flaky.dispose();
 });
 
+test('out of memory in a forward pass leaves no tensor behind, and the smaller chunks that follow succeed', () => {
+  const failing = new FailsOnceInBackward({});
+  failing.calls = 1; // its next call, in the forward pass, fails
+  const model = familiesModel(failing, 0);
+  const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 1 });
+  const before = tf.memory().numTensors;
+  const result = trainer.step(syntheticBatch(4, 16, 4, 2));
+  assert.equal(tf.memory().numTensors, before);
+  assert.deepEqual([result.applied, result.samples, trainer.backoffs], [true, 4, 1]);
+  trainer.dispose();
+  model.dispose();
+});
+
 test('the tensor count is flat over 50 lean steps, recomputed, with dropout and everything trainable', async () => {
   const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 32, freeze: 'none' });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 2, recompute: true, labelSmoothing: 0.1 });

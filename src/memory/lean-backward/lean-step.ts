@@ -56,14 +56,18 @@ export class LeanBackward {
   private plainStep(x: tf.Tensor, labels: tf.Tensor1D, options: LeanStepOptions): tf.Scalar {
     const graph = this.analyse(false).whole;
     const { output, tape } = runForward(graph, new Map([[graph.sources[0].name, x]]), { record: true, updateStatistics: true });
-    const { loss, gradient } = this.lossOf(output, labels, options);
+    let loss: tf.Scalar | undefined;
     try {
-      runBackward(graph, tape, gradient, options.deliver);
+      const result = this.lossOf(output, labels, options);
+      loss = result.loss;
+      runBackward(graph, tape, result.gradient, options.deliver);
+      return loss;
     } catch (error) {
-      loss.dispose();
+      loss?.dispose();
       throw error;
+    } finally {
+      tape.dispose();
     }
-    return loss;
   }
 
   private recomputedStep(x: tf.Tensor, labels: tf.Tensor1D, options: LeanStepOptions): tf.Scalar {
@@ -99,17 +103,21 @@ export class LeanBackward {
           record: true,
           updateStatistics: isHead,
         });
-        let upstream: tf.Tensor;
-        if (isHead) {
-          const result = this.lossOf(output, labels, options);
-          loss = result.loss;
-          upstream = result.gradient;
-        } else {
-          output.dispose();
-          upstream = dy!;
+        try {
+          let upstream: tf.Tensor;
+          if (isHead) {
+            const result = this.lossOf(output, labels, options);
+            loss = result.loss;
+            upstream = result.gradient;
+          } else {
+            output.dispose();
+            upstream = dy!;
+          }
+          dy = undefined;
+          dy = runBackward(graph, tape, upstream, options.deliver).get(graph.sources[0].name);
+        } finally {
+          tape.dispose();
         }
-        dy = undefined;
-        dy = runBackward(graph, tape, upstream, options.deliver).get(graph.sources[0].name);
         drop(i);
       }
       return loss!;
