@@ -27,6 +27,7 @@ export class LeanTape {
     return value;
   }
 
+  /** Frees the values nothing claimed after the forward pass, last first, so that a recipe's inputs follow it. */
   freeUnclaimed(): void {
     for (const value of [...this.values].reverse()) if (value.unclaimed) value.free();
   }
@@ -122,7 +123,6 @@ function recordNode(tape: LeanTape, node: GraphNode, output: tf.Tensor, extras: 
   });
 }
 
-/** Frees the values nothing claimed, last first, so that a recipe's inputs follow it. */
 function finishTape(tape: LeanTape): LeanTape {
   tape.freeUnclaimed();
   return tape;
