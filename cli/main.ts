@@ -21,6 +21,7 @@ commands:
         [--micro-batch N] [--accumulate N] [--optimizer adam|adamw|sgd|rmsprop] [--lr X] [--weights folder]
         [--memory 8GiB] [--backend wasm|cpu|tfjs-node|tfjs-node-gpu] [--out runs/NAME] [--resume]
   sweep [--config pipelines/sweep.ts] [--trials N] [--concurrency N] [--eta 3] [--min-epochs 1] [--out runs/NAME] (+ train's data and model flags)
+        [--executor local|slurm] [--slurm-partition P] [--slurm-gpus-per-trial N] [--detach] … (streamfit sweep --help lists them)
   predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
   evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
   plan --model efficientnet-b7 --image-size 600 --batch 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]
