@@ -14,7 +14,8 @@ export interface TrainBenchOptions {
   backend?: string;
   model: string;
   imageSize: number;
-  batch: number;
+  /** Samples per step (one micro-batch, no accumulation). */
+  batchSize: number;
   steps: number;
   /** The trainer's backward pass (default: the trainer's, lean). */
   backward?: 'lean' | 'autodiff';
@@ -27,7 +28,7 @@ export interface TrainBenchResult {
   recompute: boolean;
   model: string;
   imageSize: number;
-  batch: number;
+  batchSize: number;
   steps: number;
   msPerStep: number;
   /** Process CPU time a step: steadier than wall time on a shared machine (wasm runs on one thread). */
@@ -56,12 +57,12 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   const backward = options.backward ?? 'lean';
   const recompute = options.recompute ?? false;
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1, backward, recompute });
-  const batch = syntheticBatch(options.batch, options.imageSize, 10);
-  trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
+  const batch = syntheticBatch(options.batchSize, options.imageSize, 10);
+  await trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
   const numTensorsBefore = tf.memory().numTensors;
   const start = performance.now();
   const startCpu = process.cpuUsage();
-  for (let step = 0; step < options.steps; step++) trainer.step(batch);
+  for (let step = 0; step < options.steps; step++) await trainer.step(batch);
   const msPerStep = (performance.now() - start) / options.steps;
   const cpu = process.cpuUsage(startCpu);
   const cpuMsPerStep = (cpu.user + cpu.system) / 1000 / options.steps;
@@ -74,11 +75,11 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     recompute,
     model: options.model,
     imageSize: options.imageSize,
-    batch: options.batch,
+    batchSize: options.batchSize,
     steps: options.steps,
     msPerStep: round(msPerStep),
     cpuMsPerStep: round(cpuMsPerStep),
-    imagesPerSec: round((options.batch * 1000) / msPerStep),
+    imagesPerSec: round((options.batchSize * 1000) / msPerStep),
     numTensorsBefore,
     numTensorsAfter,
   };
@@ -107,7 +108,7 @@ export function benchPytorch(
         '--image-size',
         String(options.imageSize),
         '--batch',
-        String(options.batch),
+        String(options.batchSize),
         '--steps',
         String(options.steps),
         '--threads',

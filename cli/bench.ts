@@ -1,7 +1,7 @@
 // `streamfit bench pipeline|train`: benchmarks that print JSON with their in-run baseline.
 
 import { FlagError } from '../src/errors.ts';
-import { intFlag, parseFlags, report } from './args.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const [which, ...rest] = argv;
@@ -24,6 +24,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       backend: { type: 'string' },
       model: { type: 'string' },
       'image-size': { type: 'string' },
+      'batch-size': { type: 'string' },
       batch: { type: 'string' },
       steps: { type: 'string' },
       baseline: { type: 'string' },
@@ -39,7 +40,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       backend: values.backend ?? process.env.STREAMFIT_BACKEND,
       model: values.model ?? 'efficientnet-b0',
       imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
-      batch: intFlag(values.batch, '--batch', 8),
+      batchSize: intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 8),
       steps: intFlag(values.steps, '--steps', 3),
       backward: backward as 'lean' | 'autodiff',
       recompute: Boolean(values.recompute),

@@ -1,6 +1,7 @@
 // The `streamfit` command: dispatches to one module per command and turns errors into one line and a non-zero exit.
 
 import { StreamfitError } from '../src/errors.ts';
+import { commandHelp } from './help.ts';
 
 const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
@@ -18,17 +19,19 @@ const usage = `usage: streamfit <command> [flags] [--json]
 commands:
   inspect <folder|manifest|tar pattern> [--image-size N]   decode every image, report classes and quarantined files
   train [--config pipelines/x.ts] [--data path] [--model efficientnet-b0] [--image-size N] [--epochs N]
-        [--micro-batch N] [--accumulate N] [--optimizer adam|adamw|sgd|rmsprop] [--lr X] [--weights folder]
+        [--batch-size N] [--micro-batch N] [--optimizer adam|adamw|sgd|rmsprop] [--lr X] [--weights folder]
         [--memory 8GiB] [--backend wasm|cpu|tfjs-node|tfjs-node-gpu] [--out runs/NAME] [--resume]
   sweep [--config pipelines/sweep.ts] [--trials N] [--concurrency N] [--eta 3] [--min-epochs 1] [--out runs/NAME] (+ train's data and model flags)
         [--executor local|slurm] [--slurm-partition P] [--slurm-gpus-per-trial N] [--detach] … (streamfit sweep --help lists them)
   predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
   evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
-  plan --model efficientnet-b7 --image-size 600 --batch 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]
+  plan --model efficientnet-b7 --image-size 600 --batch-size 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]
   models                                                   list the EfficientNet variants
   weights import <keras.h5> --model efficientnet-bN --out folder   Keras weights → tfjs layers format (for --weights)
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
-  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch 8] [--steps 3] [--baseline cpu] [--pytorch]`;
+  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch-size 8] [--steps 3] [--baseline cpu] [--pytorch]
+  bench cache [--data path] [--image-size 128] [--epochs 5]  head-only trial on cached features vs through the pipeline
+streamfit <command> --help lists every flag of a command.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -40,6 +43,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!load) {
     process.stderr.write(`streamfit: unknown command '${name}'\n${usage}\n`);
     return 1;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${commandHelp[name]}\n`);
+    return 0;
   }
   try {
     await (await load())(rest);

@@ -9,7 +9,7 @@ import { type OptimizerName, type Plan, planMemory, profileModel } from '../src/
 import { createModel, type Freeze } from '../src/models/create-model.ts';
 import { findVariant } from '../src/models/variants.ts';
 import { Trainer } from '../src/train/trainer.ts';
-import { intFlag, parseFlags, report } from './args.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 
 const optimizers = ['adam', 'adamw', 'sgd', 'rmsprop'];
 
@@ -24,6 +24,7 @@ export async function planCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' },
     'image-size': { type: 'string' },
+    'batch-size': { type: 'string' },
     batch: { type: 'string' },
     memory: { type: 'string' },
     optimizer: { type: 'string' },
@@ -36,7 +37,7 @@ export async function planCommand(argv: string[]): Promise<void> {
   const variant = findVariant(modelName);
   if (!variant) throw new FlagError('--model', `unknown model '${modelName}'`);
   const imageSize = intFlag(values['image-size'], '--image-size', variant.resolution, 32);
-  const batch = intFlag(values.batch, '--batch', 32);
+  const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 32);
   if (!values.memory) throw new FlagError('--memory', 'plan needs a budget such as --memory 8GiB');
   const budgetBytes = parseBytes(values.memory);
   if (!budgetBytes) throw new FlagError('--memory', `expected a size such as 8GiB or 512MiB, got '${values.memory}'`);
@@ -47,7 +48,7 @@ export async function planCommand(argv: string[]): Promise<void> {
   const backend = await selectBackend(requestedBackend(values.backend ?? (values.measure ? undefined : 'cpu'), process.env));
 
   const { model } = await createModel(modelName, { classes: intFlag(values.classes, '--classes', 1000), imageSize, freeze });
-  const plan = planMemory(profileModel(model), budgetBytes, batch, optimizer);
+  const plan = planMemory(profileModel(model), budgetBytes, batchSize, optimizer);
   const result: Plan & { model: string; imageSize: number; backend: string; measuredPeakBytes?: number; measuredOverPredicted?: number } = {
     ...plan,
     model: modelName,
@@ -77,9 +78,9 @@ async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: Optimiz
     bytes: size,
   };
   try {
-    trainer.step(batch);
-    const profile = await tf.profile(() => {
-      trainer.step(batch);
+    await trainer.step(batch);
+    const profile = await tf.profile(async () => {
+      await trainer.step(batch);
       return tf.scalar(0);
     });
     tf.dispose(profile.result as tf.Tensor);
@@ -92,10 +93,10 @@ async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: Optimiz
 function describePlan(result: Plan & { model: string; imageSize: number; measuredPeakBytes?: number }): string {
   const rows = Object.entries(result.breakdown).map(([name, bytes]) => `  ${name.padEnd(13)} ${formatBytes(bytes).padStart(11)}`);
   const verdict = result.fits
-    ? `micro-batch ${result.microBatch} × accumulate ${result.accumulate} = batch ${result.batch}${result.recompute ? ', with recomputation' : ''}`
+    ? `micro-batch ${result.microBatch} × accumulate ${result.accumulate} = batch size ${result.batchSize}${result.recompute ? ', with recomputation' : ''}`
     : `does not fit: even micro-batch 1 with recomputation needs ${formatBytes(result.predictedPeakBytes)}`;
   return [
-    `${result.model} at ${result.imageSize} px, batch ${result.batch}, budget ${formatBytes(result.budgetBytes)}:`,
+    `${result.model} at ${result.imageSize} px, batch size ${result.batchSize}, budget ${formatBytes(result.budgetBytes)}:`,
     `  ${verdict}`,
     ...rows,
     `  ${'predicted'.padEnd(13)} ${formatBytes(result.predictedPeakBytes).padStart(11)}`,

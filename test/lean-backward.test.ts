@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
-import { BatchProgress } from '../src/memory/lean-backward/batch-progress.ts';
 import { crossEntropyWithGradient } from '../src/memory/lean-backward/cross-entropy.ts';
 import { LeanBackward } from '../src/memory/lean-backward/lean-step.ts';
 import { estimateGraphMemory, estimateRecomputedMemory } from '../src/memory/lean-backward/memory-estimate.ts';
+import { MicroBatchProgress } from '../src/memory/lean-backward/micro-batch-progress.ts';
 import { withPeakBytes } from '../src/memory/peak-bytes.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { batchTensors } from '../src/train/batch-tensor.ts';
 import { crossEntropy } from '../src/train/loss.ts';
-import { Trainer } from '../src/train/trainer.ts';
+import { type BackoffEvent, Trainer } from '../src/train/trainer.ts';
 import { syntheticBatch } from './helpers/batches.ts';
 import { familiesModel } from './helpers/families-model.ts';
 import { autodiffGradients, leanGradients, relativeDifferences } from './helpers/gradients.ts';
@@ -90,9 +90,9 @@ test('a layer kind without a rule gets its gradients from tfjs autodiff, and the
   const reference = autodiffGradients(model, x, y, 0.1);
   model.setWeights(initial);
   assertSameGradients(reference, leanGradients(model, x, y, 0.1), 'with an autodiff layer');
-  const events: Array<Record<string, unknown>> = [];
-  new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 1, log: (event) => events.push(event) }).dispose();
-  assert.deepEqual(events, [{ event: 'lean-backward', autodiffLayers: ['LayerNormalization'] }]);
+  const notices: Array<Record<string, unknown>> = [];
+  new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 1, onNotice: (_text, fields) => notices.push(fields) }).dispose();
+  assert.deepEqual(notices, [{ autodiffLayers: ['LayerNormalization'] }]);
   tf.dispose([x, y, ...initial]);
   model.dispose();
 });
@@ -114,28 +114,27 @@ test('the loss and its gradient equal tfjs autodiff of the trainer loss, probabi
   tf.dispose([probabilities, labels, expected, loss, gradient, reference]);
 });
 
-test('batch progress: a chunk that failed part-way is redone in smaller chunks that skip what it already added', () => {
+test('micro-batch progress: a chunk that failed part-way is redone in smaller chunks that skip what it already added', () => {
   const [a, b, c] = [tf.variable(tf.scalar(0)), tf.variable(tf.scalar(0)), tf.variable(tf.scalar(0))];
-  const progress = new BatchProgress({}, 10);
+  const progress = new MicroBatchProgress({}, 10);
   const first = progress.nextChunk(10);
   assert.deepEqual([first.start, first.end, first.skip.size], [0, 10, 0]);
   progress.failed(first, new Set([a]));
   const second = progress.nextChunk(4);
   assert.deepEqual([second.start, second.end, [...second.skip]], [0, 4, [a]]);
-  progress.completed(second, 1.5);
+  progress.completed(second);
   const third = progress.nextChunk(4);
   progress.failed(third, new Set([b]));
   const fourth = progress.nextChunk(3);
   assert.deepEqual([fourth.start, fourth.end, new Set(fourth.skip)], [4, 7, new Set([a, b])]);
-  progress.completed(fourth, 1);
+  progress.completed(fourth);
   const fifth = progress.nextChunk(3);
   assert.deepEqual([fifth.start, fifth.end, [...fifth.skip]], [7, 8, [a, b]], 'ends where the range b was added for ends');
-  progress.completed(fifth, 1);
+  progress.completed(fifth);
   const sixth = progress.nextChunk(3);
   assert.deepEqual([sixth.start, sixth.end, [...sixth.skip]], [8, 10, [a]]);
-  progress.completed(sixth, 1);
+  progress.completed(sixth);
   assert.equal(progress.finished, true);
-  assert.equal(progress.lossSum, 4.5);
   tf.dispose([a, b, c]);
 });
 
@@ -151,7 +150,7 @@ class FailsOnceInBackward extends tf.layers.Layer {
   }
 }
 
-test('out of memory part-way through a backward pass: the retry adds every gradient once', () => {
+test('out of memory part-way through a backward pass: the retry adds every gradient once', async () => {
   // Frozen BatchNorm and no dropout, so that chunks of 4 add up to the batch of 8 exactly.
   const build = (extra?: tf.layers.Layer) => {
     const model = familiesModel(extra, 0);
@@ -163,15 +162,20 @@ test('out of memory part-way through a backward pass: the retry adds every gradi
   flaky.setWeights(reference.getWeights());
   const batch = syntheticBatch(8, 16, 4, 9);
   const referenceTrainer = new Trainer({ model: reference, optimizer: { name: 'sgd', lr: 0.5 }, accumulate: 1 });
-  referenceTrainer.step(batch);
-  const events: Array<Record<string, unknown>> = [];
-  const trainer = new Trainer({ model: flaky, optimizer: { name: 'sgd', lr: 0.5 }, accumulate: 1, log: (event) => events.push(event) });
+  await referenceTrainer.step(batch);
+  const events: BackoffEvent[] = [];
+  const trainer = new Trainer({
+    model: flaky,
+    optimizer: { name: 'sgd', lr: 0.5 },
+    accumulate: 1,
+    onBackoff: (event) => events.push(event),
+  });
   const before = tf.memory().numTensors;
-  const result = trainer.step(batch);
+  const result = await trainer.step(batch);
   assert.equal(tf.memory().numTensors, before);
   assert.deepEqual(
-    events.filter((event) => event.event === 'oom-backoff').map((event) => [event.microBatch, event.accumulate]),
-    [[4, 2]],
+    events.map((event) => [event.microBatch, event.chunks, event.chunkSize]),
+    [[8, 2, 4]],
   );
   assert.equal(result.applied, true);
   // The layers above the failure had added their gradients for all 8 samples before it: added twice, they would differ.
@@ -184,13 +188,13 @@ test('out of memory part-way through a backward pass: the retry adds every gradi
   flaky.dispose();
 });
 
-test('out of memory in a forward pass leaves no tensor behind, and the smaller chunks that follow succeed', () => {
+test('out of memory in a forward pass leaves no tensor behind, and the smaller chunks that follow succeed', async () => {
   const failing = new FailsOnceInBackward({});
   failing.calls = 1; // its next call, in the forward pass, fails
   const model = familiesModel(failing, 0);
   const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 1 });
   const before = tf.memory().numTensors;
-  const result = trainer.step(syntheticBatch(4, 16, 4, 2));
+  const result = await trainer.step(syntheticBatch(4, 16, 4, 2));
   assert.equal(tf.memory().numTensors, before);
   assert.deepEqual([result.applied, result.samples, trainer.backoffs], [true, 4, 1]);
   trainer.dispose();
@@ -201,10 +205,10 @@ test('the tensor count is flat over 50 lean steps, recomputed, with dropout and 
   const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 32, freeze: 'none' });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 2, recompute: true, labelSmoothing: 0.1 });
   const batch = syntheticBatch(2, 32, 3, 4);
-  trainer.step(batch);
-  trainer.step(batch);
+  await trainer.step(batch);
+  await trainer.step(batch);
   const afterFirst = tf.memory().numTensors;
-  for (let step = 0; step < 50; step++) trainer.step(batch);
+  for (let step = 0; step < 50; step++) await trainer.step(batch);
   assert.equal(tf.memory().numTensors, afterFirst);
   assert.equal(trainer.optimizerStep, 26);
   trainer.dispose();
@@ -235,7 +239,7 @@ for (const [freeze, recompute] of [
 test('a lean B0 step at 160 px peaks at under half the activation bytes of tfjs autodiff', async () => {
   const { model } = await createModel('efficientnet-b0', { classes: 10, imageSize: 160, freeze: 'none' });
   const batch = syntheticBatch(2, 160, 10, 6);
-  const peakAbove = (backward: 'lean' | 'autodiff') => {
+  const peakAbove = async (backward: 'lean' | 'autodiff') => {
     const trainer = new Trainer({
       model,
       optimizer: { name: 'sgd', lr: 0 },
@@ -244,13 +248,13 @@ test('a lean B0 step at 160 px peaks at under half the activation bytes of tfjs 
       memoryBudgetBytes: Number.MAX_SAFE_INTEGER,
     });
     const base = tf.memory().numBytes;
-    trainer.step(batch);
+    await trainer.step(batch);
     const peak = trainer.lastPeakBytes - base;
     trainer.dispose();
     return peak;
   };
-  const autodiff = peakAbove('autodiff');
-  const lean = peakAbove('lean');
+  const autodiff = await peakAbove('autodiff');
+  const lean = await peakAbove('lean');
   assert.ok(lean < 0.5 * autodiff, `lean ${lean} bytes above the model, autodiff ${autodiff}`);
   model.dispose();
 });

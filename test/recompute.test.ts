@@ -9,13 +9,13 @@ import { syntheticBatch } from './helpers/batches.ts';
 
 await selectBackend('wasm');
 
-function summedGradients(
+async function summedGradients(
   model: tf.LayersModel,
   recompute: boolean,
   imageSize: number,
   batchSize = 8,
   backward: 'lean' | 'autodiff' = 'lean',
-): { values: Float32Array[]; peakBytes: number } {
+): Promise<{ values: Float32Array[]; peakBytes: number }> {
   const trainer = new Trainer({
     model,
     optimizer: { name: 'sgd', lr: 0.1 },
@@ -24,8 +24,8 @@ function summedGradients(
     backward,
     memoryBudgetBytes: Number.MAX_SAFE_INTEGER,
   });
-  trainer.step(syntheticBatch(batchSize, imageSize, 3, 5));
-  const { values } = trainer.accumulatorState();
+  await trainer.step(syntheticBatch(batchSize, imageSize, 3, 5));
+  const { values } = await trainer.accumulatorState();
   const peakBytes = trainer.lastPeakBytes;
   trainer.dispose();
   return { values: values.map((v) => v.slice()), peakBytes };
@@ -50,9 +50,9 @@ for (const backward of ['lean', 'autodiff'] as const)
   test(`recomputed gradients equal the ordinary ones (BatchNorm in training mode too), ${backward} backward pass`, async () => {
     const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 64, dropout: 0, dropConnectRate: 0, freeze: 'none' });
     const initial = model.getWeights().map((weight) => weight.clone());
-    const plain = summedGradients(model, false, 64, 8, backward);
+    const plain = await summedGradients(model, false, 64, 8, backward);
     model.setWeights(initial);
-    const recomputed = summedGradients(model, true, 64, 8, backward);
+    const recomputed = await summedGradients(model, true, 64, 8, backward);
     let scale = 0;
     let difference = 0;
     plain.values.forEach((values, i) =>
@@ -72,8 +72,8 @@ for (const backward of ['lean', 'autodiff'] as const)
 test('with tfjs autodiff, recomputation cuts the peak memory of a B0 step at 224 px by at least 40% (batch 2)', async () => {
   const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 224 });
   const base = tf.memory().numBytes;
-  const plain = summedGradients(model, false, 224, 2, 'autodiff').peakBytes - base;
-  const recomputed = summedGradients(model, true, 224, 2, 'autodiff').peakBytes - base;
+  const plain = (await summedGradients(model, false, 224, 2, 'autodiff')).peakBytes - base;
+  const recomputed = (await summedGradients(model, true, 224, 2, 'autodiff')).peakBytes - base;
   const drop = 1 - recomputed / plain;
   assert.ok(drop >= 0.4, `peak above the model: ${plain} → ${recomputed} bytes (${(drop * 100).toFixed(1)}% less)`);
   model.dispose();

@@ -94,7 +94,7 @@ test('sweep runs trials in their own folders, records a failing one and goes on,
   writeFileSync(
     pipelineFile,
     `import { pipeline as base } from '../../pipelines/default.ts';
-export const space = { method: 'grid', parameters: { microBatch: { grid: [4, 0, 2] } } };
+export const space = { method: 'grid', parameters: { batchSize: { grid: [4, 0, 2] } } };
 export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep', epochs: 2 } };
 `,
   );
@@ -123,9 +123,9 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep',
   const result = JSON.parse((await run(process.execPath, args, { maxBuffer: 2 ** 24 })).stdout.trim().split('\n').pop()!);
   assert.equal(result.sweepDir, out);
   assert.equal(result.failed, 1);
-  const failed = result.trials.find((trial: { params: { microBatch: number } }) => trial.params.microBatch === 0);
+  const failed = result.trials.find((trial: { params: { batchSize: number } }) => trial.params.batchSize === 0);
   assert.equal(failed.status, 'failed');
-  assert.match(failed.reason, /microBatch/);
+  assert.match(failed.reason, /batchSize/);
   const statuses = result.trials.map((trial: { status: string }) => trial.status).sort();
   assert.deepEqual(statuses, ['done', 'failed', 'stopped']);
   assert.ok(result.best && typeof result.best.metric === 'number');

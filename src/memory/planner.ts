@@ -173,18 +173,20 @@ function estimateLeanStep(
 }
 
 export interface Plan extends StepEstimate {
+  /** Micro-batches per optimizer update: batchSize / microBatch. */
   accumulate: number;
   budgetBytes: number;
-  batch: number;
+  /** Samples per optimizer update (the effective batch). */
+  batchSize: number;
   fits: boolean;
 }
 
 /**
- * The largest micro-batch dividing `batch` that fits the budget, without recomputation if that gives at least
- * min(batch, 8) (recomputation costs about a third more compute), else with it when it allows a larger micro-batch.
+ * The largest micro-batch dividing `batchSize` that fits the budget, without recomputation if that gives at least
+ * min(batchSize, 8) (recomputation costs about a third more compute), else with it when it allows a larger micro-batch.
  */
-export function planMemory(profile: ModelMemoryProfile, budgetBytes: number, batch: number, optimizer: OptimizerName): Plan {
-  const divisors = Array.from({ length: batch }, (_, i) => batch - i).filter((size) => batch % size === 0);
+export function planMemory(profile: ModelMemoryProfile, budgetBytes: number, batchSize: number, optimizer: OptimizerName): Plan {
+  const divisors = Array.from({ length: batchSize }, (_, i) => batchSize - i).filter((size) => batchSize % size === 0);
   const largest = (recompute: boolean) =>
     divisors
       .map((size) => estimateStep(profile, size, optimizer, recompute))
@@ -192,11 +194,11 @@ export function planMemory(profile: ModelMemoryProfile, budgetBytes: number, bat
   const plain = largest(false);
   const withRecompute = profile.canRecompute ? largest(true) : undefined;
   let chosen = plain;
-  if (withRecompute && (!plain || (plain.microBatch < Math.min(batch, 8) && withRecompute.microBatch > plain.microBatch)))
+  if (withRecompute && (!plain || (plain.microBatch < Math.min(batchSize, 8) && withRecompute.microBatch > plain.microBatch)))
     chosen = withRecompute;
   if (!chosen) {
     const smallest = estimateStep(profile, 1, optimizer, profile.canRecompute);
-    return { ...smallest, accumulate: batch, budgetBytes, batch, fits: false };
+    return { ...smallest, accumulate: batchSize, budgetBytes, batchSize, fits: false };
   }
-  return { ...chosen, accumulate: batch / chosen.microBatch, budgetBytes, batch, fits: true };
+  return { ...chosen, accumulate: batchSize / chosen.microBatch, budgetBytes, batchSize, fits: true };
 }

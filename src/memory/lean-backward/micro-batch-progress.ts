@@ -1,7 +1,7 @@
-// Progress through one batch whose chunks add their gradients straight into the accumulators, kept across out-of-memory
-// retries: finished chunks are not redone, and a chunk that failed part-way (its backward pass had already added the
-// gradients of the layers above the failure) is redone in smaller chunks that skip exactly those variables. So every
-// sample's gradient is added once, without a second copy of the gradients to make the batch all-or-nothing.
+// Progress through one micro-batch whose chunks add their gradients straight into the accumulators, kept across
+// out-of-memory retries: finished chunks are not redone, and a chunk that failed part-way (its backward pass had already
+// added the gradients of the layers above the failure) is redone in smaller chunks that skip exactly those variables. So
+// every sample's gradient is added once, without a second copy of the gradients to make the micro-batch all-or-nothing.
 
 import type * as tf from '@tensorflow/tfjs';
 
@@ -12,9 +12,8 @@ export interface Chunk {
   skip: ReadonlySet<tf.Variable>;
 }
 
-export class BatchProgress {
+export class MicroBatchProgress {
   next = 0;
-  lossSum = 0;
   /** For samples below `until`, the gradients of `variables` are already added. */
   private readonly done: Array<{ until: number; variables: Set<tf.Variable> }> = [];
 
@@ -35,8 +34,7 @@ export class BatchProgress {
     return { start, end, skip: new Set(covering.flatMap((range) => [...range.variables])) };
   }
 
-  completed(chunk: Chunk, loss: number): void {
-    this.lossSum += loss;
+  completed(chunk: Chunk): void {
     this.next = chunk.end;
   }
 
