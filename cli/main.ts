@@ -25,9 +25,9 @@ commands:
         [--executor local|slurm] [--slurm-partition P] [--slurm-gpus-per-trial N] [--detach] … (streamfit sweep --help lists them)
   predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
   evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
-  plan --model efficientnet-b7 --image-size 600 --batch-size 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure]
-  models                                                   list the EfficientNet variants
-  weights import <keras.h5> --model efficientnet-bN --out folder   Keras weights → tfjs layers format (for --weights)
+  plan --model efficientnet-b7 --image-size 600 --batch-size 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure] [--alternatives]
+  models                                                   list the built-in models (EfficientNet, ResNet, VGG, Inception, MobileNet)
+  weights import <keras.h5> --model <name> --out folder   Keras weights → tfjs layers format (for --weights)
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
   bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch-size 8] [--steps 3] [--baseline cpu] [--pytorch]
   bench cache [--data path] [--image-size 128] [--epochs 5]  head-only trial on cached features vs through the pipeline

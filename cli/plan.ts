@@ -5,9 +5,10 @@ import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { formatBytes, parseBytes } from '../src/config/bytes.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
+import { type Alternative, planAlternatives, suggestion } from '../src/memory/alternatives.ts';
 import { type OptimizerName, type Plan, planMemory, profileModel } from '../src/memory/planner.ts';
 import { createModel, type Freeze } from '../src/models/create-model.ts';
-import { findVariant } from '../src/models/variants.ts';
+import { findModel, modelNames } from '../src/models/registry.ts';
 import { Trainer } from '../src/train/trainer.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 
@@ -32,11 +33,12 @@ export async function planCommand(argv: string[]): Promise<void> {
     classes: { type: 'string' },
     measure: { type: 'boolean' },
     backend: { type: 'string' },
+    alternatives: { type: 'boolean' },
   });
   const modelName = values.model ?? 'efficientnet-b0';
-  const variant = findVariant(modelName);
-  if (!variant) throw new FlagError('--model', `unknown model '${modelName}'`);
-  const imageSize = intFlag(values['image-size'], '--image-size', variant.resolution, 32);
+  const definition = findModel(modelName);
+  if (!definition) throw new FlagError('--model', `unknown model '${modelName}' (expected one of ${modelNames.join(', ')})`);
+  const imageSize = intFlag(values['image-size'], '--image-size', definition.resolution, 32);
   const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 32);
   if (!values.memory) throw new FlagError('--memory', 'plan needs a budget such as --memory 8GiB');
   const budgetBytes = parseBytes(values.memory);
@@ -47,22 +49,34 @@ export async function planCommand(argv: string[]): Promise<void> {
   const freeze = parseFreeze(values.freeze);
   const backend = await selectBackend(requestedBackend(values.backend ?? (values.measure ? undefined : 'cpu'), process.env));
 
-  const { model } = await createModel(modelName, { classes: intFlag(values.classes, '--classes', 1000), imageSize, freeze });
+  const classes = intFlag(values.classes, '--classes', 1000);
+  const { model } = await createModel(modelName, { classes, imageSize, freeze });
   const plan = planMemory(profileModel(model), budgetBytes, batchSize, optimizer);
-  const result: Plan & { model: string; imageSize: number; backend: string; measuredPeakBytes?: number; measuredOverPredicted?: number } = {
-    ...plan,
-    model: modelName,
-    imageSize,
-    backend: backend.name,
-  };
+  const result: PlanResult = { ...plan, model: definition.name, imageSize, backend: backend.name };
+  // Every registered model is planned when asked, and when this one does not fit, to suggest the best that does.
+  const alternatives =
+    values.alternatives || !plan.fits ? await planAlternatives({ budgetBytes, batchSize, optimizer, classes, freeze }) : undefined;
+  if (values.alternatives) result.alternatives = alternatives;
+  if (!plan.fits) result.suggestion = suggestion(alternatives!, definition.name);
   if (values.measure) {
-    if (!plan.fits) throw new ConfigError('memory', `nothing fits in ${formatBytes(budgetBytes)}, so there is nothing to measure`);
+    if (!plan.fits)
+      throw new ConfigError('memory', `nothing fits in ${formatBytes(budgetBytes)}, so there is nothing to measure; ${result.suggestion}`);
     result.measuredPeakBytes = await measureStep(model, plan, optimizer, imageSize);
     result.measuredOverPredicted = Number((result.measuredPeakBytes / plan.predictedPeakBytes).toFixed(4));
   }
   model.dispose();
   report(values.json, result, describePlan(result));
 }
+
+type PlanResult = Plan & {
+  model: string;
+  imageSize: number;
+  backend: string;
+  measuredPeakBytes?: number;
+  measuredOverPredicted?: number;
+  alternatives?: Alternative[];
+  suggestion?: string;
+};
 
 /** Peak bytes of a real training step at the planned micro-batch (after one warm-up step creates the optimizer slots), from tf.profile. */
 async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: OptimizerName, imageSize: number): Promise<number> {
@@ -90,16 +104,21 @@ async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: Optimiz
   }
 }
 
-function describePlan(result: Plan & { model: string; imageSize: number; measuredPeakBytes?: number }): string {
+function describePlan(result: PlanResult): string {
   const rows = Object.entries(result.breakdown).map(([name, bytes]) => `  ${name.padEnd(13)} ${formatBytes(bytes).padStart(11)}`);
   const verdict = result.fits
     ? `micro-batch ${result.microBatch} × accumulate ${result.accumulate} = batch size ${result.batchSize}${result.recompute ? ', with recomputation' : ''}`
-    : `does not fit: even micro-batch 1 with recomputation needs ${formatBytes(result.predictedPeakBytes)}`;
+    : `does not fit: even micro-batch 1 with recomputation needs ${formatBytes(result.predictedPeakBytes)}; ${result.suggestion}`;
+  const alternatives = (result.alternatives ?? []).map(
+    (a) =>
+      `  ${a.model.padEnd(16)} ${String(a.resolution).padStart(4)} px  ${a.fits ? `micro-batch ${a.microBatch} × accumulate ${a.accumulate}${a.recompute ? ', recompute' : ''}` : 'does not fit'}  ${formatBytes(a.predictedPeakBytes)}`,
+  );
   return [
     `${result.model} at ${result.imageSize} px, batch size ${result.batchSize}, budget ${formatBytes(result.budgetBytes)}:`,
     `  ${verdict}`,
     ...rows,
     `  ${'predicted'.padEnd(13)} ${formatBytes(result.predictedPeakBytes).padStart(11)}`,
     ...(result.measuredPeakBytes ? [`  ${'measured'.padEnd(13)} ${formatBytes(result.measuredPeakBytes).padStart(11)}`] : []),
+    ...(alternatives.length > 0 ? [`alternatives at their native resolution, same budget and batch:`, ...alternatives] : []),
   ].join('\n');
 }

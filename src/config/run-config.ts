@@ -4,8 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, DataError, NothingToResume } from '../errors.ts';
-import { modelNames } from '../models/create-model.ts';
-import { findVariant } from '../models/variants.ts';
+import { findModel, modelNames } from '../models/registry.ts';
 import type { PipelineDefinition } from '../train/pipeline-definition.ts';
 import { existingRunFolder, runFolder, timestampedName } from './run-folder.ts';
 import { defaultTrainConfig, type TrainConfig, validateTrainConfig } from './train-config.ts';
@@ -32,7 +31,7 @@ export function resolveRunConfig(pipeline: PipelineDefinition, flags: Record<str
   const saved = resumeFrom ? readSavedConfig(resumeFrom) : {};
   const merged: Record<string, unknown> = { ...defaultTrainConfig, ...pipeline.config, ...saved, ...flags };
   const config = validateTrainConfig({ ...merged, ...runFolder(merged, timestampedName(String(merged.model))) });
-  if (!findVariant(config.model) && !config.model.startsWith('file:')) {
+  if (!findModel(config.model) && !config.model.startsWith('file:')) {
     throw new ConfigError(
       'model',
       `unknown model '${config.model}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`,
@@ -44,10 +43,10 @@ export function resolveRunConfig(pipeline: PipelineDefinition, flags: Record<str
   if (config.weights && !existsSync(join(config.weights, 'model.json'))) {
     throw new ConfigError('weights', `${config.weights}: no model.json there (weights load from the tfjs layers format)`);
   }
-  if (findVariant(config.model) && config.normalize !== 'none') {
+  if (findModel(config.model) && config.normalize !== 'none') {
     throw new ConfigError(
       'normalize',
-      `got ${JSON.stringify(config.normalize)}; EfficientNet scales and normalizes inside the model (Keras layout), so the pipeline must keep raw pixels: use 'none'`,
+      `got ${JSON.stringify(config.normalize)}; ${config.model} scales and normalizes inside the model (Keras' preprocessing), so the pipeline must keep raw pixels: use 'none'`,
     );
   }
   return config;

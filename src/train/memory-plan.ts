@@ -4,6 +4,7 @@ import { requestedBackend, selectBackend } from '../backend/ladder.ts';
 import { formatBytes, parseBytes } from '../config/bytes.ts';
 import type { TrainConfig } from '../config/train-config.ts';
 import { ConfigError } from '../errors.ts';
+import { planAlternatives, suggestion } from '../memory/alternatives.ts';
 import { type Plan, planMemory, profileModel } from '../memory/planner.ts';
 import { createModel } from '../models/create-model.ts';
 
@@ -23,11 +24,19 @@ export async function applyMemoryPlan(config: TrainConfig, log: (line: string) =
   } finally {
     model.dispose();
   }
-  if (!plan.fits)
+  if (!plan.fits) {
+    const alternatives = await planAlternatives({
+      budgetBytes: budget,
+      batchSize: config.batchSize,
+      optimizer: config.optimizer,
+      classes: 2,
+      freeze,
+    });
     throw new ConfigError(
       'memory',
-      `${config.model} at ${config.imageSize} px does not fit in ${config.memory} even at micro-batch 1 with recomputation (needs ${formatBytes(plan.predictedPeakBytes)})`,
+      `${config.model} at ${config.imageSize} px does not fit in ${config.memory} even at micro-batch 1 with recomputation (needs ${formatBytes(plan.predictedPeakBytes)}); ${suggestion(alternatives, config.model)}`,
     );
+  }
   log(
     `memory plan: batch size ${plan.batchSize} = micro-batch ${plan.microBatch} × accumulate ${plan.accumulate}${plan.recompute ? ', recomputation on' : ''}, predicted peak ${formatBytes(plan.predictedPeakBytes)} of ${config.memory}`,
   );

@@ -12,8 +12,7 @@ import { evaluationPreprocessing } from '../data/preprocessing.ts';
 import { isValidationKey } from '../data/split-key.ts';
 import { ConfigError } from '../errors.ts';
 import { createModel } from '../models/create-model.ts';
-import { blockNames } from '../models/efficientnet.ts';
-import { findVariant } from '../models/variants.ts';
+import { findModel } from '../models/registry.ts';
 import { ProgressReporter } from '../report/progress.ts';
 import { Quarantine } from '../stream/quarantine.ts';
 import { cachedHeadSpec, canUseFeatureCache } from './cached-head.ts';
@@ -73,9 +72,9 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
         cutAt: config.cutAt,
       }),
     blocks: (model) => {
-      const variant = findVariant(config.model);
-      return variant
-        ? blockNames(variant)
+      const definition = findModel(config.model);
+      return definition
+        ? definition.blocks()
         : model.layers.filter((layer) => layer.weights.length > 0 && !headLayers.has(layer.name)).map((layer) => layer.name);
     },
     trainSteps: (epoch, trainer, skip) =>

@@ -13,6 +13,9 @@ const fieldsOf = (layer: Layer) => layer as unknown as BatchNormalizationFields;
 /** Streamfit's BatchNormalization normalizes with batch statistics in a training step unless it is frozen. */
 const usesBatchStatistics = (layer: Layer) => layer.trainable;
 
+/** γ, or ones for a layer without it (scale: false, as in InceptionV3), as the layer itself does. The caller disposes it if made. */
+const gammaOf = (fields: BatchNormalizationFields) => fields.gamma?.read() ?? tf.onesLike(fields.beta!.read());
+
 export const batchNormalizationRule: LayerRule = {
   kind: 'batch-normalization',
   // Training: tf.moments holds x − mean and its square; inference is one kernel.
@@ -21,7 +24,7 @@ export const batchNormalizationRule: LayerRule = {
     if (!(layer instanceof LeanBatchNormalization)) return false;
     const fields = fieldsOf(layer);
     const rank = inputShapesOf(layer)[0].length;
-    return (fields.axis === -1 || fields.axis === rank - 1) && fields.gamma !== undefined && fields.beta !== undefined;
+    return (fields.axis === -1 || fields.axis === rank - 1) && fields.beta !== undefined && fields.beta !== null;
   },
   needs(layer) {
     // Frozen: dx = dy · γ/σ reads nothing. Training: x̂ is needed for dγ and dx.
@@ -30,7 +33,7 @@ export const batchNormalizationRule: LayerRule = {
   forward(layer, [input], state) {
     if (!usesBatchStatistics(layer)) return { output: layer.apply(input, { training: true }) as tf.Tensor };
     const fields = fieldsOf(layer);
-    const { output, mean, variance } = batchNormWithBatchStatistics(input, fields.gamma!.read(), fields.beta!.read(), fields.epsilon);
+    const { output, mean, variance } = batchNormWithBatchStatistics(input, gammaOf(fields), fields.beta!.read(), fields.epsilon);
     if (state.updateStatistics) updateMovingStatistics(fields, mean, variance);
     return { output, extras: [mean, variance] };
   },
@@ -40,18 +43,17 @@ export const batchNormalizationRule: LayerRule = {
     const fields = fieldsOf(layer);
     const [mean, variance] = usesBatchStatistics(layer) ? extras : [fields.movingMean.read(), fields.movingVariance.read()];
     const [scale, offset] = tf.tidy(() => {
-      const scale = tf.mul(fields.gamma!.read(), tf.rsqrt(tf.add(variance, fields.epsilon)));
+      const scale = tf.mul(gammaOf(fields), tf.rsqrt(tf.add(variance, fields.epsilon)));
       return [scale, tf.sub(fields.beta!.read(), tf.mul(mean, scale))];
     });
     return after([scale, offset], () => channelAffine(input, scale, offset));
   },
   backward(layer, dy, context) {
     const fields = fieldsOf(layer);
-    const gamma = fields.gamma!.read() as tf.Tensor1D;
     if (!usesBatchStatistics(layer)) {
       // Inference mode: the moving statistics are constants, so dx = dy · γ / sqrt(moving variance + ε).
       if (!context.inputsNeedGradient[0]) return after(dy, () => [undefined]);
-      const scale = tf.tidy(() => tf.mul(gamma, tf.rsqrt(tf.add(fields.movingVariance.read(), fields.epsilon))));
+      const scale = tf.tidy(() => tf.mul(gammaOf(fields), tf.rsqrt(tf.add(fields.movingVariance.read(), fields.epsilon))));
       return after([dy, scale], () => [tf.mul(dy, scale)]);
     }
     // With x̂ = (x − mean)/σ over all axes but the last (n values per channel): dβ = Σdy, dγ = Σdy·x̂ and
@@ -72,7 +74,7 @@ export const batchNormalizationRule: LayerRule = {
     let inputGradient: tf.Tensor | undefined;
     if (context.inputsNeedGradient[0]) {
       const [dyScale, normalizedScale, offset] = tf.tidy(() => {
-        const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, fields.epsilon)));
+        const scale = tf.mul(gammaOf(fields), tf.rsqrt(tf.add(variance, fields.epsilon)));
         return [scale, tf.neg(tf.mul(scale, tf.div(dGamma, count))), tf.neg(tf.mul(scale, tf.div(dBeta, count)))] as tf.Tensor1D[];
       });
       // Ordered so that dy, x̂ or their products make at most three full-size tensors at once.
@@ -84,7 +86,7 @@ export const batchNormalizationRule: LayerRule = {
       tf.dispose([normalized, dy]);
     }
     tf.dispose([mean, variance]);
-    if (context.wants(fields.gamma)) context.deliver(fields.gamma!, dGamma);
+    if (fields.gamma && context.wants(fields.gamma)) context.deliver(fields.gamma, dGamma);
     else dGamma.dispose();
     if (context.wants(fields.beta)) context.deliver(fields.beta!, dBeta);
     else dBeta.dispose();
