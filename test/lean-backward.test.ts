@@ -46,7 +46,7 @@ for (const name of ['efficientnet-b0', 'efficientnet-b3'] as const)
       const { x, y } = batchTensors(syntheticBatch(4, 64, 5, 3));
       const initial = model.getWeights().map((weight) => weight.clone());
       const initialStatistics = movingStatistics(model);
-      const reference = autodiffGradients(model, x, y, 0.1);
+      const reference = await autodiffGradients(model, x, y, 0.1);
       const referenceStatistics = movingStatistics(model);
       assert.equal(
         referenceStatistics.some((values, i) => values.some((value, j) => value !== initialStatistics[i][j])),
@@ -56,7 +56,7 @@ for (const name of ['efficientnet-b0', 'efficientnet-b3'] as const)
       for (const recompute of [false, true]) {
         model.setWeights(initial);
         const before = tf.memory().numTensors;
-        const lean = leanGradients(model, x, y, 0.1, { recompute, seed: 100 });
+        const lean = await leanGradients(model, x, y, 0.1, { recompute, seed: 100 });
         assert.equal(tf.memory().numTensors, before, 'the lean step leaves no tensor behind');
         assertSameGradients(reference, lean, recompute ? 'recomputed' : 'plain');
         assert.deepEqual(movingStatistics(model), referenceStatistics, 'moving statistics updated identically');
@@ -65,16 +65,16 @@ for (const name of ['efficientnet-b0', 'efficientnet-b3'] as const)
       model.dispose();
     });
 
-test('the layer kinds of ResNet, VGG, MobileNet and Inception have rules whose gradients equal tfjs autodiff', () => {
+test('the layer kinds of ResNet, VGG, MobileNet and Inception have rules whose gradients equal tfjs autodiff', async () => {
   const model = familiesModel();
   assert.deepEqual(new LeanBackward(model).autodiffLayers(), []);
   const x = tf.randomNormal([3, 16, 16, 3], 0, 1, 'float32', 1);
   const y = tf.tensor1d([0, 3, 1], 'int32');
   const initial = model.getWeights().map((weight) => weight.clone());
-  const reference = autodiffGradients(model, x, y, 0);
+  const reference = await autodiffGradients(model, x, y, 0);
   model.setWeights(initial);
   const before = tf.memory().numTensors;
-  const lean = leanGradients(model, x, y, 0);
+  const lean = await leanGradients(model, x, y, 0);
   assert.equal(tf.memory().numTensors, before);
   assertSameGradients(reference, lean, 'families');
   tf.dispose([x, y, ...initial]);
@@ -99,25 +99,25 @@ for (const [name, imageSize, batchSize] of [
       'int32',
     );
     const initial = model.getWeights().map((weight) => weight.clone());
-    const reference = autodiffGradients(model, x, y, 0.1);
+    const reference = await autodiffGradients(model, x, y, 0.1);
     model.setWeights(initial);
     const before = tf.memory().numTensors;
-    const lean = leanGradients(model, x, y, 0.1);
+    const lean = await leanGradients(model, x, y, 0.1);
     assert.equal(tf.memory().numTensors, before);
     assertSameGradients(reference, lean, name);
     tf.dispose([x, y, ...initial]);
     model.dispose();
   });
 
-test('a layer kind without a rule gets its gradients from tfjs autodiff, and the trainer says which', () => {
+test('a layer kind without a rule gets its gradients from tfjs autodiff, and the trainer says which', async () => {
   const model = familiesModel(tf.layers.layerNormalization({ axis: -1 }));
   assert.deepEqual(new LeanBackward(model).autodiffLayers(), ['LayerNormalization']);
   const x = tf.randomNormal([3, 16, 16, 3], 0, 1, 'float32', 2);
   const y = tf.tensor1d([2, 0, 1], 'int32');
   const initial = model.getWeights().map((weight) => weight.clone());
-  const reference = autodiffGradients(model, x, y, 0.1);
+  const reference = await autodiffGradients(model, x, y, 0.1);
   model.setWeights(initial);
-  assertSameGradients(reference, leanGradients(model, x, y, 0.1), 'with an autodiff layer');
+  assertSameGradients(reference, await leanGradients(model, x, y, 0.1), 'with an autodiff layer');
   const notices: Array<Record<string, unknown>> = [];
   new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 1, onNotice: (_text, fields) => notices.push(fields) }).dispose();
   assert.deepEqual(notices, [{ autodiffLayers: ['LayerNormalization'] }]);

@@ -1,6 +1,8 @@
 // The accumulating trainer: per micro-batch gradients into persistent accumulators, one optimizer update every `accumulate` batches.
 
 import * as tf from '@tensorflow/tfjs';
+import { openDeviceErrorScope } from '../backend/webgpu-health.ts';
+import { capPooledBytes, releasePooledBuffers } from '../backend/webgpu-memory.ts';
 import type { Batch } from '../data/samples.ts';
 import { ConfigError, StreamfitError } from '../errors.ts';
 import { UnsupportedGraph } from '../memory/lean-backward/layer-graph.ts';
@@ -102,6 +104,7 @@ export class Trainer {
     this.model = options.model;
     this.training = createOptimizer(options.optimizer);
     this.chunks = options.chunks ?? 1;
+    capPooledBytes(options.memoryBudgetBytes); // webgpu: the device holds no more than the budget for tfjs' buffer pool
     const segments = segmentModel(this.model);
     this.lean = this.leanBackward(options);
     if (options.recompute) {
@@ -155,13 +158,14 @@ export class Trainer {
     const samples = batch.shape[0];
     for (;;) {
       try {
-        this.addGradients(batch);
+        await this.addGradients(batch);
         break;
       } catch (error) {
         const chunkSize = Math.ceil(samples / this.chunks);
         if (!isOutOfMemory(error) || chunkSize <= 1 || this.backoffs >= (this.options.maxBackoffs ?? 6)) throw error;
         this.chunks *= 2;
         this.backoffs++;
+        releasePooledBuffers(); // webgpu: buffers sized for the failed chunk would otherwise stay pooled
         this.options.onBackoff?.({
           reason: (error as Error).message.split('\n')[0],
           microBatch: samples,
@@ -182,9 +186,9 @@ export class Trainer {
   }
 
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
-  private addGradients(batch: Batch): void {
+  private async addGradients(batch: Batch): Promise<void> {
     if (this.lean) {
-      this.addGradientsLean(batch);
+      await this.addGradientsLean(batch);
       return;
     }
     const samples = batch.shape[0];
@@ -192,6 +196,8 @@ export class Trainer {
     // The micro-batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
     let batchSum: tf.Tensor[] | undefined;
     let lossSum: tf.Scalar | undefined;
+    // webgpu reports a failed allocation asynchronously: the sums reach the accumulators only once the device has said so.
+    const deviceErrors = openDeviceErrorScope();
     try {
       for (let start = 0; start < samples; start += chunkSize) {
         const end = Math.min(samples, start + chunkSize);
@@ -206,12 +212,14 @@ export class Trainer {
           tf.dispose([...previous, ...grads, previousLoss, value]);
         }
       }
+      await deviceErrors.check();
       const [sums, loss] = [batchSum!, lossSum!];
       tf.tidy(() => {
         this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.add(accumulator, sums[i])));
         this.windowLoss.assign(tf.add(this.windowLoss, loss));
       });
     } finally {
+      await deviceErrors.close();
       if (batchSum) tf.dispose(batchSum);
       lossSum?.dispose();
     }
@@ -219,25 +227,44 @@ export class Trainer {
 
   /**
    * The lean backward pass adds each chunk's gradients straight into the accumulators; after an out-of-memory error the
-   * step retries, and `leanProgress` resumes the micro-batch where it failed (micro-batch-progress.ts). A chunk that completed
-   * but peaked over the budget keeps its (correct) gradients; the chunks after it are smaller.
+   * step retries, and `leanProgress` resumes the micro-batch where it failed (micro-batch-progress.ts). A chunk that
+   * completed but peaked over the budget keeps its (correct) gradients; the chunks after it are smaller.
+   * webgpu reports a failed allocation only later, when anything computed since may be garbage: there a chunk's gradients
+   * are held until the device has said the chunk succeeded (one copy of the gradients, as tfjs' autodiff keeps).
    */
-  private addGradientsLean(batch: Batch): void {
+  private async addGradientsLean(batch: Batch): Promise<void> {
     if (this.leanProgress?.batch !== batch) this.leanProgress = new MicroBatchProgress(batch, batch.shape[0]);
     const progress = this.leanProgress;
     const budget = this.options.memoryBudgetBytes;
+    const reportsLater = tf.getBackend() === 'webgpu';
     while (!progress.finished) {
       const chunk = progress.nextChunk(Math.ceil(progress.samples / this.chunks));
       const added = new Set<Variable>();
+      const held = reportsLater ? new Map<Variable, tf.Tensor>() : undefined;
       let peakBytes = 0;
+      let heldLoss: tf.Scalar | undefined;
+      const deviceErrors = openDeviceErrorScope();
       try {
-        const run = () => this.leanChunk(batch, chunk, added);
+        const run = () => this.leanChunk(batch, chunk, added, held);
         const measured = budget ? withPeakBytes(run) : { result: run(), peakBytes: 0 };
         peakBytes = measured.peakBytes;
+        heldLoss = measured.result;
+        await deviceErrors.check();
+        if (held && heldLoss) {
+          const loss = heldLoss;
+          tf.tidy(() => {
+            for (const [variable, gradient] of held) this.addInto(variable, gradient, added);
+            this.windowLoss.assign(tf.add(this.windowLoss, loss));
+          });
+        }
         progress.completed(chunk);
       } catch (error) {
         progress.failed(chunk, added);
         throw error;
+      } finally {
+        await deviceErrors.close();
+        heldLoss?.dispose();
+        if (held) tf.dispose([...held.values()]);
       }
       if (budget) {
         this.lastPeakBytes = peakBytes;
@@ -247,8 +274,17 @@ export class Trainer {
     this.leanProgress = undefined;
   }
 
-  /** One chunk's lean forward and backward pass: gradients into the accumulators, the summed loss into the window's. */
-  private leanChunk(batch: Batch, chunk: Chunk, added: Set<Variable>): void {
+  private addInto(variable: Variable, gradient: tf.Tensor, added: Set<Variable>): void {
+    const accumulator = this.accumulatorOf.get(variable)!;
+    tf.tidy(() => accumulator.assign(tf.add(accumulator, gradient)));
+    added.add(variable);
+  }
+
+  /**
+   * One chunk's lean forward and backward pass: gradients into the accumulators, the summed loss into the window's; or,
+   * with `held`, both kept for the caller to add once the device has confirmed them (the loss is then returned).
+   */
+  private leanChunk(batch: Batch, chunk: Chunk, added: Set<Variable>, held?: Map<Variable, tf.Tensor>): tf.Scalar | undefined {
     const { x, y } = batchTensors(batch, chunk.start, chunk.end);
     try {
       const loss = this.lean!.step(x, y, {
@@ -257,18 +293,18 @@ export class Trainer {
         lossScale: chunk.end - chunk.start,
         recompute: this.options.recompute,
         deliver: (variable, gradient) => {
-          const accumulator = this.accumulatorOf.get(variable);
-          if (!accumulator || chunk.skip.has(variable)) {
+          if (!this.accumulatorOf.has(variable) || chunk.skip.has(variable)) gradient.dispose();
+          else if (held) held.set(variable, gradient);
+          else {
+            this.addInto(variable, gradient, added);
             gradient.dispose();
-            return;
           }
-          tf.tidy(() => accumulator.assign(tf.add(accumulator, gradient)));
-          gradient.dispose();
-          added.add(variable);
         },
       });
+      if (held) return loss;
       tf.tidy(() => this.windowLoss.assign(tf.add(this.windowLoss, loss)));
       loss.dispose();
+      return undefined;
     } finally {
       tf.dispose([x, y]);
     }

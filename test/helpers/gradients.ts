@@ -12,46 +12,65 @@ export interface LossAndGradients {
 
 const variablesOf = (model: tf.LayersModel) => model.trainableWeights.map((weight) => (weight as unknown as { val: tf.Variable }).val);
 
+/** Host copies, read asynchronously (webgpu cannot read synchronously in Node). */
+async function read(loss: tf.Tensor, gradients: tf.Tensor[]): Promise<LossAndGradients> {
+  return {
+    loss: (await loss.data())[0],
+    gradients: (await Promise.all(gradients.map((gradient) => gradient.data()))) as Float32Array[],
+  };
+}
+
 /** tfjs' own: tf.variableGrads over model.apply in training mode, the summed loss as the trainer computes it. */
-export function autodiffGradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor1D, labelSmoothing: number): LossAndGradients {
+export async function autodiffGradients(
+  model: tf.LayersModel,
+  x: tf.Tensor,
+  y: tf.Tensor1D,
+  labelSmoothing: number,
+): Promise<LossAndGradients> {
   const variables = variablesOf(model);
   const { value, grads } = tf.variableGrads(
     () => tf.mul(crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y, labelSmoothing), x.shape[0]) as tf.Scalar,
     variables,
   );
-  const result = { loss: value.dataSync()[0], gradients: variables.map((variable) => grads[variable.name].dataSync() as Float32Array) };
-  tf.dispose([value, ...Object.values(grads)]);
-  return result;
+  try {
+    return await read(
+      value,
+      variables.map((variable) => grads[variable.name]),
+    );
+  } finally {
+    tf.dispose([value, ...Object.values(grads)]);
+  }
 }
 
-export function leanGradients(
+export async function leanGradients(
   model: tf.LayersModel,
   x: tf.Tensor,
   y: tf.Tensor1D,
   labelSmoothing: number,
   options: { recompute?: boolean; seed?: number } = {},
-): LossAndGradients {
-  const received = new Map<tf.Variable, Float32Array>();
+): Promise<LossAndGradients> {
+  const received = new Map<tf.Variable, tf.Tensor>();
   const loss = new LeanBackward(model).step(x, y, {
     labelSmoothing,
     lossScale: x.shape[0],
     ...options,
     deliver: (variable, gradient) => {
       if (received.has(variable)) throw new Error(`${variable.name} got two gradients`);
-      received.set(variable, gradient.dataSync() as Float32Array);
-      gradient.dispose();
+      received.set(variable, gradient);
     },
   });
-  const value = loss.dataSync()[0];
-  loss.dispose();
-  return {
-    loss: value,
-    gradients: variablesOf(model).map((variable) => {
-      const gradient = received.get(variable);
-      if (!gradient) throw new Error(`${variable.name} got no gradient`);
-      return gradient;
-    }),
-  };
+  try {
+    return await read(
+      loss,
+      variablesOf(model).map((variable) => {
+        const gradient = received.get(variable);
+        if (!gradient) throw new Error(`${variable.name} got no gradient`);
+        return gradient;
+      }),
+    );
+  } finally {
+    tf.dispose([loss, ...received.values()]);
+  }
 }
 
 /**
