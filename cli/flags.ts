@@ -88,6 +88,8 @@ export const benchTrainFlags = {
   baseline: { type: 'string', value: 'NAME', help: 'the same steps on another backend, in a child process' },
   'baseline-steps': { type: 'string', value: 'N', help: 'steps of the baseline (default 1)' },
   pytorch: { type: 'boolean', help: 'the same steps in PyTorch (torchvision), when python3-torchvision is installed' },
+  backward: { type: 'string', value: 'KIND', help: "lean (default: streamfit's backward pass) or autodiff (tfjs' own)" },
+  recompute: { type: 'boolean', help: 'recompute block by block in the backward pass' },
 } as const satisfies FlagSpecs;
 
 export const benchKernelsFlags = {

@@ -50,6 +50,7 @@ const descriptions: Record<keyof TrainConfig, FieldDescription> = {
   batchNormMomentum: 'moving-average momentum of BatchNorm statistics',
   recompute: 'recompute blocks in the backward pass instead of keeping their activations',
   featureCache: 'with a frozen backbone, train the head on cached features',
+  backward: "the backward pass: lean (streamfit's, frees as it goes) or autodiff (tfjs' tape)",
   maxQuarantined: 'largest share of files that may be quarantined before the run stops (0.05: 5 %)',
 };
 

@@ -46,6 +46,7 @@ export const trainConfigSchema = type({
   normalize: "'imagenet' | 'unit' | 'symmetric' | 'none'",
   batchNormMomentum: '0 < number < 1',
   recompute: 'boolean',
+  backward: "'lean' | 'autodiff'",
   featureCache: 'boolean',
   maxQuarantined: '0 <= number <= 1',
 }).onUndeclaredKey('reject');
@@ -87,6 +88,9 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out' | 'mi
   normalize: 'none',
   batchNormMomentum: 0.99,
   recompute: false,
+  // streamfit's backward pass (src/memory/lean-backward): about a third of tfjs' activation memory, no slower; 'autodiff'
+  // runs tfjs' own, for comparison or should a model ever train differently with it.
+  backward: 'lean',
   featureCache: false,
   maxQuarantined: 0.05,
 };

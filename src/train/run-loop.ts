@@ -149,7 +149,9 @@ export class RunLoop implements RunContext {
       memoryBudgetBytes: this.spec.memoryBudgetBytes,
       chunks: this.position.chunks,
       recompute: config.recompute,
+      backward: config.backward,
       onBackoff: (event) => this.backoffs.push(event),
+      onNotice: (text, fields) => this.message(text, fields),
     });
     this.trainer = trainer;
     const from = resumed ? { ...this.position } : undefined; // where the resumed run stopped
