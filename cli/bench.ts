@@ -2,11 +2,12 @@
 
 import { FlagError } from '../src/errors.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
+import { benchCacheFlags, benchKernelsFlags, benchPipelineFlags, benchTrainFlags } from './flags.ts';
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const [which, ...rest] = argv;
   if (which === 'pipeline') {
-    const { values } = parseFlags(rest, { images: { type: 'string' } });
+    const { values } = parseFlags(rest, benchPipelineFlags);
     const { benchPipeline } = await import('../bench/pipeline.ts');
     const result = await benchPipeline({
       images: intFlag(values.images, '--images', 400, 8),
@@ -20,19 +21,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (which === 'train') {
-    const { values } = parseFlags(rest, {
-      backend: { type: 'string' },
-      model: { type: 'string' },
-      'image-size': { type: 'string' },
-      'batch-size': { type: 'string' },
-      batch: { type: 'string' },
-      steps: { type: 'string' },
-      baseline: { type: 'string' },
-      'baseline-steps': { type: 'string' },
-      pytorch: { type: 'boolean' },
-      backward: { type: 'string' },
-      recompute: { type: 'boolean' },
-    });
+    const { values } = parseFlags(rest, benchTrainFlags);
     const { benchTrain, benchTrainInChild, benchPytorch, machine } = await import('../bench/train.ts');
     const backward = values.backward ?? 'lean';
     if (backward !== 'lean' && backward !== 'autodiff') throw new FlagError('--backward', `expected lean or autodiff, got '${backward}'`);
@@ -79,7 +68,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (which === 'cache') {
-    const { values } = parseFlags(rest, { data: { type: 'string' }, 'image-size': { type: 'string' }, epochs: { type: 'string' } });
+    const { values } = parseFlags(rest, benchCacheFlags);
     const { benchFeatureCache } = await import('../bench/feature-cache.ts');
     const result = await benchFeatureCache({
       data: values.data ?? 'fixtures/generated/shapes',
@@ -94,7 +83,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (which === 'kernels') {
-    const { values } = parseFlags(rest, { 'image-size': { type: 'string' }, batch: { type: 'string' }, repeats: { type: 'string' } });
+    const { values } = parseFlags(rest, benchKernelsFlags);
     const { benchWebgpuKernels } = await import('../bench/webgpu-kernels.ts');
     const result = await benchWebgpuKernels({
       imageSize: intFlag(values['image-size'], '--image-size', 224, 32),

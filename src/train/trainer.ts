@@ -178,11 +178,27 @@ export class Trainer {
     this.samplesInWindow += samples;
     const learningRate = this.learningRate;
     if (this.batchesInWindow < this.options.accumulate) return { samples, applied: false, learningRate, optimizerStep: this.optimizerStep };
+    const update = await this.finishWindow(learningRate);
+    return { samples, applied: true, learningRate, optimizerStep: this.optimizerStep, update };
+  }
+
+  /**
+   * Applies a window that holds fewer than `accumulate` micro-batches (the end of an epoch), averaged over the samples it
+   * holds, as timm does with its last batch; undefined when the window is empty.
+   */
+  async applyPartialWindow(): Promise<{ loss: number; samples: number; learningRate: number } | undefined> {
+    if (this.batchesInWindow === 0) return undefined;
+    const learningRate = this.learningRate;
+    return { ...(await this.finishWindow(learningRate)), learningRate };
+  }
+
+  /** Reads the window's loss once, refuses a non-finite one before it reaches the weights, and applies the update. */
+  private async finishWindow(learningRate: number): Promise<{ loss: number; samples: number }> {
     const lossSum = (await this.windowLoss.data())[0];
     const update = { loss: lossSum / this.samplesInWindow, samples: this.samplesInWindow };
     if (!Number.isFinite(lossSum)) throw new NonFiniteLoss(update.loss);
     this.applyUpdate(learningRate);
-    return { samples, applied: true, learningRate, optimizerStep: this.optimizerStep, update };
+    return update;
   }
 
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
