@@ -2,6 +2,7 @@
 // swish that keep little for the backward pass, and Keras' input Normalization.
 
 import * as tf from '@tensorflow/tfjs';
+import { seedOf } from '../math/random.ts';
 import { leanBatchNormTraining, leanSwish } from './lean-gradients.ts';
 
 type Kwargs = Record<string, unknown>;
@@ -76,6 +77,19 @@ export const FineTuneBatchNormalization = inferenceWhenFrozen(
   'BatchNormalization',
 );
 export const FineTuneDropout = inferenceWhenFrozen(classOf<DropoutArgs>(tf.layers.dropout({ rate: 0.5 })), 'Dropout');
+
+/**
+ * Seeds the masks of every Dropout layer (dropout and stochastic depth) for the next forward pass: a layer's mask is a
+ * function of (seed, layer name), so the same pass run again (a recomputed segment, a resumed run) drops the same units.
+ * tfjs' Dropout draws from `seed` when it has one. Returns a function that clears the seeds, so saved models carry none.
+ */
+export function seedDropoutMasks(layers: readonly tf.layers.Layer[], seed: number): () => void {
+  const dropouts = layers.filter((layer) => layer.getClassName() === 'Dropout') as unknown as Array<{ name: string; seed?: number }>;
+  for (const layer of dropouts) layer.seed = seedOf(seed, layer.name);
+  return () => {
+    for (const layer of dropouts) layer.seed = undefined;
+  };
+}
 
 /** tfjs' Activation layer, with swish as one lean op. Registered under tfjs' class name, like the layers above. */
 export class LeanActivation extends (classOf<ActivationArgs>(tf.layers.activation({ activation: 'linear' })) as new (

@@ -5,6 +5,7 @@ import { setImmediate } from 'node:timers/promises';
 import type * as tf from '@tensorflow/tfjs';
 import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
 import type { Batch } from '../data/samples.ts';
+import { seedOf } from '../math/random.ts';
 import { applyFreeze } from '../models/create-model.ts';
 import type { EpochRecord } from '../report/html-report.ts';
 import type { Quarantine } from '../stream/quarantine.ts';
@@ -142,6 +143,7 @@ export class RunLoop implements RunContext {
       memoryBudgetBytes: this.spec.memoryBudgetBytes,
       chunks: this.position.chunks,
       recompute: config.recompute,
+      seed: seedOf(config.seed, 'phase', index),
       onBackoff: (event) => this.backoffs.push(event),
     });
     this.trainer = trainer;

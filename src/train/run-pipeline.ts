@@ -70,6 +70,7 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
         weights: config.weights,
         dropout: config.dropout,
         cutAt: config.cutAt,
+        seed: config.seed,
       }),
     blocks: (model) => {
       const definition = findModel(config.model);

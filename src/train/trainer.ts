@@ -3,12 +3,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/samples.ts';
 import { ConfigError, StreamfitError } from '../errors.ts';
+import { seedOf } from '../math/random.ts';
 import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
 import { withPeakBytes } from '../memory/peak-bytes.ts';
 import { recomputedGradients } from '../memory/recompute.ts';
 import { runSegment, type Segment, segmentModel } from '../memory/segments.ts';
+import { seedDropoutMasks } from '../models/layers.ts';
 import { batchTensors } from './batch-tensor.ts';
-import { crossEntropy, regularizationPenalty } from './loss.ts';
+import { correctCount, crossEntropy, regularizationPenalty } from './loss.ts';
 import { createOptimizer, type OptimizerConfig, type TrainingOptimizer } from './optimizers.ts';
 import { learningRateAt, type Schedule } from './schedules.ts';
 
@@ -29,6 +31,11 @@ export interface TrainerOptions {
   chunks?: number;
   /** Keep only block-boundary activations and recompute blocks in the backward pass (EfficientNet models). */
   recompute?: boolean;
+  /**
+   * Seeds the dropout and stochastic-depth masks: each chunk's are a function of (seed, optimizer step, micro-batch in the
+   * update, first row), so a rerun or a resumed run draws the same ones. Default 0.
+   */
+  seed?: number;
   /** Hears every out-of-memory backoff (the run's metrics file and progress report it). */
   onBackoff?: (event: BackoffEvent) => void;
 }
@@ -48,8 +55,8 @@ export interface StepResult {
   applied: boolean;
   learningRate: number;
   optimizerStep: number;
-  /** Only when `applied`: the update's mean loss and its samples, read from the device once per update. */
-  update?: { loss: number; samples: number };
+  /** Only when `applied`: the update's mean loss, its samples and how many the model got right, read from the device once per update. */
+  update?: { loss: number; samples: number; correct: number };
 }
 
 /** Gradients and accumulators as host arrays (checkpoints), with the window's position and loss sum. */
@@ -59,9 +66,18 @@ export interface AccumulatorState {
   samplesInWindow: number;
   /** Summed loss of the window's samples so far. */
   lossSum: number;
+  /** Samples of the window the model got right (in its training-mode forward pass). */
+  correct: number;
 }
 
 type Variable = tf.Variable;
+
+/** One chunk's summed loss, gradients and correct count, on the device. */
+interface ChunkGradients {
+  value: tf.Scalar;
+  grads: tf.Tensor[];
+  correct: tf.Scalar;
+}
 
 export class Trainer {
   readonly model: tf.LayersModel;
@@ -71,6 +87,8 @@ export class Trainer {
   private readonly accumulators: Variable[];
   /** The window's summed loss, kept on the device: read once per update, so a GPU is never stalled per micro-batch. */
   private readonly windowLoss: Variable;
+  /** The window's correct predictions, read in the same read as the loss. */
+  private readonly windowCorrect: Variable;
   /** Micro-batches and samples added since the last update. */
   batchesInWindow = 0;
   samplesInWindow = 0;
@@ -106,6 +124,7 @@ export class Trainer {
     };
     this.accumulators = this.variables.map((variable) => zerosVariable(variable, `${variable.name}/accumulated`));
     this.windowLoss = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_loss'));
+    this.windowCorrect = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_correct'));
   }
 
   get learningRate(): number {
@@ -140,11 +159,27 @@ export class Trainer {
     this.samplesInWindow += samples;
     const learningRate = this.learningRate;
     if (this.batchesInWindow < this.options.accumulate) return { samples, applied: false, learningRate, optimizerStep: this.optimizerStep };
-    const lossSum = (await this.windowLoss.data())[0];
-    const update = { loss: lossSum / this.samplesInWindow, samples: this.samplesInWindow };
+    const [lossSum, correct] = await this.readWindow();
+    const update = { loss: lossSum / this.samplesInWindow, samples: this.samplesInWindow, correct };
     if (!Number.isFinite(lossSum)) throw new NonFiniteLoss(update.loss);
     this.applyUpdate(learningRate);
     return { samples, applied: true, learningRate, optimizerStep: this.optimizerStep, update };
+  }
+
+  /** The window's summed loss and correct count, in one read from the device. */
+  private async readWindow(): Promise<[number, number]> {
+    const both = tf.stack([this.windowLoss, this.windowCorrect]);
+    try {
+      const [lossSum, correct] = await both.data();
+      return [lossSum, correct];
+    } finally {
+      both.dispose();
+    }
+  }
+
+  /** The seed of a chunk's dropout masks: a function of where it is in the run, never of timing. */
+  private maskSeed(start: number): number {
+    return seedOf(this.options.seed ?? 0, 'masks', this.optimizerStep, this.batchesInWindow, start);
   }
 
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
@@ -154,73 +189,102 @@ export class Trainer {
     // The micro-batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
     let batchSum: tf.Tensor[] | undefined;
     let lossSum: tf.Scalar | undefined;
+    let correctSum: tf.Scalar | undefined;
     try {
       for (let start = 0; start < samples; start += chunkSize) {
         const end = Math.min(samples, start + chunkSize);
-        const { value, grads } = this.measured(() => this.chunkGradients(batch, start, end));
-        if (!batchSum || !lossSum) {
+        const { value, grads, correct } = this.measured(() => this.chunkGradients(batch, start, end));
+        if (!batchSum || !lossSum || !correctSum) {
           batchSum = grads;
           lossSum = value;
+          correctSum = correct;
         } else {
-          const [previous, previousLoss]: [tf.Tensor[], tf.Scalar] = [batchSum, lossSum];
+          const [previous, previousLoss, previousCorrect]: [tf.Tensor[], tf.Scalar, tf.Scalar] = [batchSum, lossSum, correctSum];
           batchSum = tf.tidy(() => previous.map((sum, i) => tf.add(sum, grads[i])));
           lossSum = tf.tidy(() => tf.add(previousLoss, value) as tf.Scalar);
-          tf.dispose([...previous, ...grads, previousLoss, value]);
+          correctSum = tf.tidy(() => tf.add(previousCorrect, correct) as tf.Scalar);
+          tf.dispose([...previous, ...grads, previousLoss, value, previousCorrect, correct]);
         }
       }
-      const [sums, loss] = [batchSum!, lossSum!];
+      const [sums, loss, correct] = [batchSum!, lossSum!, correctSum!];
       tf.tidy(() => {
         this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.add(accumulator, sums[i])));
         this.windowLoss.assign(tf.add(this.windowLoss, loss));
+        this.windowCorrect.assign(tf.add(this.windowCorrect, correct));
       });
     } finally {
       if (batchSum) tf.dispose(batchSum);
       lossSum?.dispose();
+      correctSum?.dispose();
     }
   }
 
   /** Runs a chunk, checking its peak device bytes (parameters and optimizer state included) against the budget when one is set. */
-  private measured(run: () => { value: tf.Scalar; grads: tf.Tensor[] }): { value: tf.Scalar; grads: tf.Tensor[] } {
+  private measured(run: () => ChunkGradients): ChunkGradients {
     const budget = this.options.memoryBudgetBytes;
     if (!budget) return run();
     const { result, peakBytes } = withPeakBytes(run);
     this.lastPeakBytes = peakBytes;
     if (peakBytes > budget) {
-      tf.dispose([...result.grads, result.value]);
+      tf.dispose([...result.grads, result.value, result.correct]);
       throw new MemoryBudgetExceeded(peakBytes, budget);
     }
     return result;
   }
 
-  /** The summed loss of rows [start, end) and its gradients, left on the device. */
-  private chunkGradients(batch: Batch, start: number, end: number): { value: tf.Scalar; grads: tf.Tensor[] } {
-    const { labelSmoothing = 0 } = this.options;
-    return this.segments
-      ? this.recomputedChunk(batch, start, end)
-      : tf.tidy(() => {
-          const { x, y } = batchTensors(batch, start, end);
-          const prefix = this.frozenPrefix;
-          const features = prefix ? prefix.frozen.reduce((input, segment) => runSegment(segment, input, true), x as tf.Tensor) : x;
-          const forward = () =>
-            prefix
-              ? prefix.rest.reduce((input, segment) => runSegment(segment, input, true), features)
-              : this.model.apply(x, { training: true });
-          // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
-          const lossOf = () => tf.mul(crossEntropy(forward() as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
-          const result = tf.variableGrads(lossOf, this.variables);
-          return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]) };
-        });
+  /** The summed loss of rows [start, end), its gradients and the correct count, left on the device. */
+  private chunkGradients(batch: Batch, start: number, end: number): ChunkGradients {
+    if (this.segments) return this.recomputedChunk(batch, start, end);
+    const releaseMasks = seedDropoutMasks(this.model.layers, this.maskSeed(start));
+    try {
+      return this.plainChunk(batch, start, end);
+    } finally {
+      releaseMasks();
+    }
   }
 
-  private recomputedChunk(batch: Batch, start: number, end: number): { value: tf.Scalar; grads: tf.Tensor[] } {
+  private plainChunk(batch: Batch, start: number, end: number): ChunkGradients {
+    const { labelSmoothing = 0 } = this.options;
+    let correct: tf.Scalar | undefined;
+    try {
+      return tf.tidy(() => {
+        const { x, y } = batchTensors(batch, start, end);
+        const prefix = this.frozenPrefix;
+        const features = prefix ? prefix.frozen.reduce((input, segment) => runSegment(segment, input, true), x as tf.Tensor) : x;
+        const forward = () =>
+          prefix
+            ? prefix.rest.reduce((input, segment) => runSegment(segment, input, true), features)
+            : this.model.apply(x, { training: true });
+        // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
+        const lossOf = () => {
+          const probabilities = forward() as tf.Tensor2D;
+          correct = tf.keep(correctCount(probabilities, y));
+          return tf.mul(crossEntropy(probabilities, y, labelSmoothing), end - start) as tf.Scalar;
+        };
+        const result = tf.variableGrads(lossOf, this.variables);
+        return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]), correct: correct! };
+      });
+    } catch (error) {
+      correct?.dispose(); // kept out of the tape's scope; an out-of-memory error in the backward pass would leak it
+      throw error;
+    }
+  }
+
+  private recomputedChunk(batch: Batch, start: number, end: number): ChunkGradients {
     const { labelSmoothing = 0 } = this.options;
     const { x, y } = batchTensors(batch, start, end);
+    let correct: tf.Scalar | undefined;
     try {
-      const lossOf = (probabilities: tf.Tensor) =>
-        tf.mul(crossEntropy(probabilities as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
-      const { loss, gradients } = recomputedGradients(this.segments!, x, lossOf, Math.floor(Math.random() * 2 ** 30));
+      const lossOf = (probabilities: tf.Tensor) => {
+        correct = tf.keep(correctCount(probabilities as tf.Tensor2D, y));
+        return tf.mul(crossEntropy(probabilities as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
+      };
+      const { loss, gradients } = recomputedGradients(this.segments!, x, lossOf, this.maskSeed(start));
       const grads = this.variables.map((variable) => gradients.get(variable.name) ?? tf.zerosLike(variable));
-      return { value: loss, grads };
+      return { value: loss, grads, correct: correct! };
+    } catch (error) {
+      correct?.dispose();
+      throw error;
     } finally {
       tf.dispose([x, y]);
     }
@@ -243,6 +307,7 @@ export class Trainer {
     tf.tidy(() => {
       for (const accumulator of this.accumulators) accumulator.assign(tf.zerosLike(accumulator));
       this.windowLoss.assign(tf.scalar(0));
+      this.windowCorrect.assign(tf.scalar(0));
     });
     this.batchesInWindow = 0;
     this.samplesInWindow = 0;
@@ -252,25 +317,22 @@ export class Trainer {
   /** Host copies of the accumulators, window position and loss, for checkpoints (read asynchronously). */
   async accumulatorState(): Promise<AccumulatorState> {
     const values = (await Promise.all(this.accumulators.map((accumulator) => accumulator.data()))) as Float32Array[];
-    return {
-      values,
-      batchesInWindow: this.batchesInWindow,
-      samplesInWindow: this.samplesInWindow,
-      lossSum: (await this.windowLoss.data())[0],
-    };
+    const [lossSum, correct] = await this.readWindow();
+    return { values, batchesInWindow: this.batchesInWindow, samplesInWindow: this.samplesInWindow, lossSum, correct };
   }
 
   restoreAccumulators(state: AccumulatorState): void {
     tf.tidy(() => {
       this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.tensor(state.values[i], accumulator.shape)));
       this.windowLoss.assign(tf.scalar(state.lossSum));
+      this.windowCorrect.assign(tf.scalar(state.correct));
     });
     this.batchesInWindow = state.batchesInWindow;
     this.samplesInWindow = state.samplesInWindow;
   }
 
   dispose(): void {
-    tf.dispose([...this.accumulators, this.windowLoss]);
+    tf.dispose([...this.accumulators, this.windowLoss, this.windowCorrect]);
     this.training.optimizer.dispose();
   }
 }
