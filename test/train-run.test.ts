@@ -175,6 +175,8 @@ test('a crash in the middle of writing a checkpoint leaves the last good one in 
     best: null,
     stopReason: null,
     listeners: { earlyStopping: { best: 0.5, bestEpoch: 0, waited: 1 } },
+    epochProgress: { updates: 3, lossSum: 7.5, lossSamples: 12, correct: 9, seconds: 4.25 },
+    seconds: 61.5,
   };
   await writeCheckpoint(root, trainer, state);
   // What a process killed mid-write leaves behind: a half-written folder under the temporary name.

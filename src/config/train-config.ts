@@ -45,6 +45,7 @@ export const trainConfigSchema = type({
   shuffleBuffer: 'number.integer >= 1',
   normalize: "'imagenet' | 'unit' | 'symmetric' | 'none'",
   batchNormMomentum: '0 < number < 1',
+  preciseBn: type({ batches: 'number.integer >= 1' }).or('false'),
   recompute: 'boolean',
   featureCache: 'boolean',
 }).onUndeclaredKey('reject');
@@ -85,6 +86,7 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out' | 'mi
   shuffleBuffer: 1000,
   normalize: 'none',
   batchNormMomentum: 0.99,
+  preciseBn: { batches: 32 },
   recompute: false,
   featureCache: false,
 };

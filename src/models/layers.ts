@@ -45,10 +45,16 @@ interface BatchNormalizationFields {
   movingVariance: tf.LayerVariable;
 }
 
+/** Receives a training-mode call's batch mean and variance (per channel) instead of the moving averages (precise BN). */
+export type BatchStatisticsSink = (mean: tf.Tensor, variance: tf.Tensor, count: number) => void;
+
 /** tfjs' BatchNormalization, with its training step as one lean op (lean-gradients.ts); the same numbers and updates. */
 const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (
   args: BatchNormalizationArgs,
 ) => tf.layers.Layer) {
+  /** While set, training-mode calls hand their batch statistics here and leave the moving averages alone. */
+  statisticsSink?: BatchStatisticsSink;
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     const fields = this as unknown as BatchNormalizationFields;
@@ -59,6 +65,11 @@ const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf
       // and throw. Its gradient is computed and dropped.
       const gamma = fields.gamma ? fields.gamma.read() : tf.onesLike(fields.beta!.read());
       const { output, mean, variance } = leanBatchNormTraining(input, gamma, fields.beta!.read(), fields.epsilon);
+      if (this.statisticsSink) {
+        this.statisticsSink(mean, variance, input.size / input.shape[input.rank - 1]);
+        tf.dispose([mean, variance]);
+        return output;
+      }
       for (const [variable, batchValue] of [
         [fields.movingMean, mean],
         [fields.movingVariance, variance],
@@ -71,6 +82,11 @@ const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf
     });
   }
 };
+
+/** Whether a layer is streamfit's BatchNormalization, which can hand its batch statistics to a sink. */
+export function collectsBatchStatistics(layer: tf.layers.Layer): layer is tf.layers.Layer & { statisticsSink?: BatchStatisticsSink } {
+  return layer instanceof LeanBatchNormalization;
+}
 
 export const FineTuneBatchNormalization = inferenceWhenFrozen(
   LeanBatchNormalization as LayerClass<BatchNormalizationArgs>,

@@ -3,10 +3,19 @@
 export interface EpochRecord {
   epoch: number;
   trainLoss: number;
+  /** Share of the epoch's training samples the model got right in its training pass (augmented, dropout on), as Keras reports it. */
+  trainAccuracy?: number;
   valLoss: number;
   valAccuracy: number;
   valTopK: number;
   learningRate: number;
+  /** Wall-clock seconds of the epoch: training, precise BN and validation. (Optional fields: a version-1 checkpoint lacks them.) */
+  seconds?: number;
+  /** Training throughput over the epoch. */
+  imagesPerSec?: number;
+  /** Samples trained and validated in the epoch. */
+  trainSamples?: number;
+  validationSamples?: number;
 }
 
 export interface ReportInput {

@@ -13,7 +13,15 @@ import { type Checkpoint, restoreTrainerState } from './checkpoint.ts';
 import { evaluateModel } from './evaluate.ts';
 import type { BackoffEvent, EpochEvent, RunContext, RunListener, RunSummary, StepEvent } from './listener.ts';
 import { type Phase, scheduleFor } from './phases.ts';
-import { type BestEpoch, type ListenerStates, type LoopPosition, type RunState, runStateVersion } from './run-state.ts';
+import {
+  type BestEpoch,
+  type EpochProgress,
+  type ListenerStates,
+  type LoopPosition,
+  noEpochProgress,
+  type RunState,
+  runStateVersion,
+} from './run-state.ts';
 import type { StepReport } from './train-stage.ts';
 import { Trainer } from './trainer.ts';
 
@@ -26,6 +34,9 @@ export interface LoopSpec {
   classes: readonly string[];
   phases: Phase[];
   stepsPerEpoch: number;
+  /** Samples on each side of the split, counted before the run (quarantine may take some away). */
+  trainSamples: number;
+  validationSamples: number;
   quarantine: Quarantine;
   gauges: ReadonlyMap<string, () => unknown>;
   listeners: RunListener[];
@@ -53,7 +64,9 @@ export class RunLoop implements RunContext {
   readonly classes: readonly string[];
   readonly phases: readonly Phase[];
   readonly totalEpochs: number;
-  readonly stepsPerEpoch: number;
+  stepsPerEpoch: number;
+  readonly trainSamples: number;
+  readonly validationSamples: number;
   readonly quarantine: Quarantine;
   readonly gauges: ReadonlyMap<string, () => unknown>;
   readonly resumedFrom: string | undefined;
@@ -63,7 +76,13 @@ export class RunLoop implements RunContext {
   history: EpochRecord[];
   best: BestEpoch | null;
   stopReason: string | null;
+  epochProgress: EpochProgress;
   private readonly spec: LoopSpec;
+  /** Wall time of earlier sessions (a resumed run), and when this one started. */
+  private readonly earlierSeconds: number;
+  private readonly sessionStarted = performance.now();
+  /** When the current epoch's training ended: precise BN and validation count from here. */
+  private trainEndedAt = performance.now();
   /** Out-of-memory backoffs the trainer reported during the current micro-batch, handed to listeners after it. */
   private readonly backoffs: BackoffEvent[] = [];
 
@@ -76,6 +95,8 @@ export class RunLoop implements RunContext {
     this.phases = spec.phases;
     this.totalEpochs = spec.phases.at(-1)!.endEpoch;
     this.stepsPerEpoch = spec.stepsPerEpoch;
+    this.trainSamples = spec.trainSamples;
+    this.validationSamples = spec.validationSamples;
     this.quarantine = spec.quarantine;
     this.gauges = spec.gauges;
     this.resumedFrom = spec.resumeFrom?.folder;
@@ -85,6 +106,8 @@ export class RunLoop implements RunContext {
     this.history = state?.history ?? [];
     this.best = state?.best ?? null;
     this.stopReason = state?.stopReason ?? null;
+    this.epochProgress = state?.epochProgress ?? noEpochProgress;
+    this.earlierSeconds = state?.seconds ?? 0;
     if (state) for (const listener of spec.listeners) if (listener.name) listener.loadState?.(state.listeners[listener.name]);
   }
 
@@ -100,7 +123,19 @@ export class RunLoop implements RunContext {
       best: this.best,
       stopReason: this.stopReason,
       listeners,
+      epochProgress: { ...this.epochProgress },
+      seconds: this.seconds,
     };
+  }
+
+  /** Wall-clock seconds of the whole run so far, earlier sessions included. */
+  get seconds(): number {
+    return this.earlierSeconds + (performance.now() - this.sessionStarted) / 1000;
+  }
+
+  /** Samples set aside so far. */
+  get quarantined(): number {
+    return this.quarantine.count;
   }
 
   message(text: string, fields?: Record<string, unknown>): void {
@@ -156,7 +191,7 @@ export class RunLoop implements RunContext {
         const skip = from && epoch === from.epoch ? from.batchInEpoch : 0;
         const trained = await this.trainEpoch(index, epoch, trainer, skip);
         if (trained.interrupted) return trained;
-        await this.validateEpoch(index, epoch, trained.lossSum / Math.max(1, trained.lossSamples));
+        await this.validateEpoch(index, epoch);
       }
       return { interrupted: false };
     } finally {
@@ -167,6 +202,8 @@ export class RunLoop implements RunContext {
 
   private async trainEpoch(phase: number, epoch: number, trainer: Trainer, skip: number) {
     this.position = { ...this.position, phase, epoch, batchInEpoch: skip };
+    // A resumed epoch goes on with the totals its checkpoint holds; any other starts from zero.
+    if (skip === 0) this.epochProgress = noEpochProgress;
     const reports = this.spec.trainSteps(epoch, trainer, skip)[Symbol.asyncIterator]();
     try {
       return await this.consume(reports, phase, epoch, trainer);
@@ -175,9 +212,10 @@ export class RunLoop implements RunContext {
     }
   }
 
-  private async consume(reports: AsyncIterator<StepReport>, phase: number, epoch: number, trainer: Trainer) {
+  private async consume(reports: AsyncIterator<StepReport>, phase: number, epoch: number, trainer: Trainer): Promise<LoopOutcome> {
     const started = performance.now();
-    let [samplesSeen, lossSum, lossSamples] = [0, 0, 0];
+    const secondsBefore = this.epochProgress.seconds;
+    let samplesSeen = 0;
     for (;;) {
       let next: IteratorResult<StepReport>;
       try {
@@ -188,20 +226,35 @@ export class RunLoop implements RunContext {
       if (next.done) break;
       const report = next.value;
       samplesSeen += report.samples;
+      const seconds = (performance.now() - started) / 1000;
       this.position = { phase, epoch, batchInEpoch: report.batchInEpoch, optimizerStep: trainer.optimizerStep, chunks: trainer.chunks };
+      const progress = this.epochProgress;
+      this.epochProgress = { ...progress, seconds: secondsBefore + seconds };
       if (report.update) {
         this.steps++;
-        lossSum += report.update.loss * report.update.samples;
-        lossSamples += report.update.samples;
+        const { loss, samples, correct } = report.update;
+        this.epochProgress = {
+          updates: progress.updates + 1,
+          lossSum: progress.lossSum + loss * samples,
+          lossSamples: progress.lossSamples + samples,
+          correct: progress.correct + correct,
+          seconds: secondsBefore + seconds,
+        };
+        const totals = this.epochProgress;
+        // The first epoch's count of updates is an estimate until it ends (a last partial batch may be dropped).
+        if (totals.updates > this.stepsPerEpoch) this.stepsPerEpoch = totals.updates;
         const step: StepEvent = {
           phase,
           epoch,
           step: this.steps,
+          stepInEpoch: totals.updates,
           batchInEpoch: report.batchInEpoch,
-          loss: report.update.loss,
-          samples: report.update.samples,
+          loss,
+          meanLoss: totals.lossSum / totals.lossSamples,
+          accuracy: totals.correct / totals.lossSamples,
+          samples,
           learningRate: report.learningRate,
-          imagesPerSec: samplesSeen / Math.max((performance.now() - started) / 1000, 1e-9),
+          imagesPerSec: samplesSeen / Math.max(seconds, 1e-9),
         };
         await this.emit((listener) => listener.onStep?.(this, step));
       }
@@ -211,27 +264,46 @@ export class RunLoop implements RunContext {
       if (this.spec.signal?.aborted) {
         const signal = String(this.spec.signal.reason ?? 'stop');
         await this.emit((listener) => listener.onInterrupt?.(this, signal));
-        return { interrupted: true, signal, lossSum, lossSamples };
+        return { interrupted: true, signal };
       }
     }
+    this.stepsPerEpoch = Math.max(1, this.epochProgress.updates);
+    this.trainEndedAt = performance.now();
     await this.emit((listener) => listener.onTrainEpochEnd?.(this, epoch));
-    return { interrupted: false, lossSum, lossSamples };
+    return { interrupted: false };
   }
 
-  private async validateEpoch(phase: number, epoch: number, trainLoss: number): Promise<void> {
+  private async validateEpoch(phase: number, epoch: number): Promise<void> {
     const { config } = this;
-    const evaluation = await evaluateModel(this.model, this.spec.validationBatches(epoch), this.classes.length, config.topK);
+    const trained = this.epochProgress;
+    let samples = 0;
+    const counted = async function* (this: RunLoop, batches: AsyncIterable<Batch>) {
+      for await (const batch of batches) {
+        yield batch;
+        samples += batch.shape[0];
+        await this.emit((listener) => listener.onValidationBatch?.(this, { epoch, samples, total: this.validationSamples }));
+      }
+    }.call(this, this.spec.validationBatches(epoch));
+    const evaluation = await evaluateModel(this.model, counted, this.classes.length, config.topK);
+    const totals = trained;
     const record: EpochRecord = {
       epoch,
-      trainLoss,
+      trainLoss: totals.lossSum / Math.max(1, totals.lossSamples),
+      trainAccuracy: totals.correct / Math.max(1, totals.lossSamples),
       valLoss: evaluation.loss,
       valAccuracy: evaluation.accuracy,
       valTopK: evaluation.topK,
       learningRate: this.trainer!.learningRate,
+      // Training time (over every session of this epoch) plus what ran after it: precise BN and validation.
+      seconds: trained.seconds + (performance.now() - this.trainEndedAt) / 1000,
+      imagesPerSec: totals.lossSamples / Math.max(trained.seconds, 1e-9),
+      trainSamples: totals.lossSamples,
+      validationSamples: evaluation.count,
     };
     this.history.push(record);
     // Where to go on from here; the phase stays the one whose optimizer state a checkpoint holds.
     this.position = { ...this.position, epoch: epoch + 1, batchInEpoch: 0, optimizerStep: this.trainer!.optimizerStep };
+    this.epochProgress = noEpochProgress;
     const event: EpochEvent = { phase, epoch, record, evaluation };
     let judged = false;
     let best = false;

@@ -14,7 +14,10 @@ import { ConfigError } from '../errors.ts';
 import { createModel } from '../models/create-model.ts';
 import { findModel } from '../models/registry.ts';
 import { ProgressReporter } from '../report/progress.ts';
+import { seededRandom } from '../math/random.ts';
 import { Quarantine } from '../stream/quarantine.ts';
+import { shuffleBuffer } from '../stream/shuffle-buffer.ts';
+import type { StageContext } from '../stream/stage.ts';
 import { cachedHeadSpec, canUseFeatureCache } from './cached-head.ts';
 import type { RunListener } from './listener.ts';
 import type { PipelineDefinition } from './pipeline-definition.ts';
@@ -45,8 +48,10 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
     { backend },
   );
   checkEvaluationChain(pipeline, dataset, config);
-  const trainSamples = await countTrainSamples(dataset, config);
-  reporter.message(`${dataset.description}: ${dataset.classes.names.length} classes, ${trainSamples} training samples`);
+  const { trainSamples, validationSamples } = await countSplit(dataset, config);
+  reporter.message(
+    `${dataset.description}: ${dataset.classes.names.length} classes, ${trainSamples} training and ${validationSamples} validation samples`,
+  );
 
   const runDir = resolve(config.out);
   const quarantine = new Quarantine(join(runDir, 'quarantine.jsonl'));
@@ -63,6 +68,7 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
     backend,
     classes: dataset.classes.names,
     trainSamples,
+    validationSamples,
     createModel: () =>
       createModel(config.model, {
         classes: dataset.classes.names.length,
@@ -79,8 +85,12 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
         : model.layers.filter((layer) => layer.weights.length > 0 && !headLayers.has(layer.name)).map((layer) => layer.name);
     },
     trainSteps: (epoch, trainer, skip) =>
-      pipeline.train(dataset, config, { epoch, quarantine, gauges }).pipe(trainerStage({ trainer, skip })),
+      pipeline.train(dataset, config, { epoch, seed: config.seed, quarantine, gauges }).pipe(trainerStage({ trainer, skip })),
     validationBatches: (epoch) => evaluationBatches('validation', { epoch, quarantine: new Quarantine() }),
+    // Precise BN: training samples under the evaluation preprocessing (no augmentation), shuffled, so the first batches are
+    // a sample of every class and not the first folder's.
+    statisticsBatches: (epoch) =>
+      pipeline.evaluate(shuffledDataset(dataset, config, epoch), config, { epoch, quarantine: new Quarantine(), gauges: new Map() }, 'train'),
     quarantine,
     gauges,
     reporter,
@@ -109,12 +119,20 @@ export function checkEvaluationChain(pipeline: PipelineDefinition, dataset: Data
   }
 }
 
-/** Training samples in one epoch, by the same key hash as the pipeline's split (no image is read). */
-async function countTrainSamples(dataset: DatasetSource, config: TrainConfig): Promise<number> {
-  let count = 0;
+/** Samples on each side of the split, by the same key hash as the pipeline's split (no image is read). */
+async function countSplit(dataset: DatasetSource, config: TrainConfig): Promise<{ trainSamples: number; validationSamples: number }> {
+  let [trainSamples, validationSamples] = [0, 0];
   for await (const sample of dataset({ epoch: 0, quarantine: new Quarantine() }))
-    if (!isValidationKey(sample.key, config.validation, config.seed)) count++;
-  return count;
+    if (isValidationKey(sample.key, config.validation, config.seed)) validationSamples++;
+    else trainSamples++;
+  return { trainSamples, validationSamples };
+}
+
+/** The dataset in an order shuffled by (seed, epoch) through a buffer of `shuffleBuffer` samples (encoded: small). */
+function shuffledDataset(dataset: DatasetSource, config: TrainConfig, epoch: number): DatasetSource {
+  const shuffled = (context: StageContext) =>
+    shuffleBuffer(dataset(context), config.shuffleBuffer, seededRandom(config.seed, epoch, 'precise-bn'));
+  return Object.assign(shuffled, { classes: dataset.classes, description: dataset.description });
 }
 
 function versions(): Record<string, string> {
