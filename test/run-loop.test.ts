@@ -13,7 +13,7 @@ import { source } from '../stages/source.ts';
 import { tempFolder } from './helpers/images.ts';
 import { tinyDataset } from './helpers/tiny-dataset.ts';
 
-const silent = new ProgressReporter({ write: () => true } as unknown as NodeJS.WriteStream, false);
+const silent = new ProgressReporter({ write: () => true } as unknown as NodeJS.WriteStream, { mode: 'epochs' });
 
 /** Records every hook, and ends the run after `stopAfter` epochs with its own verdict. */
 class Recorder implements RunListener {

@@ -11,10 +11,10 @@ import type { DatasetSource } from '../data/dataset-source.ts';
 import { evaluationPreprocessing } from '../data/preprocessing.ts';
 import { isValidationKey } from '../data/split-key.ts';
 import { ConfigError } from '../errors.ts';
+import { seededRandom } from '../math/random.ts';
 import { createModel } from '../models/create-model.ts';
 import { findModel } from '../models/registry.ts';
 import { ProgressReporter } from '../report/progress.ts';
-import { seededRandom } from '../math/random.ts';
 import { Quarantine } from '../stream/quarantine.ts';
 import { shuffleBuffer } from '../stream/shuffle-buffer.ts';
 import type { StageContext } from '../stream/stage.ts';
@@ -90,7 +90,12 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
     // Precise BN: training samples under the evaluation preprocessing (no augmentation), shuffled, so the first batches are
     // a sample of every class and not the first folder's.
     statisticsBatches: (epoch) =>
-      pipeline.evaluate(shuffledDataset(dataset, config, epoch), config, { epoch, quarantine: new Quarantine(), gauges: new Map() }, 'train'),
+      pipeline.evaluate(
+        shuffledDataset(dataset, config, epoch),
+        config,
+        { epoch, quarantine: new Quarantine(), gauges: new Map() },
+        'train',
+      ),
     quarantine,
     gauges,
     reporter,

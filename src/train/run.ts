@@ -89,7 +89,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
   const numTensorsStart = tf.memory().numTensors;
   const reportPath = join(runDir, 'report.html');
   const listeners: RunListener[] = [
-    new Progress(reporter),
+    new Progress(reporter, config.preciseBn ? Math.min(config.preciseBn.batches * config.microBatch, spec.trainSamples) : 0),
     // Before early stopping: the statistics are recomputed before validation judges the epoch and its weights are kept.
     ...(config.preciseBn && spec.statisticsBatches ? [new PreciseBatchNorm(config.preciseBn, spec.statisticsBatches)] : []),
     ...(config.earlyStopping ? [new EarlyStopping(config.earlyStopping, join(checkpointDir, 'best'))] : []),
