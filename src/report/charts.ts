@@ -23,7 +23,7 @@ export interface ChartOptions {
 
 export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
-/** About `count` round tick values covering [low, high] (1, 2 or 5 times a power of ten apart). */
+/** About `count` round tick values from at or below `low` to at or above `high` (1, 2 or 5 times a power of ten apart). */
 export function niceTicks(low: number, high: number, count = 5, integer = false): number[] {
   if (!Number.isFinite(low) || !Number.isFinite(high)) return [];
   if (high <= low) high = low + (low === 0 ? 1 : Math.abs(low) * 0.1);
@@ -32,8 +32,9 @@ export function niceTicks(low: number, high: number, count = 5, integer = false)
   let step = [1, 2, 5, 10].map((m) => m * power).find((candidate) => candidate >= raw) ?? 10 * power;
   if (integer) step = Math.max(1, Math.round(step));
   const ticks: number[] = [];
-  for (let value = Math.ceil(low / step - 1e-9) * step; value <= high + step * 1e-9; value += step)
-    ticks.push(Number(value.toPrecision(12)));
+  // From the last tick at or below `low` to the first at or above `high`, so the data lies within the axis.
+  const [first, last] = [Math.floor(low / step + 1e-9), Math.ceil(high / step - 1e-9)];
+  for (let index = first; index <= last; index++) ticks.push(Number((index * step).toPrecision(12)));
   return ticks;
 }
 

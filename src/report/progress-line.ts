@@ -115,18 +115,20 @@ export function epochLine(reading: EpochReading): string {
 }
 
 /**
- * `head [bar] count parts…`: drops the parts a narrow terminal cannot hold, lowest priority first, then gives the bar
- * what is left (10 to 30 cells); a terminal too narrow even for that gets the line cut.
+ * `head [bar] count parts…`: drops the parts a narrow terminal cannot hold, lowest priority first (priority 0 stays), then
+ * gives the bar what is left (10 to 30 cells, or none); a terminal too narrow even for that gets the line cut.
  */
 function fitLine(head: string, fraction: number, count: string, parts: Part[], columns: number): string {
   const width = Math.max(20, columns - 1); // the last column would wrap on some terminals
   const kept = [...parts];
-  const length = (list: Part[]) => [head, count, ...list.map((part) => part.text)].join(' ').length + 1;
-  while (kept.length > 0 && length(kept) + bar.min + 2 > width) {
-    const lowest = kept.reduce((worst, part) => (part.priority > worst.priority ? part : worst));
+  const length = (list: Part[]) => [head, count, ...list.map((part) => part.text)].join(' ').length;
+  for (;;) {
+    const optional = kept.filter((part) => part.priority > 0);
+    if (optional.length === 0 || length(kept) + bar.min + 3 <= width) break;
+    const lowest = optional.reduce((worst, part) => (part.priority > worst.priority ? part : worst));
     kept.splice(kept.indexOf(lowest), 1);
   }
-  const cells = Math.min(bar.max, width - length(kept) - 2);
+  const cells = Math.min(bar.max, width - length(kept) - 3);
   const drawn = cells >= bar.min ? ` ${drawBar(fraction, cells)}` : '';
   return `${head}${drawn} ${[count, ...kept.map((part) => part.text)].join(' ')}`.slice(0, width);
 }
