@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import type { Batch } from '../src/data/samples.ts';
@@ -7,6 +11,11 @@ import { createModel } from '../src/models/create-model.ts';
 import { FineTuneBatchNormalization, FineTuneDropout } from '../src/models/layers.ts';
 import type { RunContext } from '../src/train/listener.ts';
 import { PreciseBatchNorm } from '../src/train/listeners/precise-batch-norm.ts';
+import { tempFolder } from './helpers/images.ts';
+import { tinyDataset } from './helpers/tiny-dataset.ts';
+
+const run = promisify(execFile);
+const cli = join(import.meta.dirname, '..', 'bin', 'streamfit.js');
 
 /** Batches of random images of sizes `sizes`, h×w×3 float32. */
 function randomBatches(sizes: number[], size: number, seed: number): Batch[] {
@@ -95,4 +104,38 @@ test('precise BN runs EfficientNet block by block and gets the stem BatchNorm it
   assertClose(actual.mean, expected.mean, 1e-4, 'stem_bn moving mean');
   assertClose(actual.variance, expected.variance, 1e-3, 'stem_bn moving variance');
   model.dispose();
+});
+
+test('from scratch, 90 images of 3 distinct classes, 6 epochs, B0 at 64 px, default flags: validation is as good as training says', async () => {
+  const data = tinyDataset(30, ['disc', 'horizontal', 'vertical']);
+  const out = join(tempFolder('streamfit-precise-bn-'), 'run');
+  try {
+    const { stdout } = await run(process.execPath, [
+      cli,
+      'train',
+      '--data',
+      data,
+      '--out',
+      out,
+      '--epochs',
+      '6',
+      '--backend',
+      'wasm',
+      '--json',
+    ]);
+    const summary = JSON.parse(stdout.trim().split('\n').pop()!);
+    assert.deepEqual(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).preciseBn, { batches: 32 }, 'on by default');
+    const epochs = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.type === 'epoch');
+    const last = epochs.at(-1);
+    // Without precise BN this run validates at 23 % (chance is 33 %) while it trains to 53 %.
+    assert.ok(summary.valAccuracy > 0.45, `best validation accuracy ${summary.valAccuracy}`);
+    assert.ok(last.valAccuracy >= last.trainAccuracy - 0.15, `validation ${last.valAccuracy} against training ${last.trainAccuracy}`);
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+    rmSync(join(out, '..'), { recursive: true, force: true });
+  }
 });
