@@ -276,28 +276,20 @@ export class RunLoop implements RunContext {
   private async validateEpoch(phase: number, epoch: number): Promise<void> {
     const { config } = this;
     const trained = this.epochProgress;
-    let samples = 0;
-    const counted = async function* (this: RunLoop, batches: AsyncIterable<Batch>) {
-      for await (const batch of batches) {
-        yield batch;
-        samples += batch.shape[0];
-        await this.emit((listener) => listener.onValidationBatch?.(this, { epoch, samples, total: this.validationSamples }));
-      }
-    }.call(this, this.spec.validationBatches(epoch));
-    const evaluation = await evaluateModel(this.model, counted, this.classes.length, config.topK);
-    const totals = trained;
+    const batches = this.announced(epoch, this.spec.validationBatches(epoch));
+    const evaluation = await evaluateModel(this.model, batches, this.classes.length, config.topK);
     const record: EpochRecord = {
       epoch,
-      trainLoss: totals.lossSum / Math.max(1, totals.lossSamples),
-      trainAccuracy: totals.correct / Math.max(1, totals.lossSamples),
+      trainLoss: trained.lossSum / Math.max(1, trained.lossSamples),
+      trainAccuracy: trained.correct / Math.max(1, trained.lossSamples),
       valLoss: evaluation.loss,
       valAccuracy: evaluation.accuracy,
       valTopK: evaluation.topK,
       learningRate: this.trainer!.learningRate,
       // Training time (over every session of this epoch) plus what ran after it: precise BN and validation.
       seconds: trained.seconds + (performance.now() - this.trainEndedAt) / 1000,
-      imagesPerSec: totals.lossSamples / Math.max(trained.seconds, 1e-9),
-      trainSamples: totals.lossSamples,
+      imagesPerSec: trained.lossSamples / Math.max(trained.seconds, 1e-9),
+      trainSamples: trained.lossSamples,
       validationSamples: evaluation.count,
     };
     this.history.push(record);
@@ -317,6 +309,16 @@ export class RunLoop implements RunContext {
     }
     if (!judged || best) this.best = { epoch, evaluation };
     await this.emit((listener) => listener.onEpochEnd?.(this, { ...event, best: !judged || best }));
+  }
+
+  /** The validation batches, each announced to the listeners once evaluated (the progress line shows validation). */
+  private async *announced(epoch: number, batches: AsyncIterable<Batch>): AsyncGenerator<Batch> {
+    let samples = 0;
+    for await (const batch of batches) {
+      yield batch;
+      samples += batch.shape[0];
+      await this.emit((listener) => listener.onValidationBatch?.(this, { epoch, samples, total: this.validationSamples }));
+    }
   }
 
   /** Hands the run's summary to the listeners (the report is written here). */
