@@ -2,7 +2,7 @@
 NODE_BIN := node_modules/.bin
 FIXTURES := fixtures/generated/shapes/README.txt
 
-.PHONY: setup fixtures train test typecheck lint format bench sweep slurm-up slurm-down clean
+.PHONY: setup fixtures train test typecheck lint format bench sweep slurm-up slurm-down clean webgpu-sim
 
 setup: node_modules/.installed
 
@@ -32,10 +32,15 @@ lint: setup
 format: setup
 	$(NODE_BIN)/biome check --write .
 
+# A software WebGPU adapter (Dawn's OpenGL ES backend on Mesa's llvmpipe) from the distribution's packages, for machines
+# without a GPU; the webgpu tests run on it. Idempotent: installs only what is missing.
+webgpu-sim: setup
+	scripts/webgpu-sim.sh
+
 # test/slurm.test.ts brings a single-node Slurm cluster up itself (scripts/slurm-dev.sh: root and apt on Debian) and down
 # again; a machine that cannot run one fails those tests with what to do. If the test run dies before its clean-up, the
 # line after it stops a cluster the tests started (never one a developer brought up).
-test: setup fixtures typecheck lint
+test: setup fixtures typecheck lint webgpu-sim
 	node --import tsx --test test/*.test.ts; status=$$?; scripts/slurm-dev.sh down --if-owner tests; exit $$status
 
 # A single-node Slurm cluster for trying `streamfit sweep --executor slurm`: eval "$$(make -s slurm-up)", then make slurm-down.

@@ -41,6 +41,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     };
     const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
     const lines = [`${result.backend}: ${result.msPerStep} ms a step, ${result.imagesPerSec} images/s`];
+    if (result.gpuBytesAfter !== undefined)
+      lines.push(`GPU bytes: ${result.gpuBytesBefore} held before, ${result.gpuBytesAfter} after, peak in use ${result.gpuPeakBytes}`);
     if (values.baseline) {
       // The baseline runs in a child process, with its own (often fewer) steps: the cpu backend takes minutes a step.
       const baseline = benchTrainInChild({
@@ -53,13 +55,18 @@ export async function benchCommand(argv: string[]): Promise<void> {
       lines.push(`${baseline.backend}: ${baseline.msPerStep} ms a step → ${result.speedupOverBaseline}× faster`);
     }
     if (values.pytorch) {
-      const pytorch = benchPytorch(options);
+      // On a GPU backend PyTorch runs on the GPU too (fp32 eager and autocast); on a CPU backend, on the same cores.
+      const pytorch = benchPytorch(options, result.backend === 'webgpu' || result.backend === 'tfjs-node-gpu' ? 'auto' : 'cpu');
       result.pytorch = pytorch;
       if ('msPerStep' in pytorch) {
         result.ratioToPytorch = Number(((result.msPerStep as number) / pytorch.msPerStep).toFixed(2));
-        lines.push(
-          `PyTorch ${pytorch.version}: ${pytorch.msPerStep.toFixed(1)} ms a step → streamfit takes ${result.ratioToPytorch}× as long`,
-        );
+        for (const run of pytorch.results) {
+          lines.push(
+            run.msPerStep === undefined
+              ? `PyTorch ${run.precision}: ${run.unavailable}`
+              : `PyTorch ${pytorch.version} ${run.precision} on ${pytorch.deviceName}: ${run.msPerStep.toFixed(1)} ms a step → streamfit takes ${((result.msPerStep as number) / run.msPerStep).toFixed(2)}× as long`,
+          );
+        }
       } else lines.push(pytorch.unavailable);
     }
     report(true, result, lines.join('\n'));
@@ -80,5 +87,20 @@ export async function benchCommand(argv: string[]): Promise<void> {
     );
     return;
   }
-  throw new FlagError('<benchmark>', `expected 'pipeline', 'train' or 'cache', got '${which ?? ''}'`);
+  if (which === 'kernels') {
+    const { values } = parseFlags(rest, { 'image-size': { type: 'string' }, batch: { type: 'string' }, repeats: { type: 'string' } });
+    const { benchWebgpuKernels } = await import('../bench/webgpu-kernels.ts');
+    const result = await benchWebgpuKernels({
+      imageSize: intFlag(values['image-size'], '--image-size', 224, 32),
+      batch: intFlag(values.batch, '--batch', 32),
+      repeats: intFlag(values.repeats, '--repeats', 5),
+    });
+    const lines = result.kernels.map(
+      (k) =>
+        `${k.label.padEnd(30)} tfjs ${String(k.tfjsMs).padStart(9)} ms   streamfit ${String(k.streamfitMs).padStart(9)} ms   ×${k.speedup}`,
+    );
+    report(values.json, { bench: 'kernels', machine: (await import('../bench/train.ts')).machine(), ...result }, lines.join('\n'));
+    return;
+  }
+  throw new FlagError('<benchmark>', `expected 'pipeline', 'train', 'cache' or 'kernels', got '${which ?? ''}'`);
 }

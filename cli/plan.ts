@@ -2,6 +2,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
+import { capPooledBytes, gpuBytes, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import { formatBytes, parseBytes } from '../src/config/bytes.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
@@ -61,7 +62,12 @@ export async function planCommand(argv: string[]): Promise<void> {
   if (values.measure) {
     if (!plan.fits)
       throw new ConfigError('memory', `nothing fits in ${formatBytes(budgetBytes)}, so there is nothing to measure; ${result.suggestion}`);
-    result.measuredPeakBytes = await measureStep(model, plan, optimizer, imageSize);
+    const measured = await measureStep(model, plan, optimizer, imageSize);
+    result.measuredPeakBytes = measured.peakBytes;
+    if (measured.gpuAllocatedBytes !== undefined) {
+      result.gpuPeakBytes = measured.peakBytes;
+      result.gpuAllocatedBytes = measured.gpuAllocatedBytes;
+    }
     result.measuredOverPredicted = Number((result.measuredPeakBytes / plan.predictedPeakBytes).toFixed(4));
   }
   model.dispose();
@@ -74,12 +80,23 @@ type PlanResult = Plan & {
   backend: string;
   measuredPeakBytes?: number;
   measuredOverPredicted?: number;
+  /** webgpu: the GPU bytes in use at the step's peak (= measuredPeakBytes there) and held after it, pool included. */
+  gpuPeakBytes?: number;
+  gpuAllocatedBytes?: number;
   alternatives?: Alternative[];
   suggestion?: string;
 };
 
-/** Peak bytes of a real training step at the planned micro-batch (after one warm-up step creates the optimizer slots), from tf.profile. */
-async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: OptimizerName, imageSize: number): Promise<number> {
+/**
+ * Peak bytes of a real training step at the planned micro-batch (after one warm-up step creates the optimizer slots), from
+ * tf.profile; on webgpu the GPU bytes in use (tf.memory().numBytesInGPU), and what the device holds after, pool included.
+ */
+async function measureStep(
+  model: tf.LayersModel,
+  plan: Plan,
+  optimizer: OptimizerName,
+  imageSize: number,
+): Promise<{ peakBytes: number; gpuAllocatedBytes?: number }> {
   const trainer = new Trainer({ model, optimizer: { name: optimizer, lr: 1e-4 }, accumulate: 1, recompute: plan.recompute });
   const classes = (model.outputs[0].shape[1] as number) ?? 2;
   const size = plan.microBatch * imageSize * imageSize * 3;
@@ -93,12 +110,17 @@ async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: Optimiz
   };
   try {
     await trainer.step(batch);
+    if (tf.getBackend() === 'webgpu') {
+      capPooledBytes(plan.budgetBytes); // as a run with --memory does
+      const { peakBytes } = await withPeakGpuBytes(() => trainer.step(batch));
+      return { peakBytes, gpuAllocatedBytes: gpuBytes()?.allocated };
+    }
     const profile = await tf.profile(async () => {
       await trainer.step(batch);
       return tf.scalar(0);
     });
     tf.dispose(profile.result as tf.Tensor);
-    return profile.peakBytes;
+    return { peakBytes: profile.peakBytes };
   } finally {
     trainer.dispose();
   }

@@ -35,7 +35,7 @@ export const trainConfigSchema = type({
   dropout: '0 <= number < 1',
   seed: 'number.integer',
   out: 'string > 0',
-  'backend?': "'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu'",
+  'backend?': "'tfjs-node-gpu' | 'webgpu' | 'tfjs-node' | 'wasm' | 'cpu'",
   'memory?': 'string > 0',
   planner: 'boolean',
   queueBytes: 'number.integer >= 1',

@@ -24,3 +24,5 @@ export function registerWasmTrainingKernels(): void {
   // Gradients are shared by all backends; this one computes the same values as tfjs' own with less memory everywhere.
   tf.registerGradient(batchNormGradientConfig);
 }
+
+export { registerWebgpuTrainingKernels } from './webgpu/register-webgpu.ts';

@@ -3,6 +3,7 @@
 
 import { setImmediate } from 'node:timers/promises';
 import type * as tf from '@tensorflow/tfjs';
+import { releasePooledBuffers } from '../backend/webgpu-memory.ts';
 import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
 import type { Batch } from '../data/samples.ts';
 import { seedOf } from '../math/random.ts';
@@ -197,6 +198,7 @@ export class RunLoop implements RunContext {
     } finally {
       this.trainer = undefined;
       trainer.dispose();
+      releasePooledBuffers(); // webgpu: the next phase's shapes differ; the device gets this phase's pooled buffers back
     }
   }
 

@@ -1,6 +1,8 @@
 // The accumulating trainer: per micro-batch gradients into persistent accumulators, one optimizer update every `accumulate` batches.
 
 import * as tf from '@tensorflow/tfjs';
+import { openDeviceErrorScope } from '../backend/webgpu-health.ts';
+import { capPooledBytes, releasePooledBuffers } from '../backend/webgpu-memory.ts';
 import type { Batch } from '../data/samples.ts';
 import { ConfigError, StreamfitError } from '../errors.ts';
 import { seedOf } from '../math/random.ts';
@@ -106,6 +108,7 @@ export class Trainer {
     this.model = options.model;
     this.training = createOptimizer(options.optimizer);
     this.chunks = options.chunks ?? 1;
+    capPooledBytes(options.memoryBudgetBytes); // webgpu: the device holds no more than the budget for tfjs' buffer pool
     const segments = segmentModel(this.model);
     if (options.recompute) {
       if (segments.length < 3) throw new ConfigError('recompute', 'recomputation needs a model made of blocks (EfficientNet)');
@@ -140,13 +143,14 @@ export class Trainer {
     const samples = batch.shape[0];
     for (;;) {
       try {
-        this.addGradients(batch);
+        await this.addGradients(batch);
         break;
       } catch (error) {
         const chunkSize = Math.ceil(samples / this.chunks);
         if (!isOutOfMemory(error) || chunkSize <= 1 || this.backoffs >= (this.options.maxBackoffs ?? 6)) throw error;
         this.chunks *= 2;
         this.backoffs++;
+        releasePooledBuffers(); // webgpu: buffers sized for the failed chunk would otherwise stay pooled
         this.options.onBackoff?.({
           reason: (error as Error).message.split('\n')[0],
           microBatch: samples,
@@ -183,13 +187,15 @@ export class Trainer {
   }
 
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
-  private addGradients(batch: Batch): void {
+  private async addGradients(batch: Batch): Promise<void> {
     const samples = batch.shape[0];
     const chunkSize = Math.ceil(samples / this.chunks);
     // The micro-batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
     let batchSum: tf.Tensor[] | undefined;
     let lossSum: tf.Scalar | undefined;
     let correctSum: tf.Scalar | undefined;
+    // webgpu reports a failed allocation asynchronously: the sums reach the accumulators only once the device has said so.
+    const deviceErrors = openDeviceErrorScope();
     try {
       for (let start = 0; start < samples; start += chunkSize) {
         const end = Math.min(samples, start + chunkSize);
@@ -206,6 +212,7 @@ export class Trainer {
           tf.dispose([...previous, ...grads, previousLoss, value, previousCorrect, correct]);
         }
       }
+      await deviceErrors.check();
       const [sums, loss, correct] = [batchSum!, lossSum!, correctSum!];
       tf.tidy(() => {
         this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.add(accumulator, sums[i])));
@@ -213,6 +220,7 @@ export class Trainer {
         this.windowCorrect.assign(tf.add(this.windowCorrect, correct));
       });
     } finally {
+      await deviceErrors.close();
       if (batchSum) tf.dispose(batchSum);
       lossSum?.dispose();
       correctSum?.dispose();
