@@ -30,14 +30,20 @@ export async function benchCommand(argv: string[]): Promise<void> {
       baseline: { type: 'string' },
       'baseline-steps': { type: 'string' },
       pytorch: { type: 'boolean' },
+      backward: { type: 'string' },
+      recompute: { type: 'boolean' },
     });
     const { benchTrain, benchTrainInChild, benchPytorch, machine } = await import('../bench/train.ts');
+    const backward = values.backward ?? 'lean';
+    if (backward !== 'lean' && backward !== 'autodiff') throw new FlagError('--backward', `expected lean or autodiff, got '${backward}'`);
     const options = {
       backend: values.backend ?? process.env.STREAMFIT_BACKEND,
       model: values.model ?? 'efficientnet-b0',
       imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
       batchSize: intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 8),
       steps: intFlag(values.steps, '--steps', 3),
+      backward: backward as 'lean' | 'autodiff',
+      recompute: Boolean(values.recompute),
     };
     const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
     const lines = [`${result.backend}: ${result.msPerStep} ms a step, ${result.imagesPerSec} images/s`];

@@ -79,6 +79,8 @@ Benchmarks that print JSON with their baseline measured in the same run.
     --baseline NAME       the same steps on another backend, in a child process
     --baseline-steps N    steps of the baseline (default 1)
     --pytorch             the same steps in PyTorch (torchvision), when python3-torchvision is installed
+    --backward KIND       lean (default: streamfit's backward pass) or autodiff (tfjs' own)
+    --recompute           recompute block by block in the backward pass
   bench cache
     --data PATH           dataset (default fixtures/generated/shapes)
     --image-size N        input side (default 128)

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { capPooledBytes, gpuBytes, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import { formatBytes, parseBytes } from '../src/config/bytes.ts';
+import { defaultTrainConfig } from '../src/config/train-config.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
 import { type Alternative, planAlternatives, suggestion } from '../src/memory/alternatives.ts';
@@ -97,7 +98,13 @@ async function measureStep(
   optimizer: OptimizerName,
   imageSize: number,
 ): Promise<{ peakBytes: number; gpuAllocatedBytes?: number }> {
-  const trainer = new Trainer({ model, optimizer: { name: optimizer, lr: 1e-4 }, accumulate: 1, recompute: plan.recompute });
+  // With a run's default momentum, as training uses it: SGD then keeps the momentum slot the planner counts.
+  const trainer = new Trainer({
+    model,
+    optimizer: { name: optimizer, lr: 1e-4, momentum: defaultTrainConfig.momentum },
+    accumulate: 1,
+    recompute: plan.recompute,
+  });
   const classes = (model.outputs[0].shape[1] as number) ?? 2;
   const size = plan.microBatch * imageSize * imageSize * 3;
   const batch: Batch = {

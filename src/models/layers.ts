@@ -35,7 +35,7 @@ type ActivationArgs = Parameters<typeof tf.layers.activation>[0];
 const classOf = <Args>(layer: tf.layers.Layer) => Object.getPrototypeOf(layer).constructor as LayerClass<Args>;
 
 /** The fields of tfjs' BatchNormalization that its training step reads (they are not in its public types). */
-interface BatchNormalizationFields {
+export interface BatchNormalizationFields {
   axis: number;
   momentum: number;
   epsilon: number;
@@ -48,8 +48,21 @@ interface BatchNormalizationFields {
 /** Receives a training-mode call's batch mean and variance (per channel) instead of the moving averages (precise BN). */
 export type BatchStatisticsSink = (mean: tf.Tensor, variance: tf.Tensor, count: number) => void;
 
+/** Moves the moving mean and variance towards a batch's statistics, as tfjs' BatchNormalization does in training. */
+export function updateMovingStatistics(fields: BatchNormalizationFields, mean: tf.Tensor, variance: tf.Tensor): void {
+  tf.tidy(() => {
+    for (const [variable, batchValue] of [
+      [fields.movingMean, mean],
+      [fields.movingVariance, variance],
+    ] as const) {
+      const value = variable.read();
+      variable.write(tf.sub(value, tf.mul(tf.sub(value, batchValue), 1 - fields.momentum)));
+    }
+  });
+}
+
 /** tfjs' BatchNormalization, with its training step as one lean op (lean-gradients.ts); the same numbers and updates. */
-const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (
+export const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (
   args: BatchNormalizationArgs,
 ) => tf.layers.Layer) {
   /** While set, training-mode calls hand their batch statistics here and leave the moving averages alone. */
@@ -65,18 +78,8 @@ const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf
       // and throw. Its gradient is computed and dropped.
       const gamma = fields.gamma ? fields.gamma.read() : tf.onesLike(fields.beta!.read());
       const { output, mean, variance } = leanBatchNormTraining(input, gamma, fields.beta!.read(), fields.epsilon);
-      if (this.statisticsSink) {
-        this.statisticsSink(mean, variance, input.size / input.shape[input.rank - 1]);
-        tf.dispose([mean, variance]);
-        return output;
-      }
-      for (const [variable, batchValue] of [
-        [fields.movingMean, mean],
-        [fields.movingVariance, variance],
-      ] as const) {
-        const value = variable.read();
-        variable.write(tf.sub(value, tf.mul(tf.sub(value, batchValue), 1 - fields.momentum)));
-      }
+      if (this.statisticsSink) this.statisticsSink(mean, variance, input.size / input.shape[input.rank - 1]);
+      else updateMovingStatistics(fields, mean, variance);
       tf.dispose([mean, variance]);
       return output;
     });

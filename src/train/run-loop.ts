@@ -180,7 +180,9 @@ export class RunLoop implements RunContext {
       chunks: this.position.chunks,
       recompute: config.recompute,
       seed: seedOf(config.seed, 'phase', index),
+      backward: config.backward,
       onBackoff: (event) => this.backoffs.push(event),
+      onNotice: (text, fields) => this.message(text, fields),
     });
     this.trainer = trainer;
     const from = resumed ? { ...this.position } : undefined; // where the resumed run stopped
