@@ -1,6 +1,7 @@
 // `streamfit --help` and `streamfit <command> --help`: rendered from the flag tables the commands parse (cli/flags.ts), so
 // every flag a command accepts is listed, and the run flags follow the config schema.
 
+import { configFields } from '../src/config/config-fields.ts';
 import { commonFlags, type FlagSpecs } from './args.ts';
 import {
   backendsFlags,
@@ -26,8 +27,11 @@ interface CommandHelp {
   notes?: string;
 }
 
-const fileOnlyNote =
-  'Fields without a flag (earlyStopping) are set in the pipeline file or an --overrides JSON; every flag is also a field there.';
+// Generated from the schema, like the flags, so a new file-only field cannot be missing here.
+const fileOnlyNote = `Fields without a flag (${configFields()
+  .filter((field) => !field.flag)
+  .map((field) => field.field)
+  .join(', ')}) are set in the pipeline file or an --overrides JSON; every flag is also a field there.`;
 
 export const commands = {
   inspect: {

@@ -1,5 +1,7 @@
 // `streamfit train [<data>]`: a pipeline file and flags → a validated config → a training run in runs/<name>/.
 
+import { ProgressReporter } from '../src/report/progress.ts';
+import { formatDuration } from '../src/report/progress-line.ts';
 import { applyMemoryPlan } from '../src/train/memory-plan.ts';
 import { runWithPipeline } from '../src/train/run-pipeline.ts';
 import { source } from '../stages/source.ts';
@@ -24,9 +26,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
   try {
     const dataset = await source(config.data);
-    const summary = await runWithPipeline(config, pipeline, { dataset, resume: Boolean(values.resume), signal: stop.signal });
+    // Off a terminal, --json makes the progress JSON lines too (a sweep's trial logs); otherwise one plain line per epoch.
+    const reporter = new ProgressReporter(process.stderr, { mode: values.json && !process.stderr.isTTY ? 'json' : undefined });
+    const summary = await runWithPipeline(config, pipeline, { dataset, resume: Boolean(values.resume), signal: stop.signal, reporter });
     const lines = [
-      `run ${summary.status}: ${summary.epochs} epoch${summary.epochs === 1 ? '' : 's'}, best epoch ${summary.bestEpoch ?? '–'}, validation accuracy ${summary.valAccuracy === null ? '–' : `${(summary.valAccuracy * 100).toFixed(1)}%`}, ${summary.quarantined} quarantined`,
+      `run ${summary.status}: ${summary.epochs} epoch${summary.epochs === 1 ? '' : 's'}, best epoch ${summary.bestEpoch ?? '–'}, validation accuracy ${summary.valAccuracy === null ? '–' : `${(summary.valAccuracy * 100).toFixed(1)}%`}, ${summary.quarantined} quarantined, ${formatDuration(summary.seconds)}`,
       `report: ${summary.reportPath}`,
     ];
     report(values.json, summary, lines.join('\n'));

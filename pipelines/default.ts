@@ -23,7 +23,6 @@ export const pipeline = definePipeline({
     model: 'efficientnet-b0',
     imageSize: 64,
     epochs: 10,
-    batchNormMomentum: 0.9, // from scratch, a short run: moving statistics must settle within a few hundred steps
     batchSize: 16, // samples per optimizer update; microBatch defaults to it (no accumulation)
     optimizer: 'adam',
     lr: 2e-3,

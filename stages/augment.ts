@@ -7,6 +7,7 @@ import { boolean, integer, numberIn, rangeIn } from '../src/stream/options.ts';
 import { mapStage, type Stage } from '../src/stream/stage.ts';
 
 export interface AugmentOptions {
+  /** Default: the run's seed (the context's), else 0. */
   seed?: number;
   /** Random resized crop: fraction of the area and aspect-ratio range, or false. Default {scale: [0.08, 1], ratio: [3/4, 4/3]}. */
   crop?: { scale: [number, number]; ratio: [number, number] } | false;
@@ -36,17 +37,17 @@ export function augmentationOf(strength: number, minimumCropScale = 0.5): Augmen
 
 /** Takes resized samples only: a resize after it would undo the crop's fit (the compiler refuses that order). */
 export function augment(options: AugmentOptions = {}): Stage<ResizedSample, ResizedSample> {
-  const seed = integer('augment', 'seed', options.seed ?? 0);
+  const seed = options.seed === undefined ? undefined : integer('augment', 'seed', options.seed);
   const crop = checkCrop(options.crop ?? { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] });
   const flip = boolean('augment', 'flip', options.flip ?? true);
   const rotate = numberIn('augment', 'rotate', options.rotate ?? 0, 0, 180);
   const brightness = numberIn('augment', 'brightness', options.brightness ?? 0.2, 0, 1);
   const contrast = numberIn('augment', 'contrast', options.contrast ?? 0.2, 0, 1);
   const saturation = numberIn('augment', 'saturation', options.saturation ?? 0, 0, 1);
-  const info = { name: 'augment', options: { seed, crop, flip, rotate, brightness, contrast, saturation } };
+  const info = { name: 'augment', options: { seed: seed ?? 'run', crop, flip, rotate, brightness, contrast, saturation } };
 
   return mapStage((sample, context) => {
-    const random = seededRandom(seed, context.epoch, sample.key);
+    const random = seededRandom(seed ?? context.seed ?? 0, context.epoch, sample.key);
     const jitter = (strength: number) => (strength > 0 ? 1 - strength + 2 * strength * random() : 1);
     const plan = { ...sample.plan };
     if (crop) {

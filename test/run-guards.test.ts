@@ -16,7 +16,7 @@ import { source } from '../stages/source.ts';
 import { tempFolder } from './helpers/images.ts';
 import { tinyDataset } from './helpers/tiny-dataset.ts';
 
-const silent = new ProgressReporter({ write: () => true } as unknown as NodeJS.WriteStream, false);
+const silent = new ProgressReporter({ write: () => true } as unknown as NodeJS.WriteStream, { mode: 'epochs' });
 const small = { model: 'efficientnet-b0', imageSize: 32, batchSize: 4, epochs: 1, backend: 'wasm', earlyStopping: false };
 
 async function train(data: string, fields: Record<string, unknown> = {}, listeners: RunListener[] = [], chain = pipeline) {

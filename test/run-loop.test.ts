@@ -13,7 +13,7 @@ import { source } from '../stages/source.ts';
 import { tempFolder } from './helpers/images.ts';
 import { tinyDataset } from './helpers/tiny-dataset.ts';
 
-const silent = new ProgressReporter({ write: () => true } as unknown as NodeJS.WriteStream, false);
+const silent = new ProgressReporter({ write: () => true } as unknown as NodeJS.WriteStream, { mode: 'epochs' });
 
 /** Records every hook, and ends the run after `stopAfter` epochs with its own verdict. */
 class Recorder implements RunListener {
@@ -88,7 +88,8 @@ test('the loop calls listener hooks in order, and a listener verdict ends the ru
   ]);
   assert.equal(summary.steps, 4, 'steps are optimizer updates (batch size 4 = 2 micro-batches of 2)');
   const latest = findLatestCheckpoint(join(out, 'checkpoints'))!;
-  assert.equal(latest.state.version, 1);
+  assert.equal(latest.state.version, 2);
+  assert.deepEqual(latest.state.epochProgress, { updates: 0, lossSum: 0, lossSamples: 0, correct: 0, seconds: 0 }, 'an epoch boundary');
   assert.deepEqual(latest.state.position, { phase: 0, epoch: 2, batchInEpoch: 0, optimizerStep: 4, chunks: 1 });
   assert.equal(latest.state.stopReason, 'recorder stops after 2');
   assert.equal(latest.state.history.length, 2);
@@ -96,7 +97,7 @@ test('the loop calls listener hooks in order, and a listener verdict ends the ru
   rmSync(join(out, '..'), { recursive: true, force: true });
 });
 
-test('a checkpoint whose run state has an unknown version, or none, is refused naming the file', () => {
+test('a checkpoint whose run state has an unknown version, or none, is refused naming the file; version 1 is upgraded', () => {
   const root = tempFolder();
   const folder = join(root, 'epoch-1-batch-0-step-3');
   mkdirSync(folder, { recursive: true });
@@ -108,10 +109,20 @@ test('a checkpoint whose run state has an unknown version, or none, is refused n
     (error: unknown) =>
       error instanceof DataError &&
       error.file === statePath &&
-      /run-state version 99 is not one this streamfit reads \(1\)/.test(error.message),
+      /run-state version 99 is not one this streamfit reads \(2\)/.test(error.message),
   );
   writeFileSync(statePath, JSON.stringify({ position: { phase: 0, epoch: 1, extra: {} } }));
   assert.throws(() => findLatestCheckpoint(root), /has no run-state version: written by an older streamfit/);
+  // Version 1 lacked the epoch's progress and the wall time; it is read with both at zero.
+  const position = { phase: 0, epoch: 1, batchInEpoch: 2, optimizerStep: 3, chunks: 1 };
+  const old = { version: 1, position, steps: 3, history: [], best: null, stopReason: null, listeners: {} };
+  writeFileSync(statePath, JSON.stringify({ run: old }));
+  assert.deepEqual(findLatestCheckpoint(root)!.state, {
+    ...old,
+    version: 2,
+    epochProgress: { updates: 0, lossSum: 0, lossSamples: 0, correct: 0, seconds: 0 },
+    seconds: 0,
+  });
   rmSync(root, { recursive: true, force: true });
 });
 

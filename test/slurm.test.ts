@@ -236,8 +236,8 @@ test('a 4-trial halving sweep on Slurm matches the local executor: same trials, 
     a.trials.map((trial: { status: string }) => trial.status),
     ['done', 'done', 'stopped', 'stopped'],
   );
-  // Two identical runs differ today by ~1e-6 (runs are not yet reproducible step for step, issue #13), so not bit for bit.
-  for (const [i, trial] of b.trials.entries()) assert.ok(Math.abs(trial.metric - a.trials[i].metric) < 1e-4, `${trial.id} ${trial.metric}`);
+  // Runs are reproducible (the same seed and backend give the same weights, resumed or not): the same metrics, bit for bit.
+  for (const [i, trial] of b.trials.entries()) assert.equal(trial.metric, a.trials[i].metric, trial.id);
   assert.equal(b.best.id, a.best.id);
 
   const sweepDir = join(work, 'match-slurm');

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { isValidationKey } from '../src/data/split-key.ts';
 import type { RunState } from '../src/train/run-state.ts';
 import { tempFolder } from './helpers/images.ts';
-import { tinyDataset } from './helpers/tiny-dataset.ts';
+import { fixtureFolder, tinyDataset } from './helpers/tiny-dataset.ts';
 
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', 'bin', 'streamfit.js');
@@ -68,7 +68,7 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
   // One image file, human output: its path and its top classes, best first, on stdout.
   const image = join(data, 'vertical', readdirSync(join(data, 'vertical'))[0]);
   const single = await run(process.execPath, [cli, 'predict', '--model', join(out, 'model'), image, '--backend', 'wasm', '--top', '2']);
-  const ranked = String.raw`(horizontal|vertical) 0\.\d{4}`;
+  const ranked = String.raw`(horizontal|vertical) [01]\.\d{4}`;
   assert.match(single.stdout, new RegExp(`^${image}\\t${ranked}\\t${ranked}\\n$`));
   const metadata = JSON.parse(readFileSync(join(out, 'model', 'model.json'), 'utf8')).userDefinedMetadata.streamfit;
   assert.deepEqual(metadata.preprocessing, { imageSize: 32, fit: 'cover', normalize: 'none', float16: false });
@@ -113,49 +113,145 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
   assert.equal(resumed.steps, first.steps * 1.5);
 });
 
-test("a second train into a running one's folder is refused at once; SIGTERM writes a checkpoint and exits 143; --resume finishes", async () => {
-  const data = tinyDataset(16);
-  const out = join(tempFolder(), 'run');
-  const args = [cli, 'train', '--data', data, '--out', out, '--epochs', '2', ...small, '--json'];
+// Reproducibility and exact resume, on the wasm backend: a small run (16 images a class, 32 px, batch size 4 in micro-batches
+// of 2, so update windows span micro-batches and epochs), a checkpoint every 2 updates, precise BN on (the default).
+const repeatable = (out: string, data: string, more: string[] = []) => [
+  cli,
+  'train',
+  '--data',
+  data,
+  '--out',
+  out,
+  '--epochs',
+  '3',
+  ...small,
+  '--micro-batch',
+  '2',
+  '--overrides',
+  join(data, '..', 'overrides.json'),
+  ...more,
+  '--json',
+];
+
+interface Trained {
+  summary: Record<string, unknown> & { numTensorsStart: number; numTensorsEnd: number; status: string; steps: number };
+  /** The loss of every optimizer update, in order, from the JSON progress lines. */
+  losses: number[];
+  stderr: string;
+}
+
+/** Runs `streamfit train`; `stopAt` sends `signal` once the progress line of update `stopAt` is on stderr. */
+async function train(
+  args: string[],
+  stop?: { at: number; signal: NodeJS.Signals; before?: () => void },
+): Promise<Trained & { code: number | null }> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
+  let [stdout, stderr] = ['', ''];
   let signalled = false;
-  let second: Promise<void> | undefined;
+  child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => {
     stderr += chunk;
-    if (!signalled && /"event":"step","epoch":0,"epochs":2,"step":3,/.test(stderr)) {
+    if (stop && !signalled && new RegExp(`"event":"step"[^\\n]*"step":${stop.at},`).test(stderr)) {
       signalled = true;
-      child.kill('SIGSTOP'); // paused, alive and holding its folder's lock, while a second train tries the same folder
-      second = run(process.execPath, args).then(
-        () => assert.fail('a second train into a folder in use must be refused'),
-        (error: { code: number; stderr: string }) => {
-          assert.equal(error.code, 1);
-          assert.match(
-            error.stderr,
-            new RegExp(`^streamfit: ${out} is in use by streamfit process ${child.pid} \\(since [^)]+\\): wait for it to end`, 'm'),
-          );
-        },
-      );
-      const resume = () => {
-        child.kill('SIGCONT');
-        child.kill('SIGTERM');
-      };
-      second.then(resume, resume);
+      stop.before?.();
+      child.kill(stop.signal);
     }
   });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  await second;
-  assert.equal(code, 143, stderr.slice(-500));
-  const latest = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest.json'), 'utf8'));
-  assert.match(latest.folder, /^epoch-0-batch-\d+-step-\d+$/);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+  const losses = stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{"event":"step"'))
+    .map((line) => JSON.parse(line).loss as number);
+  return { code, summary: stdout.trim() ? lastJson(stdout) : undefined, losses, stderr };
+}
 
-  const resumed = lastJson((await run(process.execPath, [...args.slice(0, -1), '--resume', '--json'])).stdout);
-  assert.equal(resumed.epochs, 2);
-  // The default pipeline drops a last partial batch: every epoch is floor(train samples / 4) steps, interrupted or not.
-  const keys = ['horizontal', 'vertical'].flatMap((label) => readdirSync(join(data, label)).map((file) => `${label}/${file}`));
-  const trainSamples = keys.filter((key) => !isValidationKey(key, 0.2, 0)).length;
-  assert.equal(resumed.steps, 2 * Math.floor(trainSamples / 4));
-  assert.equal(resumed.status, 'completed');
+/** The last line each epoch wrote to metrics.jsonl (a resumed epoch's line replaces an interrupted session's). */
+function epochMetrics(out: string) {
+  const epochs = new Map<number, unknown>();
+  for (const line of readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')) {
+    const record = JSON.parse(line);
+    if (record.type === 'epoch') {
+      const { epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, valTopK, learningRate, trainSamples, confusion } = record;
+      epochs.set(epoch, { epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, valTopK, learningRate, trainSamples, confusion });
+    }
+  }
+  return [...epochs.values()];
+}
+
+const weightsOf = (out: string) => readFileSync(join(out, 'model', 'weights.bin'));
+
+const exact = (() => {
+  const root = tempFolder('streamfit-exact-');
+  const data = join(root, 'data');
+  for (const label of ['horizontal', 'vertical']) {
+    mkdirSync(join(data, label), { recursive: true });
+    for (let i = 0; i < 16; i++)
+      copyFileSync(join(fixtureFolder, label, `${label}-${String(i).padStart(3, '0')}.jpg`), join(data, label, `${i}.jpg`));
+  }
+  writeFileSync(join(root, 'overrides.json'), JSON.stringify({ checkpointEverySteps: 2 }));
+  let uninterrupted: Promise<Trained> | undefined;
+  return {
+    root,
+    data,
+    out: (name: string) => join(root, name),
+    /** One uninterrupted run, shared by the tests below. */
+    uninterrupted: () => (uninterrupted ??= train(repeatable(join(root, 'uninterrupted'), data)) as Promise<Trained>),
+  };
+})();
+after(() => rmSync(exact.root, { recursive: true, force: true }));
+
+test('the same config, seed and backend give the same losses step for step and the same weights; another seed does not', async () => {
+  const [first, second, otherSeed] = await Promise.all([
+    exact.uninterrupted(),
+    train(repeatable(exact.out('again'), exact.data)),
+    train(repeatable(exact.out('seed-1'), exact.data, ['--seed', '1', '--epochs', '1'])),
+  ]);
+  assert.equal(first.summary.status, 'completed', first.stderr.slice(-500));
+  assert.ok(first.losses.length >= 15, `${first.losses.length} updates`);
+  assert.deepEqual(second.losses, first.losses);
+  assert.ok(weightsOf(exact.out('again')).equals(weightsOf(exact.out('uninterrupted'))), 'the same weights, bit for bit');
+  assert.deepEqual(epochMetrics(exact.out('again')), epochMetrics(exact.out('uninterrupted')));
+  assert.notDeepEqual(otherSeed.losses, first.losses.slice(0, otherSeed.losses.length));
+});
+
+test('SIGTERM then --resume ends with exactly the weights and metrics of an uninterrupted run; report.html is there after each epoch', async () => {
+  const uninterrupted = await exact.uninterrupted();
+  const out = exact.out('sigterm');
+  let watched = '';
+  // Update 8 is in the second epoch: the first epoch's report must be on disk by then.
+  const stopped = await train(repeatable(out, exact.data), {
+    at: 8,
+    signal: 'SIGTERM',
+    before: () => (watched = readFileSync(join(out, 'report.html'), 'utf8')),
+  });
+  assert.equal(stopped.code, 143, stopped.stderr.slice(-500));
+  assert.match(watched, /running: epoch 1 of 3 done/);
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /interrupted by SIGTERM/);
+  const latest = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest.json'), 'utf8'));
+  assert.match(latest.folder, /^epoch-[12]-batch-\d+-step-\d+$/, 'stopped in the middle of the run');
+
+  const resumed = await train([...repeatable(out, exact.data), '--resume']);
+  assert.equal(resumed.summary.status, 'completed', resumed.stderr.slice(-500));
+  assert.equal(resumed.summary.steps, uninterrupted.summary.steps);
+  assert.deepEqual(resumed.losses, uninterrupted.losses.slice(-resumed.losses.length), 'the losses after the resume are the same');
+  assert.ok(weightsOf(out).equals(weightsOf(exact.out('uninterrupted'))), 'the same weights, bit for bit');
+  assert.deepEqual(epochMetrics(out), epochMetrics(exact.out('uninterrupted')), 'the interrupted epoch reports what it would have');
+  assert.equal(resumed.summary.numTensorsEnd, resumed.summary.numTensorsStart);
+});
+
+test('kill -9 then --resume ends with exactly the weights of an uninterrupted run, and leaks no tensors', async () => {
+  const uninterrupted = await exact.uninterrupted();
+  const out = exact.out('killed');
+  // When update 5 is logged, update 4's checkpoint has been written (listeners run in order, checkpointing after progress).
+  const killed = await train(repeatable(out, exact.data), { at: 5, signal: 'SIGKILL' });
+  assert.equal(killed.code, null, 'killed');
+  const resumed = await train([...repeatable(out, exact.data), '--resume']);
+  assert.equal(resumed.summary.status, 'completed', resumed.stderr.slice(-500));
+  assert.equal(resumed.summary.steps, uninterrupted.summary.steps);
+  assert.deepEqual(resumed.losses, uninterrupted.losses.slice(-resumed.losses.length), 'the losses after the resume are the same');
+  assert.ok(weightsOf(out).equals(weightsOf(exact.out('uninterrupted'))), 'the same weights, bit for bit');
+  assert.deepEqual(epochMetrics(out), epochMetrics(exact.out('uninterrupted')));
+  assert.equal(resumed.summary.numTensorsEnd, resumed.summary.numTensorsStart, 'resuming leaks nothing (it leaked the optimizer slots)');
 });
 
 test('a bad config is refused before any work, naming the field, the value and what was expected', async () => {
@@ -210,6 +306,8 @@ test('a crash in the middle of writing a checkpoint leaves the last good one in 
     best: null,
     stopReason: null,
     listeners: { earlyStopping: { best: 0.5, bestEpoch: 0, waited: 1 } },
+    epochProgress: { updates: 3, lossSum: 7.5, lossSamples: 12, correct: 9, seconds: 4.25 },
+    seconds: 61.5,
   };
   await writeCheckpoint(root, trainer, state);
   // What a process killed mid-write leaves behind: a half-written folder under the temporary name.
@@ -222,4 +320,38 @@ test('a crash in the middle of writing a checkpoint leaves the last good one in 
   trainer.dispose();
   model.dispose();
   loaded.dispose();
+});
+
+test("a second train into a running one's folder is refused at once, naming the process that holds it", async () => {
+  const data = tinyDataset(16);
+  const out = join(tempFolder(), 'run');
+  const args = [cli, 'train', '--data', data, '--out', out, '--epochs', '2', ...small, '--json'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let second: Promise<void> | undefined;
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+    if (!second && /"event":"step"[^\n]*"step":3,/.test(stderr)) {
+      child.kill('SIGSTOP'); // paused, alive and holding its folder's lock, while a second train tries the same folder
+      second = run(process.execPath, args).then(
+        () => assert.fail('a second train into a folder in use must be refused'),
+        (error: { code: number; stderr: string }) => {
+          assert.equal(error.code, 1);
+          assert.match(
+            error.stderr,
+            new RegExp(`^streamfit: ${out} is in use by streamfit process ${child.pid} \\(since [^)]+\\): wait for it to end`, 'm'),
+          );
+        },
+      );
+      const stop = () => {
+        child.kill('SIGCONT');
+        child.kill('SIGTERM');
+      };
+      second.then(stop, stop);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await second;
+  assert.ok(second, stderr.slice(-500));
+  assert.equal(code, 143, stderr.slice(-500));
 });

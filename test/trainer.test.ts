@@ -243,3 +243,43 @@ test('cross-entropy with label smoothing matches the formula', () => {
   const expected = -(target[0] * Math.log(0.5) + target[1] * Math.log(0.25) + target[2] * Math.log(0.25));
   assert.ok(Math.abs(value - expected) < 1e-6);
 });
+
+test('an update reports how many of its samples the model got right, in the same read as the loss (plain, chunked, recomputed)', async () => {
+  const model = await frozenModel();
+  const batch = syntheticBatch(6, 32, 3, 21);
+  // Frozen BatchNorm and no dropout: the training pass predicts what inference predicts.
+  const predicted = tf.tidy(() => {
+    const x = tf.tensor4d(Float32Array.from(batch.x), [6, 32, 32, 3]);
+    return Array.from((model.predict(x) as tf.Tensor).argMax(1).dataSync());
+  });
+  // Labels the model gets right for rows 0, 2 and 3 and wrong for the others.
+  predicted.forEach((label, i) => (batch.y[i] = [0, 2, 3].includes(i) ? label : (label + 1) % 3));
+  const expected = 3;
+  for (const options of [{}, { chunks: 2 }, { recompute: true }]) {
+    const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0 }, accumulate: 2, ...options });
+    await trainer.step(sliceBatch(batch, 0, 3));
+    const result = await trainer.step(sliceBatch(batch, 3, 6));
+    assert.equal(result.update?.correct, expected, JSON.stringify(options));
+    trainer.dispose();
+  }
+  model.dispose();
+});
+
+test('dropout and stochastic-depth masks follow the seed: the same seed trains the same weights, plain or recomputed; another does not', async () => {
+  const batches = [syntheticBatch(4, 32, 3, 31), syntheticBatch(4, 32, 3, 32)];
+  const trained = async (seed: number, recompute: boolean) => {
+    // Everything trains: BatchNorm in training mode, dropout 0.5 before the classifier, stochastic depth in the blocks.
+    const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 32, dropout: 0.5, seed: 5 });
+    const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-2 }, accumulate: 1, seed, recompute });
+    for (const batch of batches) await trainer.step(batch);
+    const weights = weightsOf(model);
+    trainer.dispose();
+    model.dispose();
+    return weights;
+  };
+  const reference = await trained(1, false);
+  assert.equal(maxDifference(await trained(1, false), reference), 0, 'the same seed: the same weights, bit for bit');
+  // Recomputation seeds each step's masks its own way (src/memory/recompute.ts), the same way every time.
+  assert.equal(maxDifference(await trained(1, true), await trained(1, true)), 0, 'recomputed: the same weights, bit for bit');
+  assert.ok(maxDifference(await trained(2, false), reference) > 1e-4, 'another seed drops other units');
+});

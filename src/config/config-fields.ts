@@ -34,6 +34,9 @@ const descriptions: Record<keyof TrainConfig, FieldDescription> = {
   stepFactor: 'decay factor (step)',
   validation: 'share of the samples held out for validation, by a hash of their key',
   earlyStopping: { fileOnly: '{metric: valLoss|valAccuracy, patience, minDelta}, or false' },
+  preciseBn: {
+    fileOnly: '{batches: N}: recompute trainable BatchNorm statistics over N un-augmented batches before validating and saving, or false',
+  },
   topK: 'k of the top-k validation accuracy',
   dropout: 'dropout before the head',
   seed: 'seeds the split, shuffling and augmentation',

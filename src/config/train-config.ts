@@ -45,6 +45,7 @@ export const trainConfigSchema = type({
   shuffleBuffer: 'number.integer >= 1',
   normalize: "'imagenet' | 'unit' | 'symmetric' | 'none'",
   batchNormMomentum: '0 < number < 1',
+  preciseBn: type({ batches: 'number.integer >= 1' }).or('false'),
   recompute: 'boolean',
   backward: "'lean' | 'autodiff'",
   featureCache: 'boolean',
@@ -87,6 +88,7 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out' | 'mi
   shuffleBuffer: 1000,
   normalize: 'none',
   batchNormMomentum: 0.99,
+  preciseBn: { batches: 32 },
   recompute: false,
   // streamfit's backward pass (src/memory/lean-backward): about a third of tfjs' activation memory, no slower; 'autodiff'
   // runs tfjs' own, for comparison or should a model ever train differently with it.

@@ -1,4 +1,4 @@
-// Deterministic hashing and seeded random numbers: results depend on (seed, epoch, key), never on timing.
+// Deterministic hashing and seeded random numbers: results depend on (seed, epoch, key, step), never on timing.
 
 /** 32-bit FNV-1a of a string's UTF-8 bytes, mixed with a seed. */
 export function hashString(text: string, seed = 0): number {
@@ -40,4 +40,27 @@ export function seededRandom(...seeds: Array<number | string>): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
+}
+
+/** A 32-bit seed fixed by the parts, never 0: tfjs takes a seed of 0 for "no seed" and draws one from Math.random. */
+export function seedOf(...parts: Array<number | string>): number {
+  return Math.floor(seededRandom(...parts)() * 2 ** 32) || 1;
+}
+
+/**
+ * Runs `build` with Math.random replaced by a generator seeded from `seeds`. tfjs draws the seed of every initializer that
+ * was given none from Math.random (tfjs-core's rand_util.ts: `seed ? seed : Math.random()`), and no model family passes
+ * one, so a model built inside is the same every time. `build` must be synchronous: nothing else may run while
+ * Math.random is replaced.
+ */
+export function withSeededMathRandom<T>(build: () => T, ...seeds: Array<number | string>): T {
+  const original = Math.random;
+  Math.random = seededRandom(...seeds, 'Math.random');
+  try {
+    const result = build();
+    if (result instanceof Promise) throw new TypeError('withSeededMathRandom: `build` must be synchronous');
+    return result;
+  } finally {
+    Math.random = original;
+  }
 }

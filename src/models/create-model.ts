@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../errors.ts';
+import { withSeededMathRandom } from '../math/random.ts';
 import { layerBlocks } from './blocks.ts';
 import { FineTuneDropout } from './layers.ts';
 import { findModel, modelNames } from './registry.ts';
@@ -25,6 +26,8 @@ export interface ModelOptions {
   dropConnectRate?: number;
   /** For a backbone from disk: the layer whose output feeds the head. Default: its last layer. */
   cutAt?: string;
+  /** Seeds every weight initializer (the run's seed), so the same seed builds the same model. Default: unseeded. */
+  seed?: number;
 }
 
 export interface BuiltModel {
@@ -42,7 +45,8 @@ export async function createModel(name: string, options: ModelOptions): Promise<
   let blocks: string[];
   let dropout = options.dropout;
   if (definition) {
-    backbone = definition.build({ imageSize: options.imageSize, includeTop: false, dropConnectRate: options.dropConnectRate });
+    const build = () => definition.build({ imageSize: options.imageSize, includeTop: false, dropConnectRate: options.dropConnectRate });
+    backbone = seeded(build, options.seed, 'backbone');
     blocks = definition.blocks();
     dropout ??= definition.dropout;
     if (options.weights) loadWeightsByName(backbone, options.weights);
@@ -57,9 +61,14 @@ export async function createModel(name: string, options: ModelOptions): Promise<
       `unknown model '${name}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`,
     );
   }
-  const model = addHead(backbone, options.classes, dropout ?? 0.2);
+  const model = seeded(() => addHead(backbone, options.classes, dropout ?? 0.2), options.seed, 'head');
   applyFreeze(model, blocks, options.freeze ?? 'none');
   return { model, blocks, expectsRawPixels: Boolean(definition) };
+}
+
+/** A synchronous build with its initializers seeded by (seed, part), or as tfjs draws them when there is no seed. */
+function seeded<T>(build: () => T, seed: number | undefined, part: string): T {
+  return seed === undefined ? build() : withSeededMathRandom(build, seed, part);
 }
 
 function findLayer(model: tf.LayersModel, layerName: string, source: string): tf.layers.Layer {

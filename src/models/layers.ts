@@ -2,6 +2,7 @@
 // swish that keep little for the backward pass, and Keras' input Normalization.
 
 import * as tf from '@tensorflow/tfjs';
+import { seedOf } from '../math/random.ts';
 import { leanBatchNormTraining, leanSwish } from './lean-gradients.ts';
 
 type Kwargs = Record<string, unknown>;
@@ -44,6 +45,9 @@ export interface BatchNormalizationFields {
   movingVariance: tf.LayerVariable;
 }
 
+/** Receives a training-mode call's batch mean and variance (per channel) instead of the moving averages (precise BN). */
+export type BatchStatisticsSink = (mean: tf.Tensor, variance: tf.Tensor, count: number) => void;
+
 /** Moves the moving mean and variance towards a batch's statistics, as tfjs' BatchNormalization does in training. */
 export function updateMovingStatistics(fields: BatchNormalizationFields, mean: tf.Tensor, variance: tf.Tensor): void {
   tf.tidy(() => {
@@ -61,6 +65,9 @@ export function updateMovingStatistics(fields: BatchNormalizationFields, mean: t
 export const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (
   args: BatchNormalizationArgs,
 ) => tf.layers.Layer) {
+  /** While set, training-mode calls hand their batch statistics here and leave the moving averages alone. */
+  statisticsSink?: BatchStatisticsSink;
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     const fields = this as unknown as BatchNormalizationFields;
@@ -71,18 +78,37 @@ export const LeanBatchNormalization = class extends (classOf<BatchNormalizationA
       // and throw. Its gradient is computed and dropped.
       const gamma = fields.gamma ? fields.gamma.read() : tf.onesLike(fields.beta!.read());
       const { output, mean, variance } = leanBatchNormTraining(input, gamma, fields.beta!.read(), fields.epsilon);
-      updateMovingStatistics(fields, mean, variance);
+      if (this.statisticsSink) this.statisticsSink(mean, variance, input.size / input.shape[input.rank - 1]);
+      else updateMovingStatistics(fields, mean, variance);
       tf.dispose([mean, variance]);
       return output;
     });
   }
 };
 
+/** Whether a layer is streamfit's BatchNormalization, which can hand its batch statistics to a sink. */
+export function collectsBatchStatistics(layer: tf.layers.Layer): layer is tf.layers.Layer & { statisticsSink?: BatchStatisticsSink } {
+  return layer instanceof LeanBatchNormalization;
+}
+
 export const FineTuneBatchNormalization = inferenceWhenFrozen(
   LeanBatchNormalization as LayerClass<BatchNormalizationArgs>,
   'BatchNormalization',
 );
 export const FineTuneDropout = inferenceWhenFrozen(classOf<DropoutArgs>(tf.layers.dropout({ rate: 0.5 })), 'Dropout');
+
+/**
+ * Seeds the masks of every Dropout layer (dropout and stochastic depth) for the next forward pass: a layer's mask is a
+ * function of (seed, layer name), so the same pass run again (a recomputed segment, a resumed run) drops the same units.
+ * tfjs' Dropout draws from `seed` when it has one. Returns a function that clears the seeds, so saved models carry none.
+ */
+export function seedDropoutMasks(layers: readonly tf.layers.Layer[], seed: number): () => void {
+  const dropouts = layers.filter((layer) => layer.getClassName() === 'Dropout') as unknown as Array<{ name: string; seed?: number }>;
+  for (const layer of dropouts) layer.seed = seedOf(seed, layer.name);
+  return () => {
+    for (const layer of dropouts) layer.seed = undefined;
+  };
+}
 
 /** tfjs' Activation layer, with swish as one lean op. Registered under tfjs' class name, like the layers above. */
 export class LeanActivation extends (classOf<ActivationArgs>(tf.layers.activation({ activation: 'linear' })) as new (

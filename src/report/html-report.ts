@@ -1,120 +1,166 @@
-// A self-contained report.html: loss and accuracy curves and the confusion matrix as inline SVG; no script, no network.
+// A self-contained report.html: the run's metrics, timings, sample counts, curves per step and per epoch, the confusion
+// matrix and the whole config, as inline SVG and tables; no script, no network.
+
+import { confusionMatrix, escapeHtml, lineChart } from './charts.ts';
+import { formatDuration } from './progress-line.ts';
+import type { StepPoint } from './step-curve.ts';
 
 export interface EpochRecord {
   epoch: number;
   trainLoss: number;
+  /** Share of the epoch's training samples the model got right in its training pass (augmented, dropout on), as Keras reports it. */
+  trainAccuracy?: number;
   valLoss: number;
   valAccuracy: number;
   valTopK: number;
   learningRate: number;
+  /** Wall-clock seconds of the epoch: training, precise BN and validation. (Optional fields: a version-1 checkpoint lacks them.) */
+  seconds?: number;
+  /** Training throughput over the epoch. */
+  imagesPerSec?: number;
+  /** Samples trained and validated in the epoch. */
+  trainSamples?: number;
+  validationSamples?: number;
 }
 
 export interface ReportInput {
-  title: string;
+  /** The run's name (config.name). */
+  name: string;
+  /** 'completed', 'stopped early', 'interrupted', 'running: epoch 3 of 10'. */
+  status: string;
+  writtenAt: Date;
   notes: string[];
   history: EpochRecord[];
+  steps: readonly StepPoint[];
+  /** The epoch whose validation was the best, if any has been validated. */
+  bestEpoch?: number;
+  /** k of the top-k accuracy. */
+  k: number;
   classes: readonly string[];
-  confusion: number[][];
-  perClassAccuracy: number[];
-  summary: Record<string, unknown>;
+  /** The confusion matrix and per-class accuracy, and the epoch they are from. */
+  confusion?: { epoch: number; matrix: number[][]; perClassAccuracy: number[] };
+  /** What ran and on what: model, backend, data, timings, sample counts. */
+  facts: Array<[string, string]>;
+  /** The resolved config, whole. */
+  config: Record<string, unknown>;
 }
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-
-/** An SVG line chart of several series over epochs. */
-export function lineChart(title: string, series: Array<{ name: string; values: number[]; colour: string }>): string {
-  // Legend entries go three to a row above the plot; the plot starts below them.
-  const legendRows = Math.ceil(series.length / 3);
-  const [width, margin] = [520, 40];
-  const top = margin + 14 * (legendRows - 1);
-  const height = 240 + 14 * (legendRows - 1);
-  const all = series.flatMap((s) => s.values).filter(Number.isFinite);
-  const count = Math.max(...series.map((s) => s.values.length), 1);
-  const low = Math.min(0, ...all);
-  const high = Math.max(1e-9, ...all);
-  const x = (i: number) => margin + (count === 1 ? 0 : (i / (count - 1)) * (width - 2 * margin));
-  const y = (v: number) => height - margin - ((v - low) / (high - low)) * (height - margin - top);
-  const paths = series
-    .map((s) => {
-      const points = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-      return (
-        `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${points}"/>` +
-        s.values
-          .map(
-            (v, i) =>
-              `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${s.colour}"><title>${escapeHtml(s.name)} epoch ${i + 1}: ${v.toFixed(4)}</title></circle>`,
-          )
-          .join('')
-      );
-    })
-    .join('');
-  const legend = series
-    .map(
-      (s, i) =>
-        `<text x="${margin + (i % 3) * 150}" y="${16 + 14 * Math.floor(i / 3)}" fill="${s.colour}" font-size="12">■ ${escapeHtml(s.name)}</text>`,
-    )
-    .join('');
-  const axes =
-    `<line x1="${margin}" y1="${height - margin}" x2="${width - margin}" y2="${height - margin}" stroke="#888"/><line x1="${margin}" y1="${top}" x2="${margin}" y2="${height - margin}" stroke="#888"/>` +
-    `<text x="4" y="${y(high) + 4}" font-size="11">${high.toFixed(2)}</text><text x="4" y="${y(low) + 4}" font-size="11">${low.toFixed(2)}</text>` +
-    `<text x="${width / 2}" y="${height - 8}" font-size="11" text-anchor="middle">epoch (1–${count})</text>`;
-  return `<figure><figcaption>${escapeHtml(title)}</figcaption><svg width="${width}" height="${height}" role="img" aria-label="${escapeHtml(title)}">${axes}${legend}${paths}</svg></figure>`;
-}
-
-export function confusionMatrix(classes: readonly string[], matrix: number[][]): string {
-  const cell = 36;
-  const label = 110;
-  const size = label + cell * classes.length;
-  const max = Math.max(1, ...matrix.flat());
-  const cells = matrix
-    .map((row, actual) =>
-      row
-        .map((count, predicted) => {
-          const shade = Math.round(255 - (count / max) * 200);
-          const fill = actual === predicted ? `rgb(${shade},${255},${shade})` : `rgb(255,${shade},${shade})`;
-          return `<rect x="${label + predicted * cell}" y="${label + actual * cell}" width="${cell}" height="${cell}" fill="${fill}" stroke="#fff"/><text x="${label + predicted * cell + cell / 2}" y="${label + actual * cell + cell / 2 + 4}" font-size="11" text-anchor="middle">${count}</text>`;
-        })
-        .join(''),
-    )
-    .join('');
-  const names = classes
-    .map(
-      (name, i) =>
-        `<text x="${label - 4}" y="${label + i * cell + cell / 2 + 4}" font-size="11" text-anchor="end">${escapeHtml(name)}</text><text transform="translate(${label + i * cell + cell / 2},${label - 4}) rotate(-45)" font-size="11">${escapeHtml(name)}</text>`,
-    )
-    .join('');
-  return `<figure><figcaption>Confusion matrix (rows: true class, columns: predicted)</figcaption><svg width="${size + 10}" height="${size + 10}" role="img" aria-label="confusion matrix">${names}${cells}</svg></figure>`;
-}
+const colours = { train: '#1f77b4', validation: '#d62728', topK: '#9467bd', rate: '#2ca02c' };
+const percent = (share: number | undefined) => (share === undefined ? '–' : `${(share * 100).toFixed(1)}%`);
+const fixed = (value: number | undefined) => (value === undefined ? '–' : value.toFixed(4));
 
 export function renderReport(input: ReportInput): string {
-  const epochs = input.history;
-  const lossChart = lineChart('Loss', [
-    { name: 'train loss', values: epochs.map((e) => e.trainLoss), colour: '#1f77b4' },
-    { name: 'validation loss', values: epochs.map((e) => e.valLoss), colour: '#d62728' },
-  ]);
-  const accuracyChart = lineChart('Validation accuracy', [
-    { name: 'accuracy', values: epochs.map((e) => e.valAccuracy), colour: '#2ca02c' },
-    { name: 'top-k', values: epochs.map((e) => e.valTopK), colour: '#9467bd' },
-  ]);
-  const perClass = input.classes
-    .map((name, i) => `<tr><td>${escapeHtml(name)}</td><td>${((input.perClassAccuracy[i] ?? 0) * 100).toFixed(1)}%</td></tr>`)
-    .join('');
-  const summary = Object.entries(input.summary)
-    .map(
-      ([key, value]) =>
-        `<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(typeof value === 'string' ? value : JSON.stringify(value))}</td></tr>`,
-    )
-    .join('');
+  const { history, steps, k } = input;
+  const epochs = (pick: (record: EpochRecord) => number | undefined) =>
+    history.flatMap((record): Array<[number, number]> => {
+      const value = pick(record);
+      return value === undefined ? [] : [[record.epoch + 1, value]];
+    });
+  const formatRate = (value: number) => (value === 0 ? '0' : value.toExponential(1));
+  const charts = [
+    lineChart({
+      title: 'Training loss per optimizer update',
+      xLabel: 'step',
+      series: [
+        {
+          name: steps.length > 0 ? 'train loss' : 'train loss (none yet)',
+          points: steps.map((p) => [p.step, p.loss]),
+          colour: colours.train,
+        },
+      ],
+    }),
+    lineChart({
+      title: 'Learning rate per optimizer update',
+      xLabel: 'step',
+      series: [{ name: 'learning rate', points: steps.map((p) => [p.step, p.learningRate]), colour: colours.rate }],
+      formatY: formatRate,
+    }),
+    lineChart({
+      title: 'Loss per epoch',
+      xLabel: 'epoch',
+      series: [
+        { name: 'train loss', points: epochs((r) => r.trainLoss), colour: colours.train, markers: true },
+        { name: 'validation loss', points: epochs((r) => r.valLoss), colour: colours.validation, markers: true },
+      ],
+    }),
+    lineChart({
+      title: 'Accuracy per epoch',
+      xLabel: 'epoch',
+      series: [
+        { name: 'train accuracy', points: epochs((r) => r.trainAccuracy), colour: colours.train, markers: true },
+        { name: 'validation accuracy', points: epochs((r) => r.valAccuracy), colour: colours.validation, markers: true },
+        { name: `validation top-${k}`, points: epochs((r) => r.valTopK), colour: colours.topK, markers: true },
+      ],
+      formatY: (value) => `${Math.round(value * 100)}%`,
+    }),
+  ].join('');
+  const best = history.find((record) => record.epoch === input.bestEpoch);
+  const final = history.at(-1);
+  const metricRow = (label: string, record: EpochRecord | undefined) =>
+    `<tr><th>${label}</th><td>${record ? record.epoch + 1 : '–'}</td><td>${fixed(record?.trainLoss)}</td><td>${percent(record?.trainAccuracy)}</td><td>${fixed(record?.valLoss)}</td><td>${percent(record?.valAccuracy)}</td><td>${percent(record?.valTopK)}</td></tr>`;
+  const metrics = `<table class="metrics"><tr><th></th><th>epoch</th><th>train loss</th><th>train accuracy</th><th>validation loss</th><th>validation accuracy</th><th>validation top-${k}</th></tr>${metricRow('best', best)}${metricRow('final', final)}</table>`;
+  const facts = `<table class="facts">${input.facts.map(([key, value]) => `<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(value)}</td></tr>`).join('')}</table>`;
+  const confusion = input.confusion
+    ? confusionMatrix(
+        input.classes,
+        input.confusion.matrix,
+        `Confusion matrix of epoch ${input.confusion.epoch + 1}${input.confusion.epoch === input.bestEpoch ? ' (the best)' : ''} on the validation set (rows: true class, columns: predicted)`,
+      ) +
+      `<table class="classes"><tr><th>class</th><th>validation accuracy, epoch ${input.confusion.epoch + 1}</th></tr>${input.classes
+        .map((name, i) => `<tr><td>${escapeHtml(name)}</td><td>${percent(input.confusion!.perClassAccuracy[i])}</td></tr>`)
+        .join('')}</table>`
+    : '<p class="empty">No epoch has been validated yet.</p>';
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}figure{display:inline-block;margin:1em}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}</style>
+<html lang="en"><head><meta charset="utf-8"><title>streamfit run ${escapeHtml(input.name)}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1180px;padding:0 16px;color:#222}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.status{color:#555;margin:0 0 12px}.note{background:#fff6d6;border-left:4px solid #e0b000;padding:6px 10px;margin:6px 0}
+table{border-collapse:collapse;margin:4px 0}td,th{padding:3px 12px;text-align:left;border-bottom:1px solid #e4e4e4;vertical-align:top}
+th{font-weight:600}table.metrics td,table.epochs td{text-align:right;font-variant-numeric:tabular-nums}
+.columns{display:flex;flex-wrap:wrap;gap:8px 24px;align-items:flex-start}
+figure{display:inline-block;margin:8px 0}figcaption{font-weight:600;margin-bottom:4px}
+svg text{font-size:12px;fill:#333}svg .label{font-size:12px;fill:#555}svg .legend{font-size:12px}
+svg .axis{stroke:#888}svg .grid{stroke:#e8e8e8}.empty{color:#888;font-style:italic}
+code{font-size:13px;background:#f4f4f4;padding:1px 4px}
+</style>
 </head><body>
-<h1>${escapeHtml(input.title)}</h1>
-${input.notes.map((note) => `<p><strong>${escapeHtml(note)}</strong></p>`).join('')}
-<table>${summary}</table>
-${lossChart}${accuracyChart}
-${confusionMatrix(input.classes, input.confusion)}
-<h2>Per-class accuracy (best epoch)</h2><table><tr><th>class</th><th>accuracy</th></tr>${perClass}</table>
+<h1>streamfit run ${escapeHtml(input.name)}</h1>
+<p class="status">${escapeHtml(input.status)} · report written ${escapeHtml(input.writtenAt.toISOString().replace('T', ' ').slice(0, 19))} UTC</p>
+${input.notes.map((note) => `<p class="note">${escapeHtml(note)}</p>`).join('')}
+<h2>Metrics</h2>
+${metrics}
+<h2>Run</h2>
+${facts}
+<h2>Curves</h2>
+<div class="columns">${charts}</div>
+<h2>Validation by class</h2>
+<div class="columns">${confusion}</div>
+<h2>Epochs</h2>
+${epochTable(history, k, input.bestEpoch)}
+<h2>Config</h2>
+${configTable(input.config)}
 </body></html>
 `;
+}
+
+function epochTable(history: EpochRecord[], k: number, bestEpoch: number | undefined): string {
+  const rows = history
+    .map(
+      (r) =>
+        `<tr><td>${r.epoch + 1}${r.epoch === bestEpoch ? ' ★' : ''}</td><td>${r.seconds === undefined ? '–' : formatDuration(r.seconds)}</td><td>${r.imagesPerSec?.toFixed(1) ?? '–'}</td><td>${fixed(r.trainLoss)}</td><td>${percent(r.trainAccuracy)}</td><td>${fixed(r.valLoss)}</td><td>${percent(r.valAccuracy)}</td><td>${percent(r.valTopK)}</td><td>${r.learningRate.toExponential(2)}</td></tr>`,
+    )
+    .join('');
+  return `<table class="epochs"><tr><th>epoch</th><th>time</th><th>images/s</th><th>train loss</th><th>train accuracy</th><th>validation loss</th><th>validation accuracy</th><th>top-${k}</th><th>learning rate</th></tr>${rows}</table>${bestEpoch === undefined ? '' : '<p>★ the best epoch</p>'}`;
+}
+
+function configTable(config: Record<string, unknown>): string {
+  const rows = Object.entries(config)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => {
+      const shown = typeof value === 'object' ? `<code>${escapeHtml(JSON.stringify(value))}</code>` : escapeHtml(String(value));
+      return `<tr><th>${escapeHtml(key)}</th><td>${shown}</td></tr>`;
+    })
+    .join('');
+  return `<table class="config">${rows}</table>`;
 }

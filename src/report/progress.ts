@@ -1,55 +1,66 @@
-// Progress for people and machines: one rewritten line on a terminal, JSON lines otherwise (both on stderr; stdout keeps the --json result).
+// Progress on stderr (stdout keeps results): a rewritten line on a terminal, one plain line per epoch off one (Keras'
+// verbose=2), or JSON lines for machines (--json).
 
-import { formatBytes } from '../config/bytes.ts';
+import { type EpochReading, epochLine, type StepReading, stepLine, type ValidationReading, validationLine } from './progress-line.ts';
 
-export interface ProgressReading {
-  epoch: number;
-  epochs: number;
-  step: number;
-  loss: number;
-  imagesPerSec: number;
-  learningRate: number;
-  queueDepth?: number;
-  consumerStallMs?: number;
-  rssBytes: number;
-  numTensors: number;
-  etaSeconds?: number;
+export type { EpochReading, StepReading, ValidationReading } from './progress-line.ts';
+
+/** 'terminal': a progress line rewritten in place; 'epochs': plain lines, one per epoch; 'json': one JSON object a line. */
+export type ProgressMode = 'terminal' | 'epochs' | 'json';
+
+export interface ProgressOptions {
+  /** Default: 'terminal' when the stream is a TTY, else 'epochs'. */
+  mode?: ProgressMode;
+  /** The terminal's width. Default: the stream's `columns`, else 80. */
+  columns?: () => number;
 }
 
 export class ProgressReporter {
-  private lastLine = 0;
+  readonly mode: ProgressMode;
+  private readonly columns: () => number;
+  private lastDrawn = 0;
 
   constructor(
-    private readonly stream: NodeJS.WriteStream = process.stderr,
-    private readonly tty = Boolean(process.stderr.isTTY),
-  ) {}
+    private readonly stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number } = process.stderr,
+    options: ProgressOptions = {},
+  ) {
+    this.mode = options.mode ?? (stream.isTTY ? 'terminal' : 'epochs');
+    this.columns = options.columns ?? (() => stream.columns || 80);
+  }
 
-  step(reading: ProgressReading): void {
-    if (!this.tty) {
-      this.stream.write(`${JSON.stringify({ event: 'step', ...reading })}\n`);
-      return;
-    }
-    const now = Date.now();
-    if (now - this.lastLine < 200) return; // a terminal does not need more than five updates a second
-    this.lastLine = now;
-    const eta = reading.etaSeconds === undefined ? '' : ` eta ${formatDuration(reading.etaSeconds)}`;
-    const queue = reading.queueDepth === undefined ? '' : ` queue ${reading.queueDepth}`;
-    const line =
-      `epoch ${reading.epoch + 1}/${reading.epochs} step ${reading.step} loss ${reading.loss.toFixed(4)} ` +
-      `${reading.imagesPerSec.toFixed(1)} img/s lr ${reading.learningRate.toExponential(2)}${queue} ` +
-      `rss ${formatBytes(reading.rssBytes)} tensors ${reading.numTensors}${eta}`;
-    this.stream.write(`\r\x1b[K${line}`);
+  step(reading: StepReading): void {
+    if (this.mode === 'json') this.json({ event: 'step', ...reading });
+    // The epoch's last update is drawn whatever the time, so the bar ends full.
+    else if (this.mode === 'terminal') this.draw(stepLine(reading, this.columns()), reading.stepInEpoch >= reading.stepsPerEpoch);
+  }
+
+  validation(reading: ValidationReading): void {
+    if (this.mode === 'terminal') this.draw(validationLine(reading, this.columns()), reading.samples >= reading.total);
+  }
+
+  epoch(reading: EpochReading): void {
+    if (this.mode === 'json') this.json({ event: 'epoch', ...reading });
+    else this.line(epochLine(reading));
   }
 
   message(text: string, fields: Record<string, unknown> = {}): void {
-    if (this.tty) this.stream.write(`\r\x1b[K${text}\n`);
-    else this.stream.write(`${JSON.stringify({ event: 'message', message: text, ...fields })}\n`);
+    if (this.mode === 'json') this.json({ event: 'message', message: text, ...fields });
+    else this.line(text);
   }
-}
 
-function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  return s >= 3600
-    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  /** A permanent line; on a terminal it replaces the progress line, which the next reading draws again below it. */
+  private line(text: string): void {
+    this.stream.write(this.mode === 'terminal' ? `\r\x1b[K${text}\n` : `${text}\n`);
+  }
+
+  private draw(text: string, force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastDrawn < 200) return; // a terminal does not need more than five updates a second
+    this.lastDrawn = now;
+    this.stream.write(`\r\x1b[K${text}`);
+  }
+
+  private json(record: Record<string, unknown>): void {
+    this.stream.write(`${JSON.stringify(record)}\n`);
+  }
 }

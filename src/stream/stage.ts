@@ -6,6 +6,8 @@ import type { Quarantine } from './quarantine.ts';
 export interface StageContext {
   /** Epoch number: stages that shuffle or augment seed themselves with it. */
   readonly epoch: number;
+  /** The run's seed: a stage that draws at random and was given no seed of its own uses it (else 0). */
+  readonly seed?: number;
   /** Cancels the whole flow; stages pass it on and clean up in `finally`. */
   readonly signal?: AbortSignal;
   /** Where bad samples are recorded instead of silently dropped. */

@@ -2,7 +2,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lineChart } from '../report/html-report.ts';
+import { lineChart } from '../report/charts.ts';
 import type { TrialParams } from './space.ts';
 
 export type TrialStatus = 'pending' | 'running' | 'done' | 'stopped' | 'failed';
@@ -87,10 +87,16 @@ function renderSweepReport(
   baseConfig: Record<string, unknown>,
 ): string {
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
-  const curves = lineChart(
-    `${metric} per epoch`,
-    sorted.map((trial, i) => ({ name: trial.id, values: learningCurve(folder, trial.id, metric), colour: colours[i % colours.length] })),
-  );
+  const curves = lineChart({
+    title: `${metric} per epoch`,
+    xLabel: 'epoch',
+    series: sorted.map((trial, i) => ({
+      name: trial.id,
+      points: learningCurve(folder, trial.id, metric).map((value, epoch): [number, number] => [epoch + 1, value]),
+      colour: colours[i % colours.length],
+      markers: true,
+    })),
+  });
   const onSlurm = sorted.some((trial) => trial.jobId);
   const rows = sorted
     .map(

@@ -8,6 +8,7 @@ import type { DatasetSource } from '../data/dataset-source.ts';
 import { evaluationPreprocessing } from '../data/preprocessing.ts';
 import type { Batch } from '../data/samples.ts';
 import type { Subset } from '../data/split-key.ts';
+import { withSeededMathRandom } from '../math/random.ts';
 import { createModel } from '../models/create-model.ts';
 import { FineTuneDropout } from '../models/layers.ts';
 import type { Quarantine, QuarantineEntry } from '../stream/quarantine.ts';
@@ -97,13 +98,19 @@ export async function cachedHeadSpec(
   const { sets, hit } = await loadOrExtract(config, dataset, trainSamples, quarantine, log, evaluationBatches);
   const classes = dataset.classes.names.length;
   return {
-    createModel: async () => {
-      const input = tf.input({ shape: [1, 1, sets.train.width], name: 'features' });
-      let x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(input) as tf.SymbolicTensor;
-      if (config.dropout > 0) x = new FineTuneDropout({ rate: config.dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
-      const output = tf.layers.dense({ units: classes, activation: 'softmax', name: 'predictions' }).apply(x) as tf.SymbolicTensor;
-      return { model: tf.model({ inputs: input, outputs: output, name: 'cached_head' }), blocks: [], expectsRawPixels: false };
-    },
+    // The head's initializer is seeded by the run's seed, as createModel seeds a whole model's.
+    createModel: async () =>
+      withSeededMathRandom(
+        () => {
+          const input = tf.input({ shape: [1, 1, sets.train.width], name: 'features' });
+          let x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(input) as tf.SymbolicTensor;
+          if (config.dropout > 0) x = new FineTuneDropout({ rate: config.dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
+          const output = tf.layers.dense({ units: classes, activation: 'softmax', name: 'predictions' }).apply(x) as tf.SymbolicTensor;
+          return { model: tf.model({ inputs: input, outputs: output, name: 'cached_head' }), blocks: [], expectsRawPixels: false };
+        },
+        config.seed,
+        'head',
+      ),
     blocks: () => [],
     trainSteps: (epoch, trainer, skip) =>
       flow(() => featureBatches(sets.train, config.microBatch, config.seed * 100_003 + epoch), { epoch, quarantine }).pipe(

@@ -45,7 +45,9 @@ export async function writeCheckpoint(root: string, trainer: Trainer, run: RunSt
       batchesInWindow: accumulators.batchesInWindow,
       samplesInWindow: accumulators.samplesInWindow,
       lossSum: accumulators.lossSum,
+      correct: accumulators.correct,
     },
+    adamPowers: await adamPowers(trainer.training.optimizer),
     writtenAt: new Date().toISOString(),
   };
   writeFileAtomic(join(temporary, 'state.json'), JSON.stringify(state));
@@ -87,7 +89,8 @@ export async function loadCheckpointModel(checkpoint: Checkpoint): Promise<tf.La
 export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Trainer): Promise<void> {
   const state = JSON.parse(readFileSync(join(checkpoint.folder, 'state.json'), 'utf8')) as {
     optimizerSpecs: tf.io.WeightsManifestEntry[];
-    accumulators: { lengths: number[]; batchesInWindow: number; samplesInWindow: number; lossSum?: number };
+    accumulators: { lengths: number[]; batchesInWindow: number; samplesInWindow: number; lossSum?: number; correct?: number };
+    adamPowers?: [number, number];
   };
   if (state.optimizerSpecs.length > 0) {
     const bytes = readFileSync(join(checkpoint.folder, 'optimizer.bin'));
@@ -97,6 +100,9 @@ export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Train
     );
     // Optimizer slots are positional (one per trainable variable, in order), so names from the old process do not matter.
     await trainer.training.optimizer.setWeights(state.optimizerSpecs.map((spec) => ({ name: spec.name, tensor: tensors[spec.name] })));
+    // setWeights makes variables of the decoded tensors (sharing their data), which stay behind unless disposed here.
+    tf.dispose(Object.values(tensors));
+    if (state.adamPowers) restoreAdamPowers(trainer.training.optimizer, state.adamPowers);
   }
   const bytes = readFileSync(join(checkpoint.folder, 'accumulators.bin'));
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
@@ -111,6 +117,30 @@ export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Train
     batchesInWindow: state.accumulators.batchesInWindow,
     samplesInWindow: state.accumulators.samplesInWindow,
     lossSum: state.accumulators.lossSum ?? 0,
+    correct: state.accumulators.correct ?? 0,
   });
   trainer.optimizerStep = checkpoint.state.position.optimizerStep;
+}
+
+/** Adam's β₁ᵗ and β₂ᵗ, which tfjs keeps as running products; its setWeights recomputes them as powers, off by a rounding. */
+interface AdamPowers {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+}
+
+const isAdam = (optimizer: tf.Optimizer): optimizer is tf.Optimizer & AdamPowers =>
+  optimizer.getClassName() === 'Adam' && 'accBeta1' in optimizer && 'accBeta2' in optimizer;
+
+async function adamPowers(optimizer: tf.Optimizer): Promise<[number, number] | undefined> {
+  if (!isAdam(optimizer)) return undefined;
+  return [(await optimizer.accBeta1.data())[0], (await optimizer.accBeta2.data())[0]];
+}
+
+/** Puts back the products themselves, so a resumed run updates the weights bit for bit as the uninterrupted one. */
+function restoreAdamPowers(optimizer: tf.Optimizer, [beta1, beta2]: [number, number]): void {
+  if (!isAdam(optimizer)) return;
+  tf.tidy(() => {
+    optimizer.accBeta1.assign(tf.scalar(beta1));
+    optimizer.accBeta2.assign(tf.scalar(beta2));
+  });
 }

@@ -1,5 +1,5 @@
 // What run listeners are: typed hooks into the epoch/step loop, and what they can see of the run. Checkpointing, early
-// stopping, the metrics file, progress and the report are listeners; precise-BN belongs in onTrainEpochEnd and onTrainEnd.
+// stopping, the metrics file, progress, the report and precise BN are listeners.
 
 import type * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../config/train-config.ts';
@@ -20,12 +20,17 @@ export interface RunContext {
   readonly classes: readonly string[];
   readonly phases: readonly Phase[];
   readonly totalEpochs: number;
-  /** Optimizer updates in one epoch (for schedules and the ETA). */
+  /** Optimizer updates in one epoch (for schedules and the ETA): an estimate until the first epoch ends, then counted. */
   readonly stepsPerEpoch: number;
+  /** Samples on each side of the split, counted before the run (quarantine may take some away). */
+  readonly trainSamples: number;
+  readonly validationSamples: number;
   /** The files set aside with a reason so far (training and validation, each file once), written to quarantine.jsonl. */
   readonly quarantine: Quarantine;
   /** How many files the run has quarantined so far: `quarantine.count`, what progress lines and the report show. */
   readonly quarantined: number;
+  /** Wall-clock seconds of the run so far, earlier sessions of a resumed run included. */
+  readonly seconds: number;
   /** Live readings of the data pipeline (the prefetch queue). */
   readonly gauges: ReadonlyMap<string, () => unknown>;
   /** The current phase's trainer; undefined between phases. */
@@ -49,14 +54,27 @@ export interface StepEvent {
   epoch: number;
   /** Optimizer updates so far, over the whole run. */
   step: number;
+  /** Optimizer updates of this epoch so far, this one included (of about `run.stepsPerEpoch`). */
+  stepInEpoch: number;
   /** Micro-batches of this epoch trained so far. */
   batchInEpoch: number;
   /** Mean loss over the update's samples. */
   loss: number;
+  /** Mean loss and accuracy over the epoch's samples so far (what Keras' progress bar shows). */
+  meanLoss: number;
+  accuracy: number;
   samples: number;
   learningRate: number;
   /** Training throughput of this epoch so far. */
   imagesPerSec: number;
+}
+
+/** How far validation has got. */
+export interface ValidationProgress {
+  epoch: number;
+  samples: number;
+  /** Validation samples counted before the run (an estimate: quarantine may take some away). */
+  total: number;
 }
 
 /** An epoch trained and validated. */
@@ -91,6 +109,8 @@ export interface RunListener {
   onBackoff?(run: RunContext, event: BackoffEvent): void | Promise<void>;
   /** The epoch's training batches are done, validation comes next: where precise-BN recomputes statistics. */
   onTrainEpochEnd?(run: RunContext, epoch: number): void | Promise<void>;
+  /** A validation batch is done: `samples` of about `total` so far. */
+  onValidationBatch?(run: RunContext, progress: ValidationProgress): void | Promise<void>;
   /** Judges the validated epoch. */
   onValidationEnd?(run: RunContext, event: EpochEvent): EpochVerdict | undefined | Promise<EpochVerdict | undefined>;
   /** After every verdict: `event.best`, `run.best` and `run.stopReason` are final, `run.position` is the next epoch. */
@@ -129,6 +149,8 @@ export interface RunSummary {
   fromScratch: boolean;
   /** Files quarantined over the whole run (each once); their reasons are in `<runDir>/quarantine.jsonl`. */
   quarantined: number;
+  /** Wall-clock seconds of the whole run, earlier sessions of a resumed run included. */
+  seconds: number;
   signal?: string;
   [extra: string]: unknown;
 }

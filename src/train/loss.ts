@@ -1,4 +1,4 @@
-// Cross-entropy on the model's softmax output (Keras' formula: clipped probabilities), with label smoothing.
+// Cross-entropy on the model's softmax output (Keras' formula: clipped probabilities), with label smoothing; the correct count.
 
 import * as tf from '@tensorflow/tfjs';
 
@@ -29,4 +29,9 @@ export function regularizationPenalty(weights: tf.Variable[], l1: number, l2: nu
     });
     return tf.addN(terms) as tf.Scalar;
   });
+}
+
+/** Rows whose most probable class (the first, on a tie, as evaluation counts it) is the label, as a float32 scalar. */
+export function correctCount(probabilities: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(probabilities, 1), labels), 'float32')) as tf.Scalar);
 }

@@ -7,6 +7,7 @@ import { releasePooledBuffers } from '../backend/webgpu-memory.ts';
 import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
 import type { Batch } from '../data/samples.ts';
 import { NothingToTrain } from '../errors.ts';
+import { seedOf } from '../math/random.ts';
 import { applyFreeze } from '../models/create-model.ts';
 import type { EpochRecord } from '../report/html-report.ts';
 import type { Quarantine } from '../stream/quarantine.ts';
@@ -14,7 +15,15 @@ import { type Checkpoint, restoreTrainerState } from './checkpoint.ts';
 import { evaluateModel } from './evaluate.ts';
 import type { BackoffEvent, EpochEvent, RunContext, RunListener, RunSummary, StepEvent } from './listener.ts';
 import { type Phase, scheduleFor } from './phases.ts';
-import { type BestEpoch, type ListenerStates, type LoopPosition, type RunState, runStateVersion } from './run-state.ts';
+import {
+  type BestEpoch,
+  type EpochProgress,
+  type ListenerStates,
+  type LoopPosition,
+  noEpochProgress,
+  type RunState,
+  runStateVersion,
+} from './run-state.ts';
 import type { StepReport } from './train-stage.ts';
 import { Trainer } from './trainer.ts';
 
@@ -27,6 +36,9 @@ export interface LoopSpec {
   classes: readonly string[];
   phases: Phase[];
   stepsPerEpoch: number;
+  /** Samples on each side of the split, counted before the run (quarantine may take some away). */
+  trainSamples: number;
+  validationSamples: number;
   quarantine: Quarantine;
   gauges: ReadonlyMap<string, () => unknown>;
   listeners: RunListener[];
@@ -54,7 +66,9 @@ export class RunLoop implements RunContext {
   readonly classes: readonly string[];
   readonly phases: readonly Phase[];
   readonly totalEpochs: number;
-  readonly stepsPerEpoch: number;
+  stepsPerEpoch: number;
+  readonly trainSamples: number;
+  readonly validationSamples: number;
   readonly quarantine: Quarantine;
   readonly gauges: ReadonlyMap<string, () => unknown>;
   readonly resumedFrom: string | undefined;
@@ -64,7 +78,13 @@ export class RunLoop implements RunContext {
   history: EpochRecord[];
   best: BestEpoch | null;
   stopReason: string | null;
+  epochProgress: EpochProgress;
   private readonly spec: LoopSpec;
+  /** Wall time of earlier sessions (a resumed run), and when this one started. */
+  private readonly earlierSeconds: number;
+  private readonly sessionStarted = performance.now();
+  /** When the current epoch's training ended: precise BN and validation count from here. */
+  private trainEndedAt = performance.now();
   /** Out-of-memory backoffs the trainer reported during the current micro-batch, handed to listeners after it. */
   private readonly backoffs: BackoffEvent[] = [];
 
@@ -77,6 +97,8 @@ export class RunLoop implements RunContext {
     this.phases = spec.phases;
     this.totalEpochs = spec.phases.at(-1)!.endEpoch;
     this.stepsPerEpoch = spec.stepsPerEpoch;
+    this.trainSamples = spec.trainSamples;
+    this.validationSamples = spec.validationSamples;
     this.quarantine = spec.quarantine;
     this.gauges = spec.gauges;
     this.resumedFrom = spec.resumeFrom?.folder;
@@ -86,6 +108,8 @@ export class RunLoop implements RunContext {
     this.history = state?.history ?? [];
     this.best = state?.best ?? null;
     this.stopReason = state?.stopReason ?? null;
+    this.epochProgress = state?.epochProgress ?? noEpochProgress;
+    this.earlierSeconds = state?.seconds ?? 0;
     if (state) for (const listener of spec.listeners) if (listener.name) listener.loadState?.(state.listeners[listener.name]);
   }
 
@@ -101,7 +125,14 @@ export class RunLoop implements RunContext {
       best: this.best,
       stopReason: this.stopReason,
       listeners,
+      epochProgress: { ...this.epochProgress },
+      seconds: this.seconds,
     };
+  }
+
+  /** Wall-clock seconds of the whole run so far, earlier sessions included. */
+  get seconds(): number {
+    return this.earlierSeconds + (performance.now() - this.sessionStarted) / 1000;
   }
 
   /** Files quarantined so far in this run (training and validation, each file once). */
@@ -149,6 +180,7 @@ export class RunLoop implements RunContext {
       memoryBudgetBytes: this.spec.memoryBudgetBytes,
       chunks: this.position.chunks,
       recompute: config.recompute,
+      seed: seedOf(config.seed, 'phase', index),
       backward: config.backward,
       onBackoff: (event) => this.backoffs.push(event),
       onNotice: (text, fields) => this.message(text, fields),
@@ -163,7 +195,7 @@ export class RunLoop implements RunContext {
         const skip = from && epoch === from.epoch ? from.batchInEpoch : 0;
         const trained = await this.trainEpoch(index, epoch, trainer, skip);
         if (trained.interrupted) return trained;
-        await this.validateEpoch(index, epoch, trained.lossSum / Math.max(1, trained.lossSamples));
+        await this.validateEpoch(index, epoch);
       }
       return { interrupted: false };
     } finally {
@@ -175,6 +207,8 @@ export class RunLoop implements RunContext {
 
   private async trainEpoch(phase: number, epoch: number, trainer: Trainer, skip: number) {
     this.position = { ...this.position, phase, epoch, batchInEpoch: skip };
+    // A resumed epoch goes on with the totals its checkpoint holds; any other starts from zero.
+    if (skip === 0) this.epochProgress = noEpochProgress;
     const reports = this.spec.trainSteps(epoch, trainer, skip)[Symbol.asyncIterator]();
     try {
       return await this.consume(reports, phase, epoch, trainer, skip);
@@ -183,24 +217,42 @@ export class RunLoop implements RunContext {
     }
   }
 
-  private async consume(reports: AsyncIterator<StepReport>, phase: number, epoch: number, trainer: Trainer, skip: number) {
+  private async consume(
+    reports: AsyncIterator<StepReport>,
+    phase: number,
+    epoch: number,
+    trainer: Trainer,
+    skip: number,
+  ): Promise<LoopOutcome> {
     const started = performance.now();
-    let [samplesSeen, lossSum, lossSamples, updates] = [0, 0, 0, 0];
-    const imagesPerSec = () => samplesSeen / Math.max((performance.now() - started) / 1000, 1e-9);
-    const applied = async (update: { loss: number; samples: number }, learningRate: number) => {
+    const secondsBefore = this.epochProgress.seconds;
+    let samplesSeen = 0;
+    const elapsed = () => (performance.now() - started) / 1000;
+    const applied = async (update: { loss: number; samples: number; correct: number }, learningRate: number) => {
       this.steps++;
-      updates++;
-      lossSum += update.loss * update.samples;
-      lossSamples += update.samples;
+      const progress = this.epochProgress;
+      const totals = {
+        updates: progress.updates + 1,
+        lossSum: progress.lossSum + update.loss * update.samples,
+        lossSamples: progress.lossSamples + update.samples,
+        correct: progress.correct + update.correct,
+        seconds: secondsBefore + elapsed(),
+      };
+      this.epochProgress = totals;
+      // The first epoch's count of updates is an estimate until it ends (a last partial batch may be dropped).
+      if (totals.updates > this.stepsPerEpoch) this.stepsPerEpoch = totals.updates;
       const step: StepEvent = {
         phase,
         epoch,
         step: this.steps,
+        stepInEpoch: totals.updates,
         batchInEpoch: this.position.batchInEpoch,
         loss: update.loss,
+        meanLoss: totals.lossSum / totals.lossSamples,
+        accuracy: totals.correct / totals.lossSamples,
         samples: update.samples,
         learningRate,
-        imagesPerSec: imagesPerSec(),
+        imagesPerSec: samplesSeen / Math.max(elapsed(), 1e-9),
       };
       await this.emit((listener) => listener.onStep?.(this, step));
     };
@@ -214,7 +266,9 @@ export class RunLoop implements RunContext {
       if (next.done) break;
       const report = next.value;
       samplesSeen += report.samples;
+      const seconds = (performance.now() - started) / 1000;
       this.position = { phase, epoch, batchInEpoch: report.batchInEpoch, optimizerStep: trainer.optimizerStep, chunks: trainer.chunks };
+      this.epochProgress = { ...this.epochProgress, seconds: secondsBefore + seconds };
       if (report.update) await applied(report.update, report.learningRate);
       // A turn of the event loop: with a full prefetch queue and a backend that reads without I/O (wasm), the loop would
       // otherwise run on microtasks alone, and a SIGTERM (or the producers' I/O) would wait for the end of the epoch.
@@ -222,7 +276,7 @@ export class RunLoop implements RunContext {
       if (this.spec.signal?.aborted) {
         const signal = String(this.spec.signal.reason ?? 'stop');
         await this.emit((listener) => listener.onInterrupt?.(this, signal));
-        return { interrupted: true, signal, lossSum, lossSamples };
+        return { interrupted: true, signal };
       }
     }
     // A last window of fewer than `accumulate` micro-batches is applied, not carried into the next epoch or dropped.
@@ -231,7 +285,7 @@ export class RunLoop implements RunContext {
       this.position = { ...this.position, optimizerStep: trainer.optimizerStep };
       await applied(partial, partial.learningRate);
     }
-    if (updates === 0 && skip === 0) {
+    if (this.epochProgress.updates === 0 && skip === 0) {
       const quarantined = this.quarantine.count
         ? `; ${this.quarantine.count} files quarantined so far${this.quarantine.file ? `, reasons in ${this.quarantine.file}` : ''}`
         : '';
@@ -240,28 +294,39 @@ export class RunLoop implements RunContext {
         `epoch ${epoch + 1} made no optimizer step: the training stream yielded no batch${quarantined}`,
       );
     }
+    this.stepsPerEpoch = Math.max(1, this.epochProgress.updates);
+    this.trainEndedAt = performance.now();
     await this.emit((listener) => listener.onTrainEpochEnd?.(this, epoch));
-    return { interrupted: false, lossSum, lossSamples };
+    return { interrupted: false };
   }
 
-  private async validateEpoch(phase: number, epoch: number, trainLoss: number): Promise<void> {
+  private async validateEpoch(phase: number, epoch: number): Promise<void> {
     const { config } = this;
-    const evaluation = await evaluateModel(this.model, this.spec.validationBatches(epoch), this.classes.length, config.topK);
+    const trained = this.epochProgress;
+    const batches = this.announced(epoch, this.spec.validationBatches(epoch));
+    const evaluation = await evaluateModel(this.model, batches, this.classes.length, config.topK);
     if (evaluation.count === 0) {
       const quarantined = this.quarantine.file ? ` (${this.quarantine.count} files quarantined, reasons in ${this.quarantine.file})` : '';
       throw new NothingToTrain(config.data, `validation after epoch ${epoch + 1} had no sample to evaluate${quarantined}`);
     }
     const record: EpochRecord = {
       epoch,
-      trainLoss,
+      trainLoss: trained.lossSum / Math.max(1, trained.lossSamples),
+      trainAccuracy: trained.correct / Math.max(1, trained.lossSamples),
       valLoss: evaluation.loss,
       valAccuracy: evaluation.accuracy,
       valTopK: evaluation.topK,
       learningRate: this.trainer!.learningRate,
+      // Training time (over every session of this epoch) plus what ran after it: precise BN and validation.
+      seconds: trained.seconds + (performance.now() - this.trainEndedAt) / 1000,
+      imagesPerSec: trained.lossSamples / Math.max(trained.seconds, 1e-9),
+      trainSamples: trained.lossSamples,
+      validationSamples: evaluation.count,
     };
     this.history.push(record);
     // Where to go on from here; the phase stays the one whose optimizer state a checkpoint holds.
     this.position = { ...this.position, epoch: epoch + 1, batchInEpoch: 0, optimizerStep: this.trainer!.optimizerStep };
+    this.epochProgress = noEpochProgress;
     const event: EpochEvent = { phase, epoch, record, evaluation };
     let judged = false;
     let best = false;
@@ -275,6 +340,16 @@ export class RunLoop implements RunContext {
     }
     if (!judged || best) this.best = { epoch, evaluation };
     await this.emit((listener) => listener.onEpochEnd?.(this, { ...event, best: !judged || best }));
+  }
+
+  /** The validation batches, each announced to the listeners once evaluated (the progress line shows validation). */
+  private async *announced(epoch: number, batches: AsyncIterable<Batch>): AsyncGenerator<Batch> {
+    let samples = 0;
+    for await (const batch of batches) {
+      yield batch;
+      samples += batch.shape[0];
+      await this.emit((listener) => listener.onValidationBatch?.(this, { epoch, samples, total: this.validationSamples }));
+    }
   }
 
   /** Hands the run's summary to the listeners (the report is written here). */

@@ -11,10 +11,13 @@ import type { DatasetSource } from '../data/dataset-source.ts';
 import { evaluationPreprocessing } from '../data/preprocessing.ts';
 import { isValidationKey } from '../data/split-key.ts';
 import { ConfigError, NothingToTrain } from '../errors.ts';
+import { seededRandom } from '../math/random.ts';
 import { createModel } from '../models/create-model.ts';
 import { findModel } from '../models/registry.ts';
 import { ProgressReporter } from '../report/progress.ts';
 import { Quarantine } from '../stream/quarantine.ts';
+import { shuffleBuffer } from '../stream/shuffle-buffer.ts';
+import type { StageContext } from '../stream/stage.ts';
 import { cachedHeadSpec, canUseFeatureCache } from './cached-head.ts';
 import type { RunListener } from './listener.ts';
 import { claimOutputFolder } from './output-folder.ts';
@@ -56,6 +59,7 @@ async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, op
   const census = await countSamples(dataset, config);
   checkTrainable(dataset, config, census);
   const trainSamples = census.train;
+  const validationSamples = census.validation;
   const backend = await selectBackend(requestedBackend(config.backend, process.env));
   const reporter = options.reporter ?? new ProgressReporter();
   reporter.message(
@@ -83,6 +87,7 @@ async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, op
     backend,
     classes: dataset.classes.names,
     trainSamples,
+    validationSamples,
     createModel: () =>
       createModel(config.model, {
         classes: dataset.classes.names.length,
@@ -90,6 +95,7 @@ async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, op
         weights: config.weights,
         dropout: config.dropout,
         cutAt: config.cutAt,
+        seed: config.seed,
       }),
     blocks: (model) => {
       const definition = findModel(config.model);
@@ -98,9 +104,18 @@ async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, op
         : model.layers.filter((layer) => layer.weights.length > 0 && !headLayers.has(layer.name)).map((layer) => layer.name);
     },
     trainSteps: (epoch, trainer, skip) =>
-      pipeline.train(dataset, config, { epoch, quarantine, gauges }).pipe(trainerStage({ trainer, skip })),
+      pipeline.train(dataset, config, { epoch, seed: config.seed, quarantine, gauges }).pipe(trainerStage({ trainer, skip })),
     // Validation records into the run's quarantine too: a file that cannot be decoded is reported whichever side it is on.
     validationBatches: (epoch) => evaluationBatches('validation', { epoch, quarantine }),
+    // Precise BN: training samples under the evaluation preprocessing (no augmentation), shuffled, so the first batches are
+    // a sample of every class and not the first folder's. Its files were already counted by training: a private quarantine.
+    statisticsBatches: (epoch) =>
+      pipeline.evaluate(
+        shuffledDataset(dataset, config, epoch),
+        config,
+        { epoch, quarantine: new Quarantine(), gauges: new Map() },
+        'train',
+      ),
     quarantine,
     gauges,
     reporter,
@@ -174,6 +189,13 @@ export function checkTrainable(dataset: DatasetSource, config: Pick<TrainConfig,
 
 function quoted(names: string[]): string {
   return names.map((name) => `'${name}'`).join(', ');
+}
+
+/** The dataset in an order shuffled by (seed, epoch) through a buffer of `shuffleBuffer` samples (encoded: small). */
+function shuffledDataset(dataset: DatasetSource, config: TrainConfig, epoch: number): DatasetSource {
+  const shuffled = (context: StageContext) =>
+    shuffleBuffer(dataset(context), config.shuffleBuffer, seededRandom(config.seed, epoch, 'precise-bn'));
+  return Object.assign(shuffled, { classes: dataset.classes, description: dataset.description });
 }
 
 function versions(): Record<string, string> {

@@ -6,8 +6,8 @@ import type { EpochRecord } from '../report/html-report.ts';
 import type { EarlyStoppingState } from './early-stopping.ts';
 import type { Evaluation } from './metrics.ts';
 
-/** Bump when RunState changes shape; readers refuse any other version. */
-export const runStateVersion = 1;
+/** Bump when RunState changes shape; readers refuse any other version (version 1 is upgraded, see parseRunState). */
+export const runStateVersion = 2;
 
 /** Where the loop is: continuing means training `epoch` from micro-batch `batchInEpoch` on. */
 export interface LoopPosition {
@@ -35,6 +35,20 @@ export interface ListenerStates {
   earlyStopping?: EarlyStoppingState;
 }
 
+/** What the current epoch has trained so far, so that a resumed epoch reports the loss and accuracy of an uninterrupted one. */
+export interface EpochProgress {
+  /** Optimizer updates of this epoch so far. */
+  updates: number;
+  /** Summed loss and correct predictions over the samples of those updates. */
+  lossSum: number;
+  lossSamples: number;
+  correct: number;
+  /** Seconds spent training this epoch so far. */
+  seconds: number;
+}
+
+export const noEpochProgress: EpochProgress = { updates: 0, lossSum: 0, lossSamples: 0, correct: 0, seconds: 0 };
+
 export interface RunState {
   version: typeof runStateVersion;
   position: LoopPosition;
@@ -45,16 +59,21 @@ export interface RunState {
   /** Why a listener ended the run before its last epoch (early stopping), or null. */
   stopReason: string | null;
   listeners: ListenerStates;
+  epochProgress: EpochProgress;
+  /** Wall-clock seconds the run has taken so far, over every session (resumes add up). */
+  seconds: number;
 }
 
 /** Checks the version and shape of a run state read from `file`. */
 export function parseRunState(value: unknown, file: string): RunState {
-  const state = value as Partial<RunState> | undefined;
-  if (state?.version === undefined)
+  const read = value as (Omit<Partial<RunState>, 'version'> & { version?: number }) | undefined;
+  if (read?.version === undefined)
     throw new DataError(file, `has no run-state version: written by an older streamfit (this one reads version ${runStateVersion})`);
+  // Version 1 lacked the epoch's progress and the wall time: a run resumed from it starts those at zero.
+  const state = read.version === 1 ? { epochProgress: noEpochProgress, seconds: 0, ...read, version: runStateVersion } : read;
   if (state.version !== runStateVersion)
     throw new DataError(file, `run-state version ${JSON.stringify(state.version)} is not one this streamfit reads (${runStateVersion})`);
-  for (const field of ['position', 'steps', 'history', 'best', 'stopReason', 'listeners'] as const)
+  for (const field of ['position', 'steps', 'history', 'best', 'stopReason', 'listeners', 'epochProgress', 'seconds'] as const)
     if (state[field] === undefined) throw new DataError(file, `run state lacks '${field}'`);
   return state as RunState;
 }

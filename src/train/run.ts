@@ -18,6 +18,7 @@ import type { RunListener, RunSummary } from './listener.ts';
 import { Checkpointing } from './listeners/checkpointing.ts';
 import { EarlyStopping } from './listeners/early-stopping.ts';
 import { MetricsFile } from './listeners/metrics-file.ts';
+import { PreciseBatchNorm } from './listeners/precise-batch-norm.ts';
 import { Progress } from './listeners/progress.ts';
 import { Report } from './listeners/report.ts';
 import { planPhases } from './phases.ts';
@@ -33,13 +34,16 @@ export interface RunSpec {
   resume: boolean;
   backend: BackendInfo;
   classes: readonly string[];
-  /** Training samples in one epoch (counted before the run), for schedules and ETA. */
+  /** Training and validation samples in one epoch (counted before the run), for schedules, the ETA and the report. */
   trainSamples: number;
+  validationSamples: number;
   createModel: () => Promise<BuiltModel>;
   /** Names of the backbone's blocks, bottom to top, for the fine-tuning phase. */
   blocks: (model: tf.LayersModel) => string[];
   trainSteps: (epoch: number, trainer: Trainer, skip: number) => AsyncIterable<StepReport>;
   validationBatches: (epoch: number) => AsyncIterable<Batch>;
+  /** Training batches without augmentation, for precise BN; without them precise BN is off. */
+  statisticsBatches?: (epoch: number) => AsyncIterable<Batch>;
   quarantine: Quarantine;
   gauges: Map<string, () => unknown>;
   reporter: ProgressReporter;
@@ -85,7 +89,9 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
   const numTensorsStart = tf.memory().numTensors;
   const reportPath = join(runDir, 'report.html');
   const listeners: RunListener[] = [
-    new Progress(reporter),
+    new Progress(reporter, config.preciseBn ? Math.min(config.preciseBn.batches * config.microBatch, spec.trainSamples) : 0),
+    // Before early stopping: the statistics are recomputed before validation judges the epoch and its weights are kept.
+    ...(config.preciseBn && spec.statisticsBatches ? [new PreciseBatchNorm(config.preciseBn, spec.statisticsBatches)] : []),
     ...(config.earlyStopping ? [new EarlyStopping(config.earlyStopping, join(checkpointDir, 'best'))] : []),
     new MetricsFile(join(runDir, 'metrics.jsonl')),
     ...(spec.listeners ?? []),
@@ -100,6 +106,8 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
     classes: spec.classes,
     phases: planPhases(config),
     stepsPerEpoch: Math.max(1, Math.ceil(spec.trainSamples / config.batchSize)),
+    trainSamples: spec.trainSamples,
+    validationSamples: spec.validationSamples,
     quarantine: spec.quarantine,
     gauges: spec.gauges,
     listeners,
@@ -134,7 +142,8 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
       numTensorsEnd: tf.memory().numTensors,
       reportPath,
       fromScratch: !config.weights,
-      quarantined: spec.quarantine.count,
+      quarantined: loop.quarantined,
+      seconds: loop.seconds,
       signal: outcome.signal,
       ...spec.summaryExtra,
     };

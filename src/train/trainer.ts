@@ -5,6 +5,7 @@ import { openDeviceErrorScope } from '../backend/webgpu-health.ts';
 import { capPooledBytes, releasePooledBuffers } from '../backend/webgpu-memory.ts';
 import type { Batch } from '../data/samples.ts';
 import { ConfigError, StreamfitError } from '../errors.ts';
+import { seedOf } from '../math/random.ts';
 import { UnsupportedGraph } from '../memory/lean-backward/layer-graph.ts';
 import { LeanBackward } from '../memory/lean-backward/lean-step.ts';
 import { type Chunk, MicroBatchProgress } from '../memory/lean-backward/micro-batch-progress.ts';
@@ -12,8 +13,9 @@ import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts'
 import { withPeakBytes } from '../memory/peak-bytes.ts';
 import { recomputedGradients } from '../memory/recompute.ts';
 import { runSegment, type Segment, segmentModel } from '../memory/segments.ts';
+import { seedDropoutMasks } from '../models/layers.ts';
 import { batchTensors } from './batch-tensor.ts';
-import { crossEntropy, regularizationPenalty } from './loss.ts';
+import { correctCount, crossEntropy, regularizationPenalty } from './loss.ts';
 import { createOptimizer, type OptimizerConfig, type TrainingOptimizer } from './optimizers.ts';
 import { learningRateAt, type Schedule } from './schedules.ts';
 
@@ -39,6 +41,11 @@ export interface TrainerOptions {
    * keeps, frees as it goes and adds gradients straight into the accumulators. 'autodiff': tfjs' tf.variableGrads.
    */
   backward?: 'lean' | 'autodiff';
+  /**
+   * Seeds the dropout and stochastic-depth masks: each chunk's are a function of (seed, optimizer step, micro-batch in the
+   * update, first row), so a rerun or a resumed run draws the same ones. Default 0.
+   */
+  seed?: number;
   /** Hears every out-of-memory backoff (the run's metrics file and progress report it). */
   onBackoff?: (event: BackoffEvent) => void;
   /** Hears, once, which layers the lean backward pass leaves to tfjs' autodiff, or why it does not take the model. */
@@ -60,8 +67,8 @@ export interface StepResult {
   applied: boolean;
   learningRate: number;
   optimizerStep: number;
-  /** Only when `applied`: the update's mean loss and its samples, read from the device once per update. */
-  update?: { loss: number; samples: number };
+  /** Only when `applied`: the update's mean loss, its samples and how many the model got right, read from the device once per update. */
+  update?: { loss: number; samples: number; correct: number };
 }
 
 /** Gradients and accumulators as host arrays (checkpoints), with the window's position and loss sum. */
@@ -71,9 +78,24 @@ export interface AccumulatorState {
   samplesInWindow: number;
   /** Summed loss of the window's samples so far. */
   lossSum: number;
+  /** Samples of the window the model got right (in its training-mode forward pass). */
+  correct: number;
 }
 
 type Variable = tf.Variable;
+
+/** A chunk's summed loss and correct count, on the device. */
+interface WindowTotals {
+  loss: tf.Scalar;
+  correct: tf.Scalar;
+}
+
+/** One chunk's summed loss, gradients and correct count, on the device. */
+interface ChunkGradients {
+  value: tf.Scalar;
+  grads: tf.Tensor[];
+  correct: tf.Scalar;
+}
 
 export class Trainer {
   readonly model: tf.LayersModel;
@@ -83,6 +105,8 @@ export class Trainer {
   private readonly accumulators: Variable[];
   /** The window's summed loss, kept on the device: read once per update, so a GPU is never stalled per micro-batch. */
   private readonly windowLoss: Variable;
+  /** The window's correct predictions, read in the same read as the loss. */
+  private readonly windowCorrect: Variable;
   /** Micro-batches and samples added since the last update. */
   batchesInWindow = 0;
   samplesInWindow = 0;
@@ -124,6 +148,7 @@ export class Trainer {
     };
     this.accumulators = this.variables.map((variable) => zerosVariable(variable, `${variable.name}/accumulated`));
     this.windowLoss = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_loss'));
+    this.windowCorrect = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_correct'));
     this.variables.forEach((variable, i) => this.accumulatorOf.set(variable, this.accumulators[i]));
   }
 
@@ -186,19 +211,35 @@ export class Trainer {
    * Applies a window that holds fewer than `accumulate` micro-batches (the end of an epoch), averaged over the samples it
    * holds, as timm does with its last batch; undefined when the window is empty.
    */
-  async applyPartialWindow(): Promise<{ loss: number; samples: number; learningRate: number } | undefined> {
+  async applyPartialWindow(): Promise<{ loss: number; samples: number; correct: number; learningRate: number } | undefined> {
     if (this.batchesInWindow === 0) return undefined;
     const learningRate = this.learningRate;
     return { ...(await this.finishWindow(learningRate)), learningRate };
   }
 
-  /** Reads the window's loss once, refuses a non-finite one before it reaches the weights, and applies the update. */
-  private async finishWindow(learningRate: number): Promise<{ loss: number; samples: number }> {
-    const lossSum = (await this.windowLoss.data())[0];
-    const update = { loss: lossSum / this.samplesInWindow, samples: this.samplesInWindow };
+  /** Reads the window's loss and correct count once, refuses a non-finite loss before it reaches the weights, and applies the update. */
+  private async finishWindow(learningRate: number): Promise<{ loss: number; samples: number; correct: number }> {
+    const [lossSum, correct] = await this.readWindow();
+    const update = { loss: lossSum / this.samplesInWindow, samples: this.samplesInWindow, correct };
     if (!Number.isFinite(lossSum)) throw new NonFiniteLoss(update.loss);
     this.applyUpdate(learningRate);
     return update;
+  }
+
+  /** The window's summed loss and correct count, in one read from the device. */
+  private async readWindow(): Promise<[number, number]> {
+    const both = tf.stack([this.windowLoss, this.windowCorrect]);
+    try {
+      const [lossSum, correct] = await both.data();
+      return [lossSum, correct];
+    } finally {
+      both.dispose();
+    }
+  }
+
+  /** The seed of a chunk's dropout masks: a function of where it is in the run, never of timing. */
+  private maskSeed(start: number): number {
+    return seedOf(this.options.seed ?? 0, 'masks', this.optimizerStep, this.batchesInWindow, start);
   }
 
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
@@ -212,32 +253,37 @@ export class Trainer {
     // The micro-batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
     let batchSum: tf.Tensor[] | undefined;
     let lossSum: tf.Scalar | undefined;
+    let correctSum: tf.Scalar | undefined;
     // webgpu reports a failed allocation asynchronously: the sums reach the accumulators only once the device has said so.
     const deviceErrors = openDeviceErrorScope();
     try {
       for (let start = 0; start < samples; start += chunkSize) {
         const end = Math.min(samples, start + chunkSize);
-        const { value, grads } = this.measured(() => this.chunkGradients(batch, start, end));
-        if (!batchSum || !lossSum) {
+        const { value, grads, correct } = this.measured(() => this.chunkGradients(batch, start, end));
+        if (!batchSum || !lossSum || !correctSum) {
           batchSum = grads;
           lossSum = value;
+          correctSum = correct;
         } else {
-          const [previous, previousLoss]: [tf.Tensor[], tf.Scalar] = [batchSum, lossSum];
+          const [previous, previousLoss, previousCorrect]: [tf.Tensor[], tf.Scalar, tf.Scalar] = [batchSum, lossSum, correctSum];
           batchSum = tf.tidy(() => previous.map((sum, i) => tf.add(sum, grads[i])));
           lossSum = tf.tidy(() => tf.add(previousLoss, value) as tf.Scalar);
-          tf.dispose([...previous, ...grads, previousLoss, value]);
+          correctSum = tf.tidy(() => tf.add(previousCorrect, correct) as tf.Scalar);
+          tf.dispose([...previous, ...grads, previousLoss, value, previousCorrect, correct]);
         }
       }
       await deviceErrors.check();
-      const [sums, loss] = [batchSum!, lossSum!];
+      const [sums, loss, correct] = [batchSum!, lossSum!, correctSum!];
       tf.tidy(() => {
         this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.add(accumulator, sums[i])));
         this.windowLoss.assign(tf.add(this.windowLoss, loss));
+        this.windowCorrect.assign(tf.add(this.windowCorrect, correct));
       });
     } finally {
       await deviceErrors.close();
       if (batchSum) tf.dispose(batchSum);
       lossSum?.dispose();
+      correctSum?.dispose();
     }
   }
 
@@ -258,19 +304,19 @@ export class Trainer {
       const added = new Set<Variable>();
       const held = reportsLater ? new Map<Variable, tf.Tensor>() : undefined;
       let peakBytes = 0;
-      let heldLoss: tf.Scalar | undefined;
+      let heldTotals: WindowTotals | undefined;
       const deviceErrors = openDeviceErrorScope();
       try {
         const run = () => this.leanChunk(batch, chunk, added, held);
         const measured = budget ? withPeakBytes(run) : { result: run(), peakBytes: 0 };
         peakBytes = measured.peakBytes;
-        heldLoss = measured.result;
+        heldTotals = measured.result;
         await deviceErrors.check();
-        if (held && heldLoss) {
-          const loss = heldLoss;
+        if (held && heldTotals) {
+          const totals = heldTotals;
           tf.tidy(() => {
             for (const [variable, gradient] of held) this.addInto(variable, gradient, added);
-            this.windowLoss.assign(tf.add(this.windowLoss, loss));
+            this.addToWindow(totals);
           });
         }
         progress.completed(chunk);
@@ -279,7 +325,7 @@ export class Trainer {
         throw error;
       } finally {
         await deviceErrors.close();
-        heldLoss?.dispose();
+        if (heldTotals) tf.dispose([heldTotals.loss, heldTotals.correct]);
         if (held) tf.dispose([...held.values()]);
       }
       if (budget) {
@@ -296,18 +342,33 @@ export class Trainer {
     added.add(variable);
   }
 
+  private addToWindow({ loss, correct }: WindowTotals): void {
+    tf.tidy(() => {
+      this.windowLoss.assign(tf.add(this.windowLoss, loss));
+      this.windowCorrect.assign(tf.add(this.windowCorrect, correct));
+    });
+  }
+
   /**
-   * One chunk's lean forward and backward pass: gradients into the accumulators, the summed loss into the window's; or,
-   * with `held`, both kept for the caller to add once the device has confirmed them (the loss is then returned).
+   * One chunk's lean forward and backward pass, its dropout masks seeded: gradients into the accumulators, the summed loss
+   * and correct count into the window's; or, with `held`, all kept for the caller to add once the device has confirmed them
+   * (the loss and count are then returned).
    */
-  private leanChunk(batch: Batch, chunk: Chunk, added: Set<Variable>, held?: Map<Variable, tf.Tensor>): tf.Scalar | undefined {
+  private leanChunk(batch: Batch, chunk: Chunk, added: Set<Variable>, held?: Map<Variable, tf.Tensor>): WindowTotals | undefined {
     const { x, y } = batchTensors(batch, chunk.start, chunk.end);
+    const seed = this.maskSeed(chunk.start);
+    const releaseMasks = seedDropoutMasks(this.model.layers, seed);
+    let correct: tf.Scalar | undefined;
     try {
       const loss = this.lean!.step(x, y, {
         labelSmoothing: this.options.labelSmoothing ?? 0,
         // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
         lossScale: chunk.end - chunk.start,
         recompute: this.options.recompute,
+        seed,
+        observe: (probabilities) => {
+          correct = tf.keep(correctCount(probabilities as tf.Tensor2D, y));
+        },
         deliver: (variable, gradient) => {
           if (!this.accumulatorOf.has(variable) || chunk.skip.has(variable)) gradient.dispose();
           else if (held) held.set(variable, gradient);
@@ -317,57 +378,86 @@ export class Trainer {
           }
         },
       });
-      if (held) return loss;
-      tf.tidy(() => this.windowLoss.assign(tf.add(this.windowLoss, loss)));
-      loss.dispose();
+      const totals = { loss, correct: correct! };
+      if (held) return totals;
+      this.addToWindow(totals);
+      tf.dispose([loss, correct]);
       return undefined;
+    } catch (error) {
+      correct?.dispose();
+      throw error;
     } finally {
+      releaseMasks();
       tf.dispose([x, y]);
     }
   }
 
   /** Runs a chunk, checking its peak device bytes (parameters and optimizer state included) against the budget when one is set. */
-  private measured(run: () => { value: tf.Scalar; grads: tf.Tensor[] }): { value: tf.Scalar; grads: tf.Tensor[] } {
+  private measured(run: () => ChunkGradients): ChunkGradients {
     const budget = this.options.memoryBudgetBytes;
     if (!budget) return run();
     const { result, peakBytes } = withPeakBytes(run);
     this.lastPeakBytes = peakBytes;
     if (peakBytes > budget) {
-      tf.dispose([...result.grads, result.value]);
+      tf.dispose([...result.grads, result.value, result.correct]);
       throw new MemoryBudgetExceeded(peakBytes, budget);
     }
     return result;
   }
 
-  /** The summed loss of rows [start, end) and its gradients, left on the device. */
-  private chunkGradients(batch: Batch, start: number, end: number): { value: tf.Scalar; grads: tf.Tensor[] } {
-    const { labelSmoothing = 0 } = this.options;
-    return this.segments
-      ? this.recomputedChunk(batch, start, end)
-      : tf.tidy(() => {
-          const { x, y } = batchTensors(batch, start, end);
-          const prefix = this.frozenPrefix;
-          const features = prefix ? prefix.frozen.reduce((input, segment) => runSegment(segment, input, true), x as tf.Tensor) : x;
-          const forward = () =>
-            prefix
-              ? prefix.rest.reduce((input, segment) => runSegment(segment, input, true), features)
-              : this.model.apply(x, { training: true });
-          // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
-          const lossOf = () => tf.mul(crossEntropy(forward() as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
-          const result = tf.variableGrads(lossOf, this.variables);
-          return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]) };
-        });
+  /** The summed loss of rows [start, end), its gradients and the correct count, left on the device. */
+  private chunkGradients(batch: Batch, start: number, end: number): ChunkGradients {
+    if (this.segments) return this.recomputedChunk(batch, start, end);
+    const releaseMasks = seedDropoutMasks(this.model.layers, this.maskSeed(start));
+    try {
+      return this.plainChunk(batch, start, end);
+    } finally {
+      releaseMasks();
+    }
   }
 
-  private recomputedChunk(batch: Batch, start: number, end: number): { value: tf.Scalar; grads: tf.Tensor[] } {
+  private plainChunk(batch: Batch, start: number, end: number): ChunkGradients {
+    const { labelSmoothing = 0 } = this.options;
+    let correct: tf.Scalar | undefined;
+    try {
+      return tf.tidy(() => {
+        const { x, y } = batchTensors(batch, start, end);
+        const prefix = this.frozenPrefix;
+        const features = prefix ? prefix.frozen.reduce((input, segment) => runSegment(segment, input, true), x as tf.Tensor) : x;
+        const forward = () =>
+          prefix
+            ? prefix.rest.reduce((input, segment) => runSegment(segment, input, true), features)
+            : this.model.apply(x, { training: true });
+        // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
+        const lossOf = () => {
+          const probabilities = forward() as tf.Tensor2D;
+          correct = tf.keep(correctCount(probabilities, y));
+          return tf.mul(crossEntropy(probabilities, y, labelSmoothing), end - start) as tf.Scalar;
+        };
+        const result = tf.variableGrads(lossOf, this.variables);
+        return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]), correct: correct! };
+      });
+    } catch (error) {
+      correct?.dispose(); // kept out of the tape's scope; an out-of-memory error in the backward pass would leak it
+      throw error;
+    }
+  }
+
+  private recomputedChunk(batch: Batch, start: number, end: number): ChunkGradients {
     const { labelSmoothing = 0 } = this.options;
     const { x, y } = batchTensors(batch, start, end);
+    let correct: tf.Scalar | undefined;
     try {
-      const lossOf = (probabilities: tf.Tensor) =>
-        tf.mul(crossEntropy(probabilities as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
-      const { loss, gradients } = recomputedGradients(this.segments!, x, lossOf, Math.floor(Math.random() * 2 ** 30));
+      const lossOf = (probabilities: tf.Tensor) => {
+        correct = tf.keep(correctCount(probabilities as tf.Tensor2D, y));
+        return tf.mul(crossEntropy(probabilities as tf.Tensor2D, y, labelSmoothing), end - start) as tf.Scalar;
+      };
+      const { loss, gradients } = recomputedGradients(this.segments!, x, lossOf, this.maskSeed(start));
       const grads = this.variables.map((variable) => gradients.get(variable.name) ?? tf.zerosLike(variable));
-      return { value: loss, grads };
+      return { value: loss, grads, correct: correct! };
+    } catch (error) {
+      correct?.dispose();
+      throw error;
     } finally {
       tf.dispose([x, y]);
     }
@@ -390,6 +480,7 @@ export class Trainer {
     tf.tidy(() => {
       for (const accumulator of this.accumulators) accumulator.assign(tf.zerosLike(accumulator));
       this.windowLoss.assign(tf.scalar(0));
+      this.windowCorrect.assign(tf.scalar(0));
     });
     this.batchesInWindow = 0;
     this.samplesInWindow = 0;
@@ -399,25 +490,22 @@ export class Trainer {
   /** Host copies of the accumulators, window position and loss, for checkpoints (read asynchronously). */
   async accumulatorState(): Promise<AccumulatorState> {
     const values = (await Promise.all(this.accumulators.map((accumulator) => accumulator.data()))) as Float32Array[];
-    return {
-      values,
-      batchesInWindow: this.batchesInWindow,
-      samplesInWindow: this.samplesInWindow,
-      lossSum: (await this.windowLoss.data())[0],
-    };
+    const [lossSum, correct] = await this.readWindow();
+    return { values, batchesInWindow: this.batchesInWindow, samplesInWindow: this.samplesInWindow, lossSum, correct };
   }
 
   restoreAccumulators(state: AccumulatorState): void {
     tf.tidy(() => {
       this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.tensor(state.values[i], accumulator.shape)));
       this.windowLoss.assign(tf.scalar(state.lossSum));
+      this.windowCorrect.assign(tf.scalar(state.correct));
     });
     this.batchesInWindow = state.batchesInWindow;
     this.samplesInWindow = state.samplesInWindow;
   }
 
   dispose(): void {
-    tf.dispose([...this.accumulators, this.windowLoss]);
+    tf.dispose([...this.accumulators, this.windowLoss, this.windowCorrect]);
     this.training.optimizer.dispose();
   }
 }

@@ -18,6 +18,8 @@ export interface LeanStepOptions {
   recompute?: boolean;
   /** Seeds the dropout masks under recomputation, so a rerun segment drops what its first pass dropped. */
   seed?: number;
+  /** Sees the model's output before it is disposed (the trainer counts the correct predictions). */
+  observe?(probabilities: tf.Tensor): void;
 }
 
 interface Analysis {
@@ -133,6 +135,7 @@ export class LeanBackward {
 
   private lossOf(output: tf.Tensor, labels: tf.Tensor1D, options: LeanStepOptions) {
     try {
+      options.observe?.(output);
       return crossEntropyWithGradient(output as tf.Tensor2D, labels, options.labelSmoothing, options.lossScale);
     } finally {
       output.dispose();
