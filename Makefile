@@ -2,7 +2,7 @@
 NODE_BIN := node_modules/.bin
 FIXTURES := fixtures/generated/shapes/README.txt
 
-.PHONY: setup fixtures train test typecheck lint format bench sweep clean
+.PHONY: setup fixtures kernels check-kernels train test typecheck lint format bench sweep clean
 
 setup: node_modules/.installed
 
@@ -14,6 +14,14 @@ fixtures: $(FIXTURES)
 
 $(FIXTURES): node_modules/.installed scripts/make-fixtures.ts
 	$(NODE_BIN)/tsx scripts/make-fixtures.ts fixtures/generated/shapes 80
+
+# The compiled SIMD kernels (src/kernels/assembly/*.ts → kernels.wasm) are committed, so a user's `npm ci` suffices;
+# `make kernels` rebuilds them with the pinned AssemblyScript, `make check-kernels` (run by `make test`) fails on a stale artifact.
+kernels: setup
+	$(NODE_BIN)/tsx scripts/build-kernels.ts
+
+check-kernels: setup
+	$(NODE_BIN)/tsx scripts/build-kernels.ts --check
 
 # Each run gets its own folder (runs/default-<time>), so running it again never touches an earlier run.
 train: setup fixtures
@@ -32,7 +40,7 @@ lint: setup
 format: setup
 	$(NODE_BIN)/biome check --write .
 
-test: setup fixtures typecheck lint
+test: setup fixtures typecheck lint check-kernels
 	node --import tsx --test test/*.test.ts
 
 bench: setup

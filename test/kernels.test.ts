@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { middleAxisLayout } from '../src/kernels/reductions.ts';
 import { seededRandom } from '../src/math/random.ts';
 import { createModel } from '../src/models/create-model.ts';
 
@@ -63,17 +64,23 @@ function relativeError(actual: Float32Array, expected: Float32Array): number {
 }
 
 for (const kind of ['conv', 'depthwise'] as const) {
-  test(`${kind} gradients on wasm equal the cpu backend's for strides 1/2, same/valid, kernels 1/3/5`, async () => {
+  // 23 channels = one 16-wide SIMD block, one 4-wide block and 3 scalar channels; 6 channels has no 16-wide block.
+  test(`${kind} gradients on wasm equal the cpu backend's for strides 1/2, same/valid, kernels 1/3/5, 6/23 channels`, async () => {
     for (const kernel of [1, 3, 5]) {
       for (const stride of [1, 2]) {
         for (const pad of ['same', 'valid'] as const) {
-          for (const size of [9, 12]) {
-            const channels = 6;
+          for (const [size, channels] of [
+            [9, 6],
+            [12, 6],
+            [9, 23],
+            [12, 23],
+          ]) {
             const xShape = [2, size, size + 1, channels];
-            const wShape = kind === 'conv' ? [kernel, kernel, channels, 4] : [kernel, kernel, channels, kernel === 3 ? 2 : 1];
+            const outChannels = channels === 6 ? 4 : 21;
+            const wShape = kind === 'conv' ? [kernel, kernel, channels, outChannels] : [kernel, kernel, channels, kernel === 3 ? 2 : 1];
             const expected = await convGradients('cpu', kind, xShape, wShape, stride, pad);
             const actual = await convGradients('wasm', kind, xShape, wShape, stride, pad);
-            const label = `${kind} k${kernel} s${stride} ${pad} ${size}px`;
+            const label = `${kind} k${kernel} s${stride} ${pad} ${size}px ${channels}ch`;
             assert.equal(actual[0].length, expected[0].length, label);
             assert.ok(
               relativeError(actual[0], expected[0]) <= 1e-4,
@@ -89,6 +96,56 @@ for (const kind of ['conv', 'depthwise'] as const) {
     }
   });
 }
+
+test('Sum and Mean take the compiled path only for contiguous axes that keep the last one', () => {
+  assert.deepEqual(middleAxisLayout([8, 64, 64, 32], [0, 1, 2]), { outer: 1, reduce: 8 * 64 * 64, inner: 32, axes: [0, 1, 2] });
+  assert.deepEqual(middleAxisLayout([8, 64, 64, 32], [2, 1]), { outer: 8, reduce: 64 * 64, inner: 32, axes: [1, 2] });
+  assert.deepEqual(middleAxisLayout([6, 40], -2), { outer: 1, reduce: 6, inner: 40, axes: [0] });
+  assert.equal(middleAxisLayout([8, 64, 64, 32], [3]), undefined, 'innermost: tfjs-wasm needs no transpose');
+  assert.equal(middleAxisLayout([8, 64, 64, 32], [0, 2]), undefined, 'not contiguous');
+  assert.equal(middleAxisLayout([8, 0, 64, 32], [1, 2]), undefined, 'empty');
+});
+
+test("Sum and Mean on wasm equal the cpu backend's over N·H·W, H·W, leading and innermost axes", async () => {
+  const cases: [number[], number | number[], boolean][] = [
+    [[4, 30, 30, 23], [0, 1, 2], false], // 3600 rows: several float32 blocks added in float64
+    [[4, 30, 30, 23], [1, 2], true],
+    [[2, 5, 7, 16], [0], false],
+    [[2, 5, 7, 16], [1], true],
+    [[3, 5, 7], [0, 1], false],
+    [[6, 40], 0, true],
+    [[2, 5, 7, 3], [-1], false], // innermost: tfjs' own kernel
+    [[2, 5, 7, 3], [0, 2], false], // not contiguous: tfjs' own kernel
+  ];
+  for (const [shape, axis, keepDims] of cases) {
+    for (const op of ['sum', 'mean'] as const) {
+      const values = randomArray(
+        shape.reduce((a, b) => a * b),
+        `reduce${shape}`,
+      ).map((value) => value + 3);
+      const run = async (backend: 'cpu' | 'wasm') => {
+        await selectBackend(backend);
+        return tf.tidy(() => {
+          const input = tf.tensor(values, shape);
+          const result = op === 'sum' ? tf.sum(input, axis, keepDims) : tf.mean(input, axis, keepDims);
+          return { shape: result.shape, data: result.dataSync().slice() as Float32Array };
+        });
+      };
+      const expected = await run('cpu');
+      const actual = await run('wasm');
+      const label = `${op} ${JSON.stringify(shape)} axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
+      assert.deepEqual(actual.shape, expected.shape, label);
+      assert.ok(relativeError(actual.data, expected.data) <= 1e-4, `${label}: error ${relativeError(actual.data, expected.data)}`);
+    }
+  }
+  // Integer sums keep tfjs' kernel and dtype.
+  await selectBackend('wasm');
+  const counts = tf.tensor([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+  const total = tf.sum(counts, 0);
+  assert.equal(total.dtype, 'int32');
+  assert.deepEqual(Array.from(total.dataSync()), [9, 12]);
+  tf.dispose([counts, total]);
+});
 
 test('EfficientNet-B0 trains on wasm without leaking tensors', async () => {
   await selectBackend('wasm');

@@ -6,6 +6,7 @@ import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.ts';
 import { pointwiseBackpropInputConfig } from './conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.ts';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.ts';
+import { middleAxisReductionConfig } from './reductions.ts';
 
 export const wasmTrainingKernels = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
 let registered = false;
@@ -16,11 +17,17 @@ export function registerWasmTrainingKernels(): void {
   for (const config of wasmTrainingKernels) {
     if (!tf.getKernel(config.kernelName, 'wasm')) tf.registerKernel(config);
   }
-  const original = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  if (original) {
-    tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-    tf.registerKernel(pointwiseBackpropInputConfig(original));
-  }
+  replaceKernel('Conv2DBackpropInput', pointwiseBackpropInputConfig);
+  replaceKernel('Sum', middleAxisReductionConfig);
+  replaceKernel('Mean', middleAxisReductionConfig);
   // Gradients are shared by all backends; this one computes the same values as tfjs' own with less memory everywhere.
   tf.registerGradient(batchNormGradientConfig);
+}
+
+/** Registers a wrapper of tfjs-wasm's own kernel (which it falls back to for the cases it does not cover). */
+function replaceKernel(name: string, wrap: (original: tf.KernelConfig) => tf.KernelConfig): void {
+  const original = tf.getKernel(name, 'wasm');
+  if (!original) return;
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel(wrap(original));
 }

@@ -1,0 +1,139 @@
+// One optimizer update over all variables in a single compiled call (src/kernels/assembly/optimizers.ts), in place on the wasm
+// heap, instead of tfjs' 5–10 kernel calls per variable. It works on the tfjs optimizer's own slot variables, created the way
+// tfjs creates them, so getWeights / setWeights (checkpoints) and dispose see the same state as after applyGradients.
+
+import * as tf from '@tensorflow/tfjs';
+import { addressOf, type CompiledKernels, compiledKernels, withScratch } from './compiled-kernels.ts';
+
+/** AdamW's decoupled weight decay: the variables it applies to are multiplied by `factor` after the step. */
+export interface DecoupledDecay {
+  factor: number;
+  appliesTo(variableName: string): boolean;
+}
+
+interface Slot {
+  originalName: string;
+  variable: tf.Variable;
+}
+
+/** The fields of tfjs 4.22's optimizers the update reads and writes (their own names). */
+interface OptimizerFields {
+  learningRate: number;
+  accumulatedFirstMoment: Slot[];
+  accumulatedSecondMoment: Slot[];
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  accumulations: Slot[];
+  momentum: number;
+  useNesterov: boolean;
+  accumulatedMeanSquares: Slot[];
+  accumulatedMoments: Slot[];
+  decay: number;
+  centered: boolean;
+  incrementIterations(): void;
+}
+
+type Kind = 'adam' | 'momentum' | 'sgd' | 'rmsprop';
+
+/** tfjs' optimizer classes answer `instanceof` for one another (Symbol.hasInstance checks methods), so the class name decides. */
+function kindOf(optimizer: tf.Optimizer): Kind | undefined {
+  const kinds: Record<string, Kind> = { Adam: 'adam', Momentum: 'momentum', SGD: 'sgd', RMSProp: 'rmsprop' };
+  const kind = kinds[optimizer.getClassName()];
+  return kind === 'rmsprop' && (optimizer as unknown as OptimizerFields).centered ? undefined : kind;
+}
+
+/** The slot lists of each optimizer, with the suffixes tfjs names them by. */
+const slotLists: Record<Kind, [keyof OptimizerFields, string][]> = {
+  adam: [
+    ['accumulatedFirstMoment', 'm'],
+    ['accumulatedSecondMoment', 'v'],
+  ],
+  momentum: [['accumulations', 'momentum']],
+  sgd: [],
+  rmsprop: [
+    ['accumulatedMeanSquares', 'rms'],
+    ['accumulatedMoments', 'momentum'],
+  ],
+};
+
+const entryBytes = 24;
+
+/**
+ * Applies `gradients` as `optimizer.applyGradients(gradients)` would (then the decoupled decay, when given), in one call.
+ * Returns false, doing nothing, where it does not apply: another backend than wasm, an optimizer or option it does not
+ * implement (Adagrad, centred RMSprop), or a gradient that is not float32.
+ */
+export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMap, decay?: DecoupledDecay): boolean {
+  const kind = kindOf(optimizer);
+  if (tf.getBackend() !== 'wasm' || !kind) return false;
+  const names = Object.keys(gradients);
+  if (names.some((name) => gradients[name] && gradients[name].dtype !== 'float32')) return false;
+  const fields = optimizer as unknown as OptimizerFields;
+  const backend = tf.backend();
+  const variables = tf.engine().registeredVariables;
+  // Slots by position in the gradient map, as tfjs keeps them (its getWeights order depends on it).
+  for (const [list, suffix] of slotLists[kind]) {
+    const slots = fields[list] as Slot[];
+    names.forEach((name, i) => {
+      slots[i] ??= { originalName: `${name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(variables[name]).variable(false)) };
+    });
+  }
+  const updated = names.filter((name) => gradients[name] != null);
+  for (const [i, name] of names.entries()) {
+    if (gradients[name] == null) continue;
+    ownData(variables[name], backend);
+    for (const [list] of slotLists[kind]) ownData((fields[list] as Slot[])[i].variable, backend);
+  }
+  withScratch(backend, updated.length * entryBytes, (table) => {
+    const memory = (backend as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+    const words = new Uint32Array(memory.buffer, table, updated.length * (entryBytes / 4));
+    const floats = new Float32Array(memory.buffer, table, updated.length * (entryBytes / 4));
+    let entry = 0;
+    for (const [i, name] of names.entries()) {
+      const gradient = gradients[name];
+      if (gradient == null) continue;
+      const slots = slotLists[kind].map(([list]) => (fields[list] as Slot[])[i].variable);
+      const base = entry * (entryBytes / 4);
+      words[base] = addressOf(backend, variables[name]);
+      words[base + 1] = addressOf(backend, gradient);
+      words[base + 2] = slots[0] ? addressOf(backend, slots[0]) : 0;
+      words[base + 3] = slots[1] ? addressOf(backend, slots[1]) : 0;
+      words[base + 4] = gradient.size;
+      floats[base + 5] = decay?.appliesTo(name) ? decay.factor : 1;
+      entry++;
+    }
+    run(kind, fields, compiledKernels(backend), table, updated.length);
+  });
+  if (kind === 'adam') {
+    tf.tidy(() => {
+      fields.accBeta1.assign(tf.mul(fields.accBeta1, fields.beta1));
+      fields.accBeta2.assign(tf.mul(fields.accBeta2, fields.beta2));
+    });
+  }
+  fields.incrementIterations();
+  return true;
+}
+
+/** Calls the kernel with tfjs' scalars as float32 (wasm rounds each number argument to float32, as tfjs' scalar tensors do). */
+function run(kind: Kind, fields: OptimizerFields, kernels: CompiledKernels, table: number, count: number): void {
+  const rate = fields.learningRate;
+  if (kind === 'adam') {
+    const oneMinusAccBeta1 = Math.fround(1 - fields.accBeta1.dataSync()[0]);
+    const oneMinusAccBeta2 = Math.fround(1 - fields.accBeta2.dataSync()[0]);
+    const { beta1, beta2, epsilon } = fields;
+    kernels.adamUpdate(table, count, beta1, 1 - beta1, beta2, 1 - beta2, oneMinusAccBeta1, oneMinusAccBeta2, epsilon, -rate);
+  } else if (kind === 'momentum') kernels.momentumUpdate(table, count, fields.momentum, -rate, fields.useNesterov ? 1 : 0);
+  else if (kind === 'sgd') kernels.sgdUpdate(table, count, -rate);
+  else kernels.rmspropUpdate(table, count, fields.decay, 1 - fields.decay, fields.momentum, rate, fields.epsilon);
+}
+
+/** Gives a variable data of its own before it is written in place (it may share it with a tensor it was assigned from). */
+function ownData(variable: tf.Variable, backend: tf.KernelBackend): void {
+  if ((backend as unknown as { refCount(dataId: tf.DataId): number }).refCount(variable.dataId) <= 1) return;
+  const copy = tf.mul(variable, 1);
+  variable.assign(copy);
+  copy.dispose();
+}
