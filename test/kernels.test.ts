@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { middleAxisLayout } from '../src/kernels/reductions.ts';
+import { sliceRuns } from '../src/kernels/slice.ts';
 import { seededRandom } from '../src/math/random.ts';
 import { createModel } from '../src/models/create-model.ts';
 
@@ -145,6 +146,126 @@ test("Sum and Mean on wasm equal the cpu backend's over N·H·W, H·W, leading a
   assert.equal(total.dtype, 'int32');
   assert.deepEqual(Array.from(total.dataSync()), [9, 12]);
   tf.dispose([counts, total]);
+});
+
+/** Runs `compute` on the cpu backend, then on wasm, and returns both results' shapes and values. */
+async function onBothBackends(compute: () => tf.Tensor) {
+  const results = [];
+  for (const backend of ['cpu', 'wasm'] as const) {
+    await selectBackend(backend);
+    results.push(
+      tf.tidy(() => {
+        const result = compute();
+        return { shape: result.shape, dtype: result.dtype, data: Array.from(result.dataSync()) };
+      }),
+    );
+  }
+  return { expected: results[0], actual: results[1] };
+}
+
+test("FusedBatchNorm on wasm equals the cpu backend's with and without scale and offset, [C] and [1, 1, 1, C] statistics", async () => {
+  for (const [shape, statisticsShape] of [
+    [[2, 5, 7, 23], [23]],
+    [
+      [2, 5, 7, 23],
+      [1, 1, 1, 23],
+    ],
+    [[9, 16], [16]],
+    [
+      [2, 3, 4, 5],
+      [4, 5],
+    ], // statistics over two axes: tfjs' own kernel
+  ]) {
+    for (const withScaleAndOffset of [true, false]) {
+      const values = (seed: string, shape: number[], shift = 0) =>
+        tf.tensor(
+          randomArray(tf.util.sizeFromShape(shape), seed).map((value) => value + shift),
+          shape,
+        );
+      const { expected, actual } = await onBothBackends(() =>
+        tf.batchNorm(
+          values('bn x', shape, 0.5),
+          values('bn mean', statisticsShape),
+          values('bn variance', statisticsShape, 1.5),
+          withScaleAndOffset ? values('bn offset', statisticsShape) : undefined,
+          withScaleAndOffset ? values('bn scale', statisticsShape) : undefined,
+          1e-3,
+        ),
+      );
+      const label = `batchNorm ${JSON.stringify(shape)} statistics ${JSON.stringify(statisticsShape)} scale/offset ${withScaleAndOffset}`;
+      assert.deepEqual(actual.shape, expected.shape, label);
+      const error = relativeError(Float32Array.from(actual.data), Float32Array.from(expected.data));
+      assert.ok(error <= 1e-4, `${label}: error ${error}`);
+    }
+  }
+});
+
+test('Slice is split into the longest contiguous runs over strided outer axes', () => {
+  // ZeroPadding2D's gradient: drop the last row and column of each image, runs of 64 pixels × 96 channels.
+  assert.deepEqual(sliceRuns([8, 65, 65, 96], [0, 0, 0, 0], [8, 64, 64, 96]), {
+    offset: 0,
+    run: 64 * 96,
+    outer: [
+      [1, 0],
+      [8, 65 * 65 * 96],
+      [64, 65 * 96],
+    ],
+  });
+  assert.deepEqual(sliceRuns([5, 7], [1, 2], [3, 4]), {
+    offset: 9,
+    run: 4,
+    outer: [
+      [1, 35],
+      [1, 35],
+      [3, 7],
+    ],
+  });
+  assert.equal(sliceRuns([1, 2, 3, 4, 5], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]), undefined, "rank 5: tfjs-wasm's own kernel");
+});
+
+test("Slice on wasm equals the cpu backend's for ranks 1–5, float32 and int32, contiguous or not", async () => {
+  const cases: [number[], number[], number[]][] = [
+    [
+      [2, 9, 9, 6],
+      [0, 0, 0, 0],
+      [2, 8, 8, 6],
+    ],
+    [
+      [2, 9, 9, 6],
+      [1, 2, 3, 1],
+      [1, 5, 4, 3],
+    ],
+    [
+      [3, 4, 5],
+      [1, 0, 2],
+      [2, 4, 3],
+    ],
+    [
+      [7, 5],
+      [2, 1],
+      [3, -1],
+    ],
+    [[11], [3], [5]],
+    [
+      [4, 6],
+      [1, 0],
+      [2, 6],
+    ], // contiguous: tfjs' own kernel
+    [
+      [2, 3, 4, 5, 6],
+      [0, 1, 0, 2, 1],
+      [2, 1, 3, 2, 4],
+    ], // rank 5: tfjs' own kernel
+  ];
+  for (const [shape, begin, size] of cases) {
+    for (const dtype of ['float32', 'int32'] as const) {
+      const values = randomArray(tf.util.sizeFromShape(shape), `slice${shape}`).map((value) =>
+        dtype === 'int32' ? Math.round(value * 100) : value,
+      );
+      const { expected, actual } = await onBothBackends(() => tf.slice(tf.tensor(values, shape, dtype), begin, size));
+      assert.deepEqual(actual, expected, `slice ${JSON.stringify({ shape, begin, size, dtype })}`);
+    }
+  }
 });
 
 test('EfficientNet-B0 trains on wasm without leaking tensors', async () => {

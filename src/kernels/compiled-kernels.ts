@@ -24,6 +24,19 @@ export interface CompiledKernels {
   momentumUpdate(table: Pointer, count: number, momentum: number, negativeRate: number, nesterov: number): void;
   sgdUpdate(table: Pointer, count: number, negativeRate: number): void;
   rmspropUpdate(table: Pointer, count: number, ...scalars: number[]): void;
+  batchNormalize(
+    x: Pointer,
+    output: Pointer,
+    mean: Pointer,
+    variance: Pointer,
+    scale: Pointer,
+    offset: Pointer,
+    factors: Pointer,
+    rows: number,
+    channels: number,
+    epsilon: number,
+  ): void;
+  copyBlocks(source: Pointer, target: Pointer, bytes: number, ...countsAndStrides: number[]): void;
   sumMiddleAxis(
     x: Pointer,
     output: Pointer,
@@ -39,7 +52,7 @@ export interface CompiledKernels {
 interface WasmBackend {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc(bytes: number): number; _free(pointer: number): void };
   getMemoryOffset(dataId: tf.DataId): number;
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  makeOutput(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -63,9 +76,9 @@ export function addressOf(backend: unknown, info: tf.TensorInfo): Pointer {
   return (backend as WasmBackend).getMemoryOffset(info.dataId) >>> 0;
 }
 
-/** A new float32 tensor on the heap (allocation may grow the heap, so take addresses after it). */
-export function makeOutput(backend: unknown, shape: number[]): tf.TensorInfo {
-  return (backend as WasmBackend).makeOutput(shape, 'float32');
+/** A new tensor on the heap (allocation may grow the heap, so take addresses after it). */
+export function makeOutput(backend: unknown, shape: number[], dtype: 'float32' | 'int32' = 'float32'): tf.TensorInfo {
+  return (backend as WasmBackend).makeOutput(shape, dtype);
 }
 
 /** Runs `use` with `bytes` of scratch memory on the heap, freed afterwards. */

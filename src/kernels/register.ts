@@ -2,14 +2,18 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { batchNormGradientConfig } from './batch-norm-gradient.ts';
+import { batchNormalizeConfig } from './batch-normalize.ts';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.ts';
 import { pointwiseBackpropInputConfig } from './conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.ts';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.ts';
 import { middleAxisReductionConfig } from './reductions.ts';
+import { sliceConfig } from './slice.ts';
 
 export const wasmTrainingKernels = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
 let registered = false;
+/** tfjs-wasm's own kernels that a wrapper replaced, by name (bench/kernels.ts measures against them). */
+export const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
@@ -20,6 +24,8 @@ export function registerWasmTrainingKernels(): void {
   replaceKernel('Conv2DBackpropInput', pointwiseBackpropInputConfig);
   replaceKernel('Sum', middleAxisReductionConfig);
   replaceKernel('Mean', middleAxisReductionConfig);
+  replaceKernel('FusedBatchNorm', batchNormalizeConfig);
+  replaceKernel('Slice', sliceConfig);
   // Gradients are shared by all backends; this one computes the same values as tfjs' own with less memory everywhere.
   tf.registerGradient(batchNormGradientConfig);
 }
@@ -28,6 +34,7 @@ export function registerWasmTrainingKernels(): void {
 function replaceKernel(name: string, wrap: (original: tf.KernelConfig) => tf.KernelConfig): void {
   const original = tf.getKernel(name, 'wasm');
   if (!original) return;
+  replacedWasmKernels.set(name, original);
   tf.unregisterKernel(name, 'wasm');
   tf.registerKernel(wrap(original));
 }
