@@ -1,4 +1,4 @@
-// `streamfit bench pipeline|train`: benchmarks that print JSON with their in-run baseline.
+// `streamfit bench pipeline|train|kernels|cache`: benchmarks that print JSON with their in-run baseline.
 
 import { FlagError } from '../src/errors.ts';
 import { intFlag, parseFlags, report } from './args.ts';
@@ -64,6 +64,29 @@ export async function benchCommand(argv: string[]): Promise<void> {
     report(true, result, lines.join('\n'));
     return;
   }
+  if (which === 'kernels') {
+    const { values } = parseFlags(rest, {
+      model: { type: 'string' },
+      'image-size': { type: 'string' },
+      batch: { type: 'string' },
+      repeats: { type: 'string' },
+    });
+    const { benchKernels } = await import('../bench/kernels.ts');
+    const result = await benchKernels({
+      model: values.model ?? 'efficientnet-b0',
+      imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
+      batch: intFlag(values.batch, '--batch', 8),
+      repeats: intFlag(values.repeats, '--repeats', 5),
+    });
+    const lines = result.kernels.map(
+      (line) => `${line.kernel}: ${line.compiledMs} ms vs ${line.baselineMs} ms (${line.baseline}) → ${line.speedup}×, ${line.calls} calls`,
+    );
+    lines.push(
+      `all: ${result.total.compiledMs} ms vs ${result.total.baselineMs} ms a step → ${result.total.speedup}× (load ${result.loadAverage[0]})`,
+    );
+    report(true, result, lines.join('\n'));
+    return;
+  }
   if (which === 'cache') {
     const { values } = parseFlags(rest, { data: { type: 'string' }, 'image-size': { type: 'string' }, epochs: { type: 'string' } });
     const { benchFeatureCache } = await import('../bench/feature-cache.ts');
@@ -79,5 +102,5 @@ export async function benchCommand(argv: string[]): Promise<void> {
     );
     return;
   }
-  throw new FlagError('<benchmark>', `expected 'pipeline', 'train' or 'cache', got '${which ?? ''}'`);
+  throw new FlagError('<benchmark>', `expected 'pipeline', 'train', 'kernels' or 'cache', got '${which ?? ''}'`);
 }

@@ -27,7 +27,8 @@ commands:
   models                                                   list the EfficientNet variants
   weights import <keras.h5> --model efficientnet-bN --out folder   Keras weights → tfjs layers format (for --weights)
   bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
-  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch 8] [--steps 3] [--baseline cpu] [--pytorch]`;
+  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch 8] [--steps 3] [--baseline cpu] [--pytorch]
+  bench kernels [--model efficientnet-b0] [--image-size 128] [--batch 8] [--repeats 5]   compiled wasm kernels vs those they replaced`;
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
