@@ -8,7 +8,12 @@ import { selectBackend } from '../src/backend/ladder.ts';
 import { fusedUpdate } from '../src/kernels/fused-update.ts';
 import { replacedWasmKernels } from '../src/kernels/register.ts';
 import { createModel } from '../src/models/create-model.ts';
-import { baselineConv2dBackpropFilter, baselineDepthwiseBackpropFilter, baselineDepthwiseBackpropInput } from './baseline-kernels.ts';
+import {
+  baselineConv2dBackpropFilter,
+  baselineDepthwiseBackpropFilter,
+  baselineDepthwiseBackpropInput,
+  baselinePointwiseBackpropInput,
+} from './baseline-kernels.ts';
 import { machine } from './train.ts';
 
 export interface KernelBenchOptions {
@@ -152,6 +157,19 @@ function families(layers: ConvLayer[], padded: Padding[]): Family[] {
         inputs: { x: random(layer.input), dy: random(layer.output) },
         attrs: { strides: layer.strides, pad: layer.pad, dataFormat: 'NHWC', filterShape: layer.filter },
       })),
+    },
+    {
+      kernel: 'Conv2DBackpropInput',
+      baselineName: 'transpose + matMul (1×1)',
+      baseline: baselinePointwiseBackpropInput(original('Conv2DBackpropInput')),
+      compiled: kernel('Conv2DBackpropInput'),
+      // The stem's input gradient is never needed (its input is the image).
+      calls: conv
+        .filter((layer) => layer.filter[0] === 1)
+        .map((layer) => ({
+          inputs: { dy: random(layer.output), filter: random(layer.filter) },
+          attrs: { strides: layer.strides, pad: layer.pad, dataFormat: 'NHWC', inputShape: layer.input },
+        })),
     },
     {
       kernel: 'FusedBatchNorm',

@@ -70,18 +70,19 @@ for (const kind of ['conv', 'depthwise'] as const) {
     for (const kernel of [1, 3, 5]) {
       for (const stride of [1, 2]) {
         for (const pad of ['same', 'valid'] as const) {
-          for (const [size, channels] of [
-            [9, 6],
-            [12, 6],
-            [9, 23],
-            [12, 23],
+          // Batch 1 at 9 px: 90 pixels, not a multiple of the 4-row blocks; 12 px × 2: 312, over one 256-row block.
+          for (const [size, channels, batch] of [
+            [9, 6, 2],
+            [12, 6, 2],
+            [9, 23, 1],
+            [12, 23, 2],
           ]) {
-            const xShape = [2, size, size + 1, channels];
+            const xShape = [batch, size, size + 1, channels];
             const outChannels = channels === 6 ? 4 : 21;
             const wShape = kind === 'conv' ? [kernel, kernel, channels, outChannels] : [kernel, kernel, channels, kernel === 3 ? 2 : 1];
             const expected = await convGradients('cpu', kind, xShape, wShape, stride, pad);
             const actual = await convGradients('wasm', kind, xShape, wShape, stride, pad);
-            const label = `${kind} k${kernel} s${stride} ${pad} ${size}px ${channels}ch`;
+            const label = `${kind} k${kernel} s${stride} ${pad} ${JSON.stringify(xShape)}`;
             assert.equal(actual[0].length, expected[0].length, label);
             assert.ok(
               relativeError(actual[0], expected[0]) <= 1e-4,

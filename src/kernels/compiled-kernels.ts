@@ -37,6 +37,15 @@ export interface CompiledKernels {
     epsilon: number,
   ): void;
   copyBlocks(source: Pointer, target: Pointer, bytes: number, ...countsAndStrides: number[]): void;
+  pointwiseInputGradient(
+    dy: Pointer,
+    filter: Pointer,
+    dx: Pointer,
+    transposed: Pointer,
+    rows: number,
+    inChannels: number,
+    outChannels: number,
+  ): void;
   sumMiddleAxis(
     x: Pointer,
     output: Pointer,
