@@ -72,8 +72,12 @@ export function compiledKernels(backend: unknown): CompiledKernels {
   const wasmBackend = backend as WasmBackend;
   let kernels = instances.get(wasmBackend);
   if (!kernels) {
+    const memory = wasmBackend.wasm?.asm?.memory;
+    // tfjs-wasm's single-threaded build (the one Node runs) exports its memory; the threaded build's is shared and not handled.
+    if (!(memory instanceof WebAssembly.Memory) || memory.buffer instanceof SharedArrayBuffer)
+      throw new Error('compiled wasm kernels: the backend is not tfjs-wasm 4.22 single-threaded (no exported, unshared memory)');
     compiled ??= new WebAssembly.Module(readFileSync(new URL('./assembly/kernels.wasm', import.meta.url)));
-    const instance = new WebAssembly.Instance(compiled, { env: { memory: wasmBackend.wasm.asm.memory } });
+    const instance = new WebAssembly.Instance(compiled, { env: { memory } });
     kernels = instance.exports as unknown as CompiledKernels;
     instances.set(wasmBackend, kernels);
   }
