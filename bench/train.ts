@@ -25,6 +25,8 @@ export interface TrainBenchResult {
   batch: number;
   steps: number;
   msPerStep: number;
+  /** Process CPU time a step (user + system, all threads): steadier than wall time on a shared machine. */
+  cpuMsPerStep: number;
   imagesPerSec: number;
   numTensorsBefore: number;
   numTensorsAfter: number;
@@ -51,8 +53,11 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
   const numTensorsBefore = tf.memory().numTensors;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   for (let step = 0; step < options.steps; step++) trainer.step(batch);
   const msPerStep = (performance.now() - start) / options.steps;
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuMsPerStep = (cpu.user + cpu.system) / 1000 / options.steps;
   const numTensorsAfter = tf.memory().numTensors;
   trainer.dispose();
   model.dispose();
@@ -63,6 +68,7 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     batch: options.batch,
     steps: options.steps,
     msPerStep: round(msPerStep),
+    cpuMsPerStep: round(cpuMsPerStep),
     imagesPerSec: round((options.batch * 1000) / msPerStep),
     numTensorsBefore,
     numTensorsAfter,
@@ -82,7 +88,7 @@ export function benchTrainInChild(options: TrainBenchOptions): TrainBenchResult 
 /** PyTorch's torchvision EfficientNet-B0 on the same cores, when Debian's python3-torchvision is installed; undefined otherwise. */
 export function benchPytorch(
   options: TrainBenchOptions,
-): { msPerStep: number; version: string; threads: number } | { unavailable: string } {
+): { msPerStep: number; cpuMsPerStep: number; version: string; threads: number } | { unavailable: string } {
   const script = fileURLToPath(new URL('./pytorch_train.py', import.meta.url));
   try {
     const output = execFileSync(

@@ -39,7 +39,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       steps: intFlag(values.steps, '--steps', 3),
     };
     const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
-    const lines = [`${result.backend}: ${result.msPerStep} ms a step, ${result.imagesPerSec} images/s`];
+    const lines = [`${result.backend}: ${result.msPerStep} ms a step (${result.cpuMsPerStep} ms of CPU), ${result.imagesPerSec} images/s`];
     if (values.baseline) {
       // The baseline runs in a child process, with its own (often fewer) steps: the cpu backend takes minutes a step.
       const baseline = benchTrainInChild({
@@ -57,7 +57,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       if ('msPerStep' in pytorch) {
         result.ratioToPytorch = Number(((result.msPerStep as number) / pytorch.msPerStep).toFixed(2));
         lines.push(
-          `PyTorch ${pytorch.version}: ${pytorch.msPerStep.toFixed(1)} ms a step → streamfit takes ${result.ratioToPytorch}× as long`,
+          `PyTorch ${pytorch.version}: ${pytorch.msPerStep.toFixed(1)} ms a step (${pytorch.cpuMsPerStep.toFixed(1)} ms of CPU) → streamfit takes ${result.ratioToPytorch}× as long`,
         );
       } else lines.push(pytorch.unavailable);
     }
