@@ -5,6 +5,7 @@ import { selectBackend } from '../src/backend/ladder.ts';
 import { fusedUpdate } from '../src/kernels/fused-update.ts';
 import { seededRandom } from '../src/math/random.ts';
 import { createOptimizer, type OptimizerConfig } from '../src/train/optimizers.ts';
+import { Trainer } from '../src/train/trainer.ts';
 
 // Odd sizes: each has a 4-wide SIMD part and a scalar tail, or only a tail.
 const shapes: Record<string, number[]> = { 'conv/kernel': [3, 3, 5, 7], 'conv/bias': [13], 'bn/gamma': [1], 'head/kernel': [6, 11] };
@@ -110,7 +111,7 @@ test('the fused update runs on wasm for every optimizer streamfit makes, and dec
   }
 });
 
-test('the fused update writes in place without touching a tensor that shares the variable data', async () => {
+test('the fused update leaves a tensor that shares the variable data untouched', async () => {
   await selectBackend('wasm');
   const initial = tf.tensor([1, 2, 3, 4, 5]);
   const variable = initial.variable(true, 'shared/kernel'); // shares the data of `initial`
@@ -121,4 +122,87 @@ test('the fused update writes in place without touching a tensor that shares the
   assert.deepEqual(Array.from(variable.dataSync()), [0.5, 1.5, 2.5, 3.5, 4.5]);
   tf.dispose([initial, variable, gradient]);
   optimizer.dispose();
+});
+
+test('convolutions and products see the updated weights (tfjs-wasm caches XNNPACK operators by filter tensor)', async () => {
+  await selectBackend('wasm');
+  const x = tf.tensor(randomArray(2 * 5 * 5 * 3, 'cache x'), [2, 5, 5, 3]);
+  const cases: [string, number[], (filter: tf.Tensor) => tf.Tensor][] = [
+    ['conv', [3, 3, 3, 4], (filter) => tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same')],
+    ['pointwise', [1, 1, 3, 4], (filter) => tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same')],
+    ['depthwise', [3, 3, 3, 1], (filter) => tf.depthwiseConv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same')],
+    ['matMul', [3, 4], (filter) => tf.matMul(tf.reshape(x, [50, 3]), filter as tf.Tensor2D)],
+  ];
+  for (const [label, shape, apply] of cases) {
+    const filter = tf.variable(
+      tf.tensor(randomArray(tf.util.sizeFromShape(shape), `cache ${label}`), shape),
+      true,
+      `cache/${label}/kernel`,
+    );
+    const optimizer = tf.train.adam(0.1);
+    tf.dispose(apply(filter)); // tfjs-wasm now holds an operator with these weights packed
+    const gradient = tf.onesLike(filter);
+    assert.ok(fusedUpdate(optimizer, { [filter.name]: gradient }));
+    const fresh = tf.tensor(filter.dataSync(), shape); // the new weights in a tensor tfjs-wasm has never seen
+    const [actual, expected] = [apply(filter), apply(fresh)];
+    assert.deepEqual(actual.dataSync(), expected.dataSync(), `${label} uses the updated weights`);
+    tf.dispose([filter, gradient, fresh, actual, expected]);
+    optimizer.dispose();
+  }
+  x.dispose();
+});
+
+/** A small convnet with every layer kind EfficientNet trains (conv, BatchNorm, depthwise, 1×1, dense), no dropout. */
+function smallConvnet(): tf.LayersModel {
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [12, 12, 3], filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }),
+      tf.layers.batchNormalization(),
+      tf.layers.activation({ activation: 'relu' }),
+      tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }),
+      tf.layers.conv2d({ filters: 12, kernelSize: 1, useBias: false }),
+      tf.layers.batchNormalization(),
+      tf.layers.globalAveragePooling2d({}),
+      tf.layers.dense({ units: 3, activation: 'softmax' }),
+    ],
+  });
+}
+
+test("Trainer steps on wasm (compiled kernels, fused update) follow the cpu backend's", async () => {
+  const size = 6;
+  const pixels = Uint8Array.from(randomArray(size * 12 * 12 * 3, 'trainer pixels'), (value) => Math.round((value + 1) * 127));
+  const batch = {
+    x: pixels,
+    y: Int32Array.from({ length: size }, (_, i) => i % 3),
+    keys: [],
+    shape: [size, 12, 12, 3],
+    dtype: 'uint8',
+    bytes: pixels.length,
+  };
+  let initial: Float32Array[] | undefined;
+  const results: Float32Array[][] = [];
+  for (const backend of ['cpu', 'wasm'] as const) {
+    await selectBackend(backend);
+    const model = smallConvnet();
+    initial ??= model.getWeights().map((weight) => weight.dataSync().slice() as Float32Array);
+    model.setWeights(model.getWeights().map((weight, i) => tf.tensor(initial![i], weight.shape)));
+    const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.05, momentum: 0.9 }, accumulate: 2 });
+    for (let step = 0; step < 6; step++) await trainer.step(batch as never);
+    results.push(model.getWeights().map((weight) => weight.dataSync().slice() as Float32Array));
+    trainer.dispose();
+    model.dispose();
+  }
+  const [expected, actual] = results;
+  expected.forEach((values, i) => {
+    let difference = 0;
+    let scale = 0;
+    let moved = 0;
+    for (let k = 0; k < values.length; k++) {
+      difference = Math.max(difference, Math.abs(actual[i][k] - values[k]));
+      scale = Math.max(scale, Math.abs(values[k]));
+      moved = Math.max(moved, Math.abs(values[k] - initial![i][k]));
+    }
+    assert.ok(difference <= 1e-4 * scale, `weight ${i}: ${difference} apart (largest value ${scale})`);
+    assert.ok(moved > 0, `weight ${i} was trained`);
+  });
 });

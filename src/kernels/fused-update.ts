@@ -1,9 +1,11 @@
-// One optimizer update over all variables in a single compiled call (src/kernels/assembly/optimizers.ts), in place on the wasm
-// heap, instead of tfjs' 5–10 kernel calls per variable. It works on the tfjs optimizer's own slot variables, created the way
-// tfjs creates them, so getWeights / setWeights (checkpoints) and dispose see the same state as after applyGradients.
+// One optimizer update over all variables in a single compiled call (src/kernels/assembly/optimizers.ts) instead of tfjs' 5–10
+// kernel calls per variable. It works on the tfjs optimizer's own slot variables (updated in place), created the way tfjs
+// creates them, so getWeights / setWeights (checkpoints) and dispose see the same state as after applyGradients. New values
+// go to new tensors that the variables are assigned, as tfjs does: tfjs-wasm caches XNNPACK operators, with the weights
+// packed into them, by tensor, so a convolution's filter must never change in place.
 
 import * as tf from '@tensorflow/tfjs';
-import { addressOf, type CompiledKernels, compiledKernels, withScratch } from './compiled-kernels.ts';
+import { addressOf, type CompiledKernels, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';
 
 /** AdamW's decoupled weight decay: the variables it applies to are multiplied by `factor` after the step. */
 export interface DecoupledDecay {
@@ -59,7 +61,7 @@ const slotLists: Record<Kind, [keyof OptimizerFields, string][]> = {
   ],
 };
 
-const entryBytes = 24;
+const entryBytes = 28;
 
 /**
  * Applies `gradients` as `optimizer.applyGradients(gradients)` would (then the decoupled decay, when given), in one call.
@@ -81,31 +83,39 @@ export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMa
       slots[i] ??= { originalName: `${name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(variables[name]).variable(false)) };
     });
   }
-  const updated = names.filter((name) => gradients[name] != null);
-  for (const [i, name] of names.entries()) {
-    if (gradients[name] == null) continue;
-    ownData(variables[name], backend);
-    for (const [list] of slotLists[kind]) ownData((fields[list] as Slot[])[i].variable, backend);
+  // Positions (in the gradient map) of the variables that have a gradient.
+  const updated = names.flatMap((name, i) => (gradients[name] != null ? [i] : []));
+  const slotsOf = (i: number) => slotLists[kind].map(([list]) => (fields[list] as Slot[])[i].variable);
+  // Slots are written in place: they must not share data with another tensor (setWeights can leave them so).
+  for (const i of updated) for (const slot of slotsOf(i)) ownData(slot, backend);
+  const outputs = updated.map((i) => makeOutput(backend, variables[names[i]].shape));
+  try {
+    withScratch(backend, updated.length * entryBytes, (table) => {
+      const memory = (backend as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+      const words = new Uint32Array(memory.buffer, table, updated.length * (entryBytes / 4));
+      const floats = new Float32Array(memory.buffer, table, updated.length * (entryBytes / 4));
+      updated.forEach((i, entry) => {
+        const name = names[i];
+        const [first, second] = slotsOf(i);
+        const base = entry * (entryBytes / 4);
+        words[base] = addressOf(backend, variables[name]);
+        words[base + 1] = addressOf(backend, gradients[name]);
+        words[base + 2] = first ? addressOf(backend, first) : 0;
+        words[base + 3] = second ? addressOf(backend, second) : 0;
+        words[base + 4] = addressOf(backend, outputs[entry]);
+        words[base + 5] = gradients[name].size;
+        floats[base + 6] = decay?.appliesTo(name) ? decay.factor : 1;
+      });
+      run(kind, fields, compiledKernels(backend), table, updated.length);
+    });
+  } catch (error) {
+    for (const output of outputs) backend.disposeData(output.dataId);
+    throw error;
   }
-  withScratch(backend, updated.length * entryBytes, (table) => {
-    const memory = (backend as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
-    const words = new Uint32Array(memory.buffer, table, updated.length * (entryBytes / 4));
-    const floats = new Float32Array(memory.buffer, table, updated.length * (entryBytes / 4));
-    let entry = 0;
-    for (const [i, name] of names.entries()) {
-      const gradient = gradients[name];
-      if (gradient == null) continue;
-      const slots = slotLists[kind].map(([list]) => (fields[list] as Slot[])[i].variable);
-      const base = entry * (entryBytes / 4);
-      words[base] = addressOf(backend, variables[name]);
-      words[base + 1] = addressOf(backend, gradient);
-      words[base + 2] = slots[0] ? addressOf(backend, slots[0]) : 0;
-      words[base + 3] = slots[1] ? addressOf(backend, slots[1]) : 0;
-      words[base + 4] = gradient.size;
-      floats[base + 5] = decay?.appliesTo(name) ? decay.factor : 1;
-      entry++;
-    }
-    run(kind, fields, compiledKernels(backend), table, updated.length);
+  updated.forEach((i, entry) => {
+    const value = tf.engine().makeTensorFromTensorInfo(outputs[entry]);
+    variables[names[i]].assign(value);
+    value.dispose();
   });
   if (kind === 'adam') {
     tf.tidy(() => {
@@ -130,7 +140,7 @@ function run(kind: Kind, fields: OptimizerFields, kernels: CompiledKernels, tabl
   else kernels.rmspropUpdate(table, count, fields.decay, 1 - fields.decay, fields.momentum, rate, fields.epsilon);
 }
 
-/** Gives a variable data of its own before it is written in place (it may share it with a tensor it was assigned from). */
+/** Gives a slot data of its own before it is written in place (it may share it with a tensor it was assigned from). */
 function ownData(variable: tf.Variable, backend: tf.KernelBackend): void {
   if ((backend as unknown as { refCount(dataId: tf.DataId): number }).refCount(variable.dataId) <= 1) return;
   const copy = tf.mul(variable, 1);

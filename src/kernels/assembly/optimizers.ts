@@ -1,8 +1,10 @@
-// One optimizer update over every variable of a model in a single call, in place, with tfjs 4.22's formulas and float32
-// operation order (so results match tfjs' optimizers bit for bit). The host writes a table with one entry per variable:
-//   [value, gradient, slot 1, slot 2] (addresses), size (int32), factor (float32: AdamW's decoupled decay, else 1).
+// One optimizer update over every variable of a model in a single call, with tfjs 4.22's formulas and float32 operation
+// order (so results match tfjs' optimizers bit for bit). Slots are updated in place; new values go to `output`, a fresh
+// tensor, because tfjs-wasm caches XNNPACK operators (with the weights packed) by tensor and must see a new one.
+// The host writes a table with one entry per variable:
+//   [value, gradient, slot 1, slot 2, output] (addresses), size (int32), factor (float32: AdamW's decoupled decay, else 1).
 
-const ENTRY: usize = 24;
+const ENTRY: usize = 28;
 
 function entryValue(table: usize, e: i32): usize {
   return <usize>load<u32>(table + <usize>e * ENTRY);
@@ -16,11 +18,14 @@ function entrySlot1(table: usize, e: i32): usize {
 function entrySlot2(table: usize, e: i32): usize {
   return <usize>load<u32>(table + <usize>e * ENTRY, 12);
 }
+function entryOutput(table: usize, e: i32): usize {
+  return <usize>load<u32>(table + <usize>e * ENTRY, 16);
+}
 function entrySize(table: usize, e: i32): i32 {
-  return load<i32>(table + <usize>e * ENTRY, 16);
+  return load<i32>(table + <usize>e * ENTRY, 20);
 }
 function entryFactor(table: usize, e: i32): f32 {
-  return load<f32>(table + <usize>e * ENTRY, 20);
+  return load<f32>(table + <usize>e * ENTRY, 24);
 }
 
 /**
@@ -49,6 +54,7 @@ export function adamUpdate(
   const rate = f32x4.splat(negativeRate);
   for (let e = 0; e < count; e++) {
     const value = entryValue(table, e);
+    const output = entryOutput(table, e);
     const gradient = entryGradient(table, e);
     const first = entrySlot1(table, e);
     const second = entrySlot2(table, e);
@@ -64,7 +70,7 @@ export function adamUpdate(
       v128.store(first + offset, m);
       v128.store(second + offset, v);
       const step = f32x4.mul(f32x4.div(f32x4.div(m, a1), f32x4.add(f32x4.sqrt(f32x4.div(v, a2)), eps)), rate);
-      v128.store(value + offset, f32x4.mul(f32x4.add(step, v128.load(value + offset)), f));
+      v128.store(output + offset, f32x4.mul(f32x4.add(step, v128.load(value + offset)), f));
     }
     for (; i < size; i++) {
       const offset = (<usize>i) << 2;
@@ -74,7 +80,7 @@ export function adamUpdate(
       store<f32>(first + offset, m);
       store<f32>(second + offset, v);
       const step = (m / oneMinusAccBeta1 / (Mathf.sqrt(v / oneMinusAccBeta2) + epsilon)) * negativeRate;
-      store<f32>(value + offset, (step + load<f32>(value + offset)) * factor);
+      store<f32>(output + offset, (step + load<f32>(value + offset)) * factor);
     }
   }
 }
@@ -84,16 +90,17 @@ export function sgdUpdate(table: usize, count: i32, negativeRate: f32): void {
   const rate = f32x4.splat(negativeRate);
   for (let e = 0; e < count; e++) {
     const value = entryValue(table, e);
+    const output = entryOutput(table, e);
     const gradient = entryGradient(table, e);
     const size = entrySize(table, e);
     let i = 0;
     for (; i + 4 <= size; i += 4) {
       const offset = (<usize>i) << 2;
-      v128.store(value + offset, f32x4.add(f32x4.mul(rate, v128.load(gradient + offset)), v128.load(value + offset)));
+      v128.store(output + offset, f32x4.add(f32x4.mul(rate, v128.load(gradient + offset)), v128.load(value + offset)));
     }
     for (; i < size; i++) {
       const offset = (<usize>i) << 2;
-      store<f32>(value + offset, negativeRate * load<f32>(gradient + offset) + load<f32>(value + offset));
+      store<f32>(output + offset, negativeRate * load<f32>(gradient + offset) + load<f32>(value + offset));
     }
   }
 }
@@ -107,6 +114,7 @@ export function momentumUpdate(table: usize, count: i32, momentum: f32, negative
   const rate = f32x4.splat(negativeRate);
   for (let e = 0; e < count; e++) {
     const value = entryValue(table, e);
+    const output = entryOutput(table, e);
     const gradient = entryGradient(table, e);
     const accumulation = entrySlot1(table, e);
     const size = entrySize(table, e);
@@ -117,7 +125,7 @@ export function momentumUpdate(table: usize, count: i32, momentum: f32, negative
       const a = f32x4.add(f32x4.mul(mu, v128.load(accumulation + offset)), g);
       v128.store(accumulation + offset, a);
       const direction = nesterov ? f32x4.add(g, f32x4.mul(a, mu)) : a;
-      v128.store(value + offset, f32x4.add(f32x4.mul(rate, direction), v128.load(value + offset)));
+      v128.store(output + offset, f32x4.add(f32x4.mul(rate, direction), v128.load(value + offset)));
     }
     for (; i < size; i++) {
       const offset = (<usize>i) << 2;
@@ -125,7 +133,7 @@ export function momentumUpdate(table: usize, count: i32, momentum: f32, negative
       const a = momentum * load<f32>(accumulation + offset) + g;
       store<f32>(accumulation + offset, a);
       const direction = nesterov ? g + a * momentum : a;
-      store<f32>(value + offset, negativeRate * direction + load<f32>(value + offset));
+      store<f32>(output + offset, negativeRate * direction + load<f32>(value + offset));
     }
   }
 }
@@ -150,6 +158,7 @@ export function rmspropUpdate(
   const eps = f32x4.splat(epsilon);
   for (let e = 0; e < count; e++) {
     const value = entryValue(table, e);
+    const output = entryOutput(table, e);
     const gradient = entryGradient(table, e);
     const meanSquare = entrySlot1(table, e);
     const moment = entrySlot2(table, e);
@@ -162,7 +171,7 @@ export function rmspropUpdate(
       const p = f32x4.add(f32x4.mul(v128.load(moment + offset), mu), f32x4.div(f32x4.mul(g, rate), f32x4.sqrt(f32x4.add(s, eps))));
       v128.store(meanSquare + offset, s);
       v128.store(moment + offset, p);
-      v128.store(value + offset, f32x4.sub(v128.load(value + offset), p));
+      v128.store(output + offset, f32x4.sub(v128.load(value + offset), p));
     }
     for (; i < size; i++) {
       const offset = (<usize>i) << 2;
@@ -171,7 +180,7 @@ export function rmspropUpdate(
       const p = load<f32>(moment + offset) * momentum + (g * learningRate) / Mathf.sqrt(s + epsilon);
       store<f32>(meanSquare + offset, s);
       store<f32>(moment + offset, p);
-      store<f32>(value + offset, load<f32>(value + offset) - p);
+      store<f32>(output + offset, load<f32>(value + offset) - p);
     }
   }
 }
