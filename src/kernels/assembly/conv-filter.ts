@@ -2,7 +2,7 @@
 //   dW[i, j, ci, co] = Σ over n, oh, ow of x[n, oh·s + i − top, ow·s + j − left, ci] · dy[n, oh, ow, co]
 // `sums` is float64 scratch of filterHeight·filterWidth·inChannels·outChannels values.
 
-import { addLanes, clearSums, endInside, firstInside, storeSums } from './sums';
+import { clearSums, endInside, firstInside, putLanes, putValue, storeSums } from './sums';
 
 export function convFilterGradient(
   x: usize,
@@ -51,6 +51,7 @@ export function convFilterGradient(
               end - start,
               <usize>strideWidth * xPixel,
               dyPixel,
+              false,
             );
           }
         }
@@ -74,8 +75,11 @@ export function pointwiseFilterGradient(
   inChannels: i32,
   outChannels: i32,
 ): void {
-  const count = inChannels * outChannels;
-  clearSums(sums, count);
+  // One block of rows: its float32 sums are the result (no float64 pass over a large filter, such as the 1×1 head's).
+  const direct = rows <= 256;
+  const target = direct ? output : sums;
+  const shift: usize = direct ? 2 : 3;
+  if (!direct) clearSums(sums, inChannels * outChannels);
   const xPixel = (<usize>inChannels) << 2;
   const dyPixel = (<usize>outChannels) << 2;
   for (let first = 0; first < rows; first += 256) {
@@ -89,11 +93,12 @@ export function pointwiseFilterGradient(
         outerProducts4x8(
           xBlock + ((<usize>ci) << 2),
           dyBlock + ((<usize>co) << 2),
-          sums + ((<usize>(ci * outChannels + co)) << 3),
+          target + ((<usize>(ci * outChannels + co)) << shift),
           outChannels,
           block,
           xPixel,
           dyPixel,
+          direct,
         );
       }
       if (co === outChannels) continue;
@@ -102,11 +107,12 @@ export function pointwiseFilterGradient(
         broadcastProductRow(
           xBlock + ((<usize>q) << 2),
           dyBlock + ((<usize>co) << 2),
-          sums + ((<usize>at) << 3),
+          target + ((<usize>at) << shift),
           outChannels - co,
           block,
           xPixel,
           dyPixel,
+          direct,
         );
       }
     }
@@ -114,19 +120,29 @@ export function pointwiseFilterGradient(
       broadcastProductRow(
         xBlock + ((<usize>ci) << 2),
         dyBlock,
-        sums + ((<usize>(ci * outChannels)) << 3),
+        target + ((<usize>(ci * outChannels)) << shift),
         outChannels,
         block,
         xPixel,
         dyPixel,
+        direct,
       );
     }
   }
-  storeSums(sums, output, count, 1);
+  if (!direct) storeSums(sums, output, inChannels * outChannels, 1);
 }
 
-/** sums[q·outChannels + co] += Σ over k < count of x[k·xStep + q] · dy[k·dyStep + co], for q < 4, co < 8. */
-function outerProducts4x8(x: usize, dy: usize, sums: usize, outChannels: i32, count: i32, xStep: usize, dyStep: usize): void {
+/** target[q·outChannels + co] (+)= Σ over k < count of x[k·xStep + q] · dy[k·dyStep + co], for q < 4, co < 8 (see putLanes). */
+function outerProducts4x8(
+  x: usize,
+  dy: usize,
+  target: usize,
+  outChannels: i32,
+  count: i32,
+  xStep: usize,
+  dyStep: usize,
+  direct: bool,
+): void {
   let xp = x;
   let dp = dy;
   let a00 = f32x4.splat(0);
@@ -155,19 +171,32 @@ function outerProducts4x8(x: usize, dy: usize, sums: usize, outChannels: i32, co
     xp += xStep;
     dp += dyStep;
   }
-  const row = (<usize>outChannels) << 3;
-  addLanes(sums, a00);
-  addLanes(sums + 32, a01);
-  addLanes(sums + row, a10);
-  addLanes(sums + row + 32, a11);
-  addLanes(sums + 2 * row, a20);
-  addLanes(sums + 2 * row + 32, a21);
-  addLanes(sums + 3 * row, a30);
-  addLanes(sums + 3 * row + 32, a31);
+  const shift: usize = direct ? 2 : 3;
+  const row = (<usize>outChannels) << shift;
+  const half = (<usize>4) << shift;
+  putLanes(target, a00, direct);
+  putLanes(target + half, a01, direct);
+  putLanes(target + row, a10, direct);
+  putLanes(target + row + half, a11, direct);
+  putLanes(target + 2 * row, a20, direct);
+  putLanes(target + 2 * row + half, a21, direct);
+  putLanes(target + 3 * row, a30, direct);
+  putLanes(target + 3 * row + half, a31, direct);
 }
 
-/** sums[co] += Σ over k < count of x[k·xStep] · dy[k·dyStep + co], 16 output channels at a time in float32 registers. */
-function broadcastProductRow(x: usize, dy: usize, sums: usize, channels: i32, count: i32, xStep: usize, dyStep: usize): void {
+/** target[co] (+)= Σ over k < count of x[k·xStep] · dy[k·dyStep + co], 16 output channels at a time in float32 registers. */
+function broadcastProductRow(
+  x: usize,
+  dy: usize,
+  target: usize,
+  channels: i32,
+  count: i32,
+  xStep: usize,
+  dyStep: usize,
+  direct: bool,
+): void {
+  const shift: usize = direct ? 2 : 3;
+  const quarter = (<usize>4) << shift;
   let c = 0;
   for (; c + 16 <= channels; c += 16) {
     let xp = x;
@@ -185,11 +214,11 @@ function broadcastProductRow(x: usize, dy: usize, sums: usize, channels: i32, co
       xp += xStep;
       dp += dyStep;
     }
-    const s = sums + ((<usize>c) << 3);
-    addLanes(s, a0);
-    addLanes(s + 32, a1);
-    addLanes(s + 64, a2);
-    addLanes(s + 96, a3);
+    const s = target + ((<usize>c) << shift);
+    putLanes(s, a0, direct);
+    putLanes(s + quarter, a1, direct);
+    putLanes(s + 2 * quarter, a2, direct);
+    putLanes(s + 3 * quarter, a3, direct);
   }
   for (; c + 4 <= channels; c += 4) {
     let xp = x;
@@ -200,7 +229,7 @@ function broadcastProductRow(x: usize, dy: usize, sums: usize, channels: i32, co
       xp += xStep;
       dp += dyStep;
     }
-    addLanes(sums + ((<usize>c) << 3), a0);
+    putLanes(target + ((<usize>c) << shift), a0, direct);
   }
   for (; c < channels; c++) {
     let xp = x;
@@ -211,7 +240,6 @@ function broadcastProductRow(x: usize, dy: usize, sums: usize, channels: i32, co
       xp += xStep;
       dp += dyStep;
     }
-    const s = sums + ((<usize>c) << 3);
-    store<f64>(s, load<f64>(s) + <f64>a);
+    putValue(target + ((<usize>c) << shift), a, direct);
   }
 }

@@ -7,6 +7,21 @@ export function addLanes(sums: usize, lanes: v128): void {
   v128.store(sums, f64x2.add(v128.load(sums, 16), f64x2.promote_low_f32x4(f32x4.shuffle(lanes, lanes, 2, 3, 0, 1))), 16);
 }
 
+/**
+ * Writes 4 float32 lanes of a finished sum: added to float64 sums (4 × 8 bytes) or, `direct`, stored as the float32 result
+ * (4 × 4 bytes) when the whole sum was one float32 block.
+ */
+export function putLanes(target: usize, lanes: v128, direct: bool): void {
+  if (direct) v128.store(target, lanes);
+  else addLanes(target, lanes);
+}
+
+/** putLanes for one value. */
+export function putValue(target: usize, value: f32, direct: bool): void {
+  if (direct) store<f32>(target, value);
+  else store<f64>(target, load<f64>(target) + <f64>value);
+}
+
 /** Zeroes `count` float64 sums. */
 export function clearSums(sums: usize, count: i32): void {
   memory.fill(sums, 0, (<usize>count) << 3);
