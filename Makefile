@@ -2,7 +2,7 @@
 NODE_BIN := node_modules/.bin
 FIXTURES := fixtures/generated/shapes/README.txt
 
-.PHONY: setup fixtures kernels check-kernels train test typecheck lint format bench sweep clean
+.PHONY: setup fixtures kernels check-kernels train test typecheck lint format bench sweep slurm-up slurm-down clean webgpu-sim
 
 setup: node_modules/.installed
 
@@ -40,8 +40,23 @@ lint: setup
 format: setup
 	$(NODE_BIN)/biome check --write .
 
-test: setup fixtures typecheck lint check-kernels
-	node --import tsx --test test/*.test.ts
+# A software WebGPU adapter (Dawn's OpenGL ES backend on Mesa's llvmpipe) from the distribution's packages, for machines
+# without a GPU; the webgpu tests run on it. Idempotent: installs only what is missing.
+webgpu-sim: setup
+	scripts/webgpu-sim.sh
+
+# test/slurm.test.ts brings a single-node Slurm cluster up itself (scripts/slurm-dev.sh: root and apt on Debian) and down
+# again; a machine that cannot run one fails those tests with what to do. If the test run dies before its clean-up, the
+# line after it stops a cluster the tests started (never one a developer brought up).
+test: setup fixtures typecheck lint check-kernels webgpu-sim
+	node --import tsx --test test/*.test.ts; status=$$?; scripts/slurm-dev.sh down --if-owner tests; exit $$status
+
+# A single-node Slurm cluster for trying `streamfit sweep --executor slurm`: eval "$$(make -s slurm-up)", then make slurm-down.
+slurm-up:
+	@scripts/slurm-dev.sh up
+
+slurm-down:
+	scripts/slurm-dev.sh down
 
 bench: setup
 	bin/streamfit.js bench pipeline --images 400 --json

@@ -1,5 +1,5 @@
 // The kernels the compiled ones replaced, exactly as they were (JS loops on the heap, tfjs-op compositions), kept only as the
-// in-run baseline of bench/kernels.ts.
+// in-run baseline of bench/wasm-kernels.ts.
 
 import * as tf from '@tensorflow/tfjs';
 import { asTensor, kernelResult } from '../src/kernels/ops-as-kernel.ts';

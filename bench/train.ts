@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/backend/ladder.ts';
+import { type BackendInfo, selectBackend } from '../src/backend/ladder.ts';
+import { gpuBytes, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { Trainer } from '../src/train/trainer.ts';
@@ -14,7 +15,8 @@ export interface TrainBenchOptions {
   backend?: string;
   model: string;
   imageSize: number;
-  batch: number;
+  /** Samples per step (one micro-batch, no accumulation). */
+  batchSize: number;
   steps: number;
 }
 
@@ -22,7 +24,7 @@ export interface TrainBenchResult {
   backend: string;
   model: string;
   imageSize: number;
-  batch: number;
+  batchSize: number;
   steps: number;
   msPerStep: number;
   /** Process CPU time a step (user + system, all threads): steadier than wall time on a shared machine. */
@@ -30,6 +32,12 @@ export interface TrainBenchResult {
   imagesPerSec: number;
   numTensorsBefore: number;
   numTensorsAfter: number;
+  /** webgpu only: the adapter (as `streamfit backends` shows it), and GPU bytes held (pool included) before and after the
+   * timed steps, and the peak in use during them. */
+  adapter?: BackendInfo['adapter'];
+  gpuBytesBefore?: number;
+  gpuBytesAfter?: number;
+  gpuPeakBytes?: number;
 }
 
 function syntheticBatch(size: number, imageSize: number, classes: number): Batch {
@@ -49,29 +57,37 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   const backend = await selectBackend(options.backend);
   const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
-  const batch = syntheticBatch(options.batch, options.imageSize, 10);
-  trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
+  const batch = syntheticBatch(options.batchSize, options.imageSize, 10);
+  // Every step reads its loss back (accumulate 1), so the timings include the device finishing its work.
+  await trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
   const numTensorsBefore = tf.memory().numTensors;
+  const gpuBefore = gpuBytes();
   const start = performance.now();
   const cpuStart = process.cpuUsage();
-  for (let step = 0; step < options.steps; step++) trainer.step(batch);
+  const { peakBytes } = await withPeakGpuBytes(async () => {
+    for (let step = 0; step < options.steps; step++) await trainer.step(batch);
+  });
   const msPerStep = (performance.now() - start) / options.steps;
   const cpu = process.cpuUsage(cpuStart);
   const cpuMsPerStep = (cpu.user + cpu.system) / 1000 / options.steps;
   const numTensorsAfter = tf.memory().numTensors;
+  const gpuAfter = gpuBytes();
   trainer.dispose();
   model.dispose();
   return {
     backend: backend.name,
     model: options.model,
     imageSize: options.imageSize,
-    batch: options.batch,
+    batchSize: options.batchSize,
     steps: options.steps,
     msPerStep: round(msPerStep),
     cpuMsPerStep: round(cpuMsPerStep),
-    imagesPerSec: round((options.batch * 1000) / msPerStep),
+    imagesPerSec: round((options.batchSize * 1000) / msPerStep),
     numTensorsBefore,
     numTensorsAfter,
+    ...(backend.name === 'webgpu'
+      ? { adapter: backend.adapter, gpuBytesBefore: gpuBefore?.allocated, gpuBytesAfter: gpuAfter?.allocated, gpuPeakBytes: peakBytes }
+      : {}),
   };
 }
 
@@ -85,36 +101,58 @@ export function benchTrainInChild(options: TrainBenchOptions): TrainBenchResult 
   return JSON.parse(output.trim().split('\n').pop()!);
 }
 
-/** PyTorch's torchvision EfficientNet-B0 on the same cores, when Debian's python3-torchvision is installed; undefined otherwise. */
-export function benchPytorch(
-  options: TrainBenchOptions,
-): { msPerStep: number; cpuMsPerStep: number; version: string; threads: number } | { unavailable: string } {
+export interface PytorchResult {
+  msPerStep: number;
+  /** Process CPU time a step, all threads (the first precision's). */
+  cpuMsPerStep?: number;
+  imagesPerSec: number;
+  version: string;
+  device: string;
+  deviceName: string;
+  threads: number;
+  results: Array<{ precision: string; msPerStep?: number; imagesPerSec?: number; peakBytes?: number; unavailable?: string }>;
+}
+
+/**
+ * PyTorch's torchvision EfficientNet of the same variant, batch and size, in a child process: on the CPU's cores, or on
+ * the GPU (`device: 'auto'`, fp32 eager and autocast) when streamfit runs on one. PYTHON picks the interpreter.
+ */
+export function benchPytorch(options: TrainBenchOptions, device: 'cpu' | 'auto' = 'cpu'): PytorchResult | { unavailable: string } {
   const script = fileURLToPath(new URL('./pytorch_train.py', import.meta.url));
+  const python = pythonWithTorch();
   try {
     const output = execFileSync(
-      '/usr/bin/python3',
+      python,
       [
         script,
-        '--image-size',
-        String(options.imageSize),
-        '--batch',
-        String(options.batch),
-        '--steps',
-        String(options.steps),
-        '--threads',
-        String(availableParallelism()),
+        ...['--model', options.model, '--image-size', String(options.imageSize), '--batch', String(options.batchSize)],
+        ...['--steps', String(options.steps), '--threads', String(availableParallelism()), '--device', device],
+        ...['--precision', device === 'cpu' ? 'fp32' : 'fp32,amp'],
       ],
-      {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 2 ** 24 },
     );
     return JSON.parse(output.trim().split('\n').pop()!);
   } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? '')
+      .trim()
+      .split('\n')
+      .pop();
     return {
-      unavailable: `PyTorch baseline not run (${(error as Error).message.split('\n')[0]}); install it with apt-get install python3-torchvision`,
+      unavailable: `PyTorch baseline not run (${stderr || (error as Error).message.split('\n')[0]}); on a CPU box install it with apt-get install python3-torchvision`,
     };
   }
+}
+
+/** $PYTHON, else the first of python3 on the PATH and Debian's /usr/bin/python3 that imports torch (pyenv shims come first). */
+function pythonWithTorch(): string {
+  if (process.env.PYTHON) return process.env.PYTHON;
+  for (const candidate of ['python3', '/usr/bin/python3']) {
+    try {
+      execFileSync(candidate, ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
+      return candidate;
+    } catch {}
+  }
+  return 'python3';
 }
 
 export function machine(): Record<string, unknown> {
@@ -125,7 +163,8 @@ function round(value: number): number {
   return Number(value.toFixed(1));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run as a script (benchTrainInChild), not when bundled into the CLI, whose file is then argv[1] too.
+if (import.meta.url.endsWith('/bench/train.ts') && import.meta.url === `file://${process.argv[1]}`) {
   const result = await benchTrain(JSON.parse(process.argv[2]) as TrainBenchOptions);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

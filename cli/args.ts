@@ -17,6 +17,13 @@ export function parseFlags<T extends Options>(argv: string[], options: T) {
   }
 }
 
+/** The value of a flag or of its older alias (`--batch` for `--batch-size`); both at once is refused. */
+export function aliasedFlag(values: Record<string, unknown>, name: string, alias: string): string | undefined {
+  const [value, old] = [values[name], values[alias]];
+  if (value !== undefined && old !== undefined) throw new FlagError(`--${alias}`, `is an alias of --${name}: give one of them`);
+  return (value ?? old) as string | undefined;
+}
+
 /** Reads a positive integer flag, or the default. */
 export function intFlag(value: string | undefined, flag: string, fallback: number, minimum = 1): number {
   if (value === undefined) return fallback;

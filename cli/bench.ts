@@ -1,7 +1,7 @@
-// `streamfit bench pipeline|train|kernels|cache`: benchmarks that print JSON with their in-run baseline.
+// `streamfit bench pipeline|train|cache|kernels`: benchmarks that print JSON with their in-run baseline.
 
 import { FlagError } from '../src/errors.ts';
-import { intFlag, parseFlags, report } from './args.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const [which, ...rest] = argv;
@@ -24,6 +24,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       backend: { type: 'string' },
       model: { type: 'string' },
       'image-size': { type: 'string' },
+      'batch-size': { type: 'string' },
       batch: { type: 'string' },
       steps: { type: 'string' },
       baseline: { type: 'string' },
@@ -35,11 +36,13 @@ export async function benchCommand(argv: string[]): Promise<void> {
       backend: values.backend ?? process.env.STREAMFIT_BACKEND,
       model: values.model ?? 'efficientnet-b0',
       imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
-      batch: intFlag(values.batch, '--batch', 8),
+      batchSize: intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 8),
       steps: intFlag(values.steps, '--steps', 3),
     };
     const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
     const lines = [`${result.backend}: ${result.msPerStep} ms a step (${result.cpuMsPerStep} ms of CPU), ${result.imagesPerSec} images/s`];
+    if (result.gpuBytesAfter !== undefined)
+      lines.push(`GPU bytes: ${result.gpuBytesBefore} held before, ${result.gpuBytesAfter} after, peak in use ${result.gpuPeakBytes}`);
     if (values.baseline) {
       // The baseline runs in a child process, with its own (often fewer) steps: the cpu backend takes minutes a step.
       const baseline = benchTrainInChild({
@@ -52,38 +55,20 @@ export async function benchCommand(argv: string[]): Promise<void> {
       lines.push(`${baseline.backend}: ${baseline.msPerStep} ms a step → ${result.speedupOverBaseline}× faster`);
     }
     if (values.pytorch) {
-      const pytorch = benchPytorch(options);
+      // On a GPU backend PyTorch runs on the GPU too (fp32 eager and autocast); on a CPU backend, on the same cores.
+      const pytorch = benchPytorch(options, result.backend === 'webgpu' || result.backend === 'tfjs-node-gpu' ? 'auto' : 'cpu');
       result.pytorch = pytorch;
       if ('msPerStep' in pytorch) {
         result.ratioToPytorch = Number(((result.msPerStep as number) / pytorch.msPerStep).toFixed(2));
-        lines.push(
-          `PyTorch ${pytorch.version}: ${pytorch.msPerStep.toFixed(1)} ms a step (${pytorch.cpuMsPerStep.toFixed(1)} ms of CPU) → streamfit takes ${result.ratioToPytorch}× as long`,
-        );
+        for (const run of pytorch.results) {
+          lines.push(
+            run.msPerStep === undefined
+              ? `PyTorch ${run.precision}: ${run.unavailable}`
+              : `PyTorch ${pytorch.version} ${run.precision} on ${pytorch.deviceName}: ${run.msPerStep.toFixed(1)} ms a step → streamfit takes ${((result.msPerStep as number) / run.msPerStep).toFixed(2)}× as long`,
+          );
+        }
       } else lines.push(pytorch.unavailable);
     }
-    report(true, result, lines.join('\n'));
-    return;
-  }
-  if (which === 'kernels') {
-    const { values } = parseFlags(rest, {
-      model: { type: 'string' },
-      'image-size': { type: 'string' },
-      batch: { type: 'string' },
-      repeats: { type: 'string' },
-    });
-    const { benchKernels } = await import('../bench/kernels.ts');
-    const result = await benchKernels({
-      model: values.model ?? 'efficientnet-b0',
-      imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
-      batch: intFlag(values.batch, '--batch', 8),
-      repeats: intFlag(values.repeats, '--repeats', 5),
-    });
-    const lines = result.kernels.map(
-      (line) => `${line.kernel}: ${line.compiledMs} ms vs ${line.baselineMs} ms (${line.baseline}) → ${line.speedup}×, ${line.calls} calls`,
-    );
-    lines.push(
-      `all: ${result.total.compiledMs} ms vs ${result.total.baselineMs} ms a step → ${result.total.speedup}× (load ${result.loadAverage[0]})`,
-    );
     report(true, result, lines.join('\n'));
     return;
   }
@@ -102,5 +87,47 @@ export async function benchCommand(argv: string[]): Promise<void> {
     );
     return;
   }
-  throw new FlagError('<benchmark>', `expected 'pipeline', 'train', 'kernels' or 'cache', got '${which ?? ''}'`);
+  if (which === 'kernels') {
+    const { values } = parseFlags(rest, {
+      backend: { type: 'string' },
+      model: { type: 'string' },
+      'image-size': { type: 'string' },
+      batch: { type: 'string' },
+      repeats: { type: 'string' },
+    });
+    const backend = values.backend ?? 'webgpu';
+    if (backend === 'wasm') {
+      // The compiled SIMD kernels against the implementations they replaced, on the calls of one CPU-sized step.
+      const { benchWasmKernels } = await import('../bench/wasm-kernels.ts');
+      const result = await benchWasmKernels({
+        model: values.model ?? 'efficientnet-b0',
+        imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
+        batch: intFlag(values.batch, '--batch', 8),
+        repeats: intFlag(values.repeats, '--repeats', 5),
+      });
+      const lines = result.kernels.map(
+        (line) =>
+          `${line.kernel}: ${line.compiledMs} ms vs ${line.baselineMs} ms (${line.baseline}) → ×${line.speedup}, ${line.calls} calls`,
+      );
+      lines.push(
+        `all: ${result.total.compiledMs} ms vs ${result.total.baselineMs} ms a step → ×${result.total.speedup} (load ${result.loadAverage[0]})`,
+      );
+      report(values.json, result, lines.join('\n'));
+      return;
+    }
+    if (backend !== 'webgpu') throw new FlagError('--backend', `bench kernels measures 'webgpu' or 'wasm', got '${backend}'`);
+    const { benchWebgpuKernels } = await import('../bench/webgpu-kernels.ts');
+    const result = await benchWebgpuKernels({
+      imageSize: intFlag(values['image-size'], '--image-size', 224, 32),
+      batch: intFlag(values.batch, '--batch', 32),
+      repeats: intFlag(values.repeats, '--repeats', 5),
+    });
+    const lines = result.kernels.map(
+      (k) =>
+        `${k.label.padEnd(30)} tfjs ${String(k.tfjsMs).padStart(9)} ms   streamfit ${String(k.streamfitMs).padStart(9)} ms   ×${k.speedup}`,
+    );
+    report(values.json, { bench: 'kernels', machine: (await import('../bench/train.ts')).machine(), ...result }, lines.join('\n'));
+    return;
+  }
+  throw new FlagError('<benchmark>', `expected 'pipeline', 'train', 'cache' or 'kernels', got '${which ?? ''}'`);
 }

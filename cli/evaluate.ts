@@ -4,14 +4,17 @@ import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { DataError, FlagError } from '../src/errors.ts';
 import { Quarantine } from '../src/stream/quarantine.ts';
+import { flow } from '../src/stream/stage.ts';
 import { evaluateModel } from '../src/train/evaluate.ts';
+import { loadSavedModel } from '../src/train/saved-model.ts';
+import { preprocess } from '../stages/preprocess.ts';
 import { source } from '../stages/source.ts';
-import { intFlag, parseFlags, report } from './args.ts';
-import { inferenceBatches, loadSavedModel } from './saved-model.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 
 export async function evaluateCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, {
     model: { type: 'string' },
+    'batch-size': { type: 'string' },
     batch: { type: 'string' },
     'top-k': { type: 'string' },
     backend: { type: 'string' },
@@ -29,7 +32,8 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     return index;
   });
   const quarantine = new Quarantine();
-  const batches = inferenceBatches(dataset, saved, { epoch: 0, quarantine }, intFlag(values.batch, '--batch', 16));
+  const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 16);
+  const batches = flow(dataset, { epoch: 0, quarantine }).pipe(preprocess(saved.preprocessing, { batchSize }));
   const remapped = (async function* (): AsyncGenerator<Batch> {
     for await (const batch of batches) yield { ...batch, y: batch.y.map((index) => toModelIndex[index]) };
   })();

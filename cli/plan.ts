@@ -2,14 +2,16 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
+import { capPooledBytes, gpuBytes, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import { formatBytes, parseBytes } from '../src/config/bytes.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
+import { type Alternative, planAlternatives, suggestion } from '../src/memory/alternatives.ts';
 import { type OptimizerName, type Plan, planMemory, profileModel } from '../src/memory/planner.ts';
 import { createModel, type Freeze } from '../src/models/create-model.ts';
-import { findVariant } from '../src/models/variants.ts';
+import { findModel, modelNames } from '../src/models/registry.ts';
 import { Trainer } from '../src/train/trainer.ts';
-import { intFlag, parseFlags, report } from './args.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 
 const optimizers = ['adam', 'adamw', 'sgd', 'rmsprop'];
 
@@ -24,6 +26,7 @@ export async function planCommand(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' },
     'image-size': { type: 'string' },
+    'batch-size': { type: 'string' },
     batch: { type: 'string' },
     memory: { type: 'string' },
     optimizer: { type: 'string' },
@@ -31,12 +34,13 @@ export async function planCommand(argv: string[]): Promise<void> {
     classes: { type: 'string' },
     measure: { type: 'boolean' },
     backend: { type: 'string' },
+    alternatives: { type: 'boolean' },
   });
   const modelName = values.model ?? 'efficientnet-b0';
-  const variant = findVariant(modelName);
-  if (!variant) throw new FlagError('--model', `unknown model '${modelName}'`);
-  const imageSize = intFlag(values['image-size'], '--image-size', variant.resolution, 32);
-  const batch = intFlag(values.batch, '--batch', 32);
+  const definition = findModel(modelName);
+  if (!definition) throw new FlagError('--model', `unknown model '${modelName}' (expected one of ${modelNames.join(', ')})`);
+  const imageSize = intFlag(values['image-size'], '--image-size', definition.resolution, 32);
+  const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 32);
   if (!values.memory) throw new FlagError('--memory', 'plan needs a budget such as --memory 8GiB');
   const budgetBytes = parseBytes(values.memory);
   if (!budgetBytes) throw new FlagError('--memory', `expected a size such as 8GiB or 512MiB, got '${values.memory}'`);
@@ -46,25 +50,53 @@ export async function planCommand(argv: string[]): Promise<void> {
   const freeze = parseFreeze(values.freeze);
   const backend = await selectBackend(requestedBackend(values.backend ?? (values.measure ? undefined : 'cpu'), process.env));
 
-  const { model } = await createModel(modelName, { classes: intFlag(values.classes, '--classes', 1000), imageSize, freeze });
-  const plan = planMemory(profileModel(model), budgetBytes, batch, optimizer);
-  const result: Plan & { model: string; imageSize: number; backend: string; measuredPeakBytes?: number; measuredOverPredicted?: number } = {
-    ...plan,
-    model: modelName,
-    imageSize,
-    backend: backend.name,
-  };
+  const classes = intFlag(values.classes, '--classes', 1000);
+  const { model } = await createModel(modelName, { classes, imageSize, freeze });
+  const plan = planMemory(profileModel(model), budgetBytes, batchSize, optimizer);
+  const result: PlanResult = { ...plan, model: definition.name, imageSize, backend: backend.name };
+  // Every registered model is planned when asked, and when this one does not fit, to suggest the best that does.
+  const alternatives =
+    values.alternatives || !plan.fits ? await planAlternatives({ budgetBytes, batchSize, optimizer, classes, freeze }) : undefined;
+  if (values.alternatives) result.alternatives = alternatives;
+  if (!plan.fits) result.suggestion = suggestion(alternatives!, definition.name);
   if (values.measure) {
-    if (!plan.fits) throw new ConfigError('memory', `nothing fits in ${formatBytes(budgetBytes)}, so there is nothing to measure`);
-    result.measuredPeakBytes = await measureStep(model, plan, optimizer, imageSize);
+    if (!plan.fits)
+      throw new ConfigError('memory', `nothing fits in ${formatBytes(budgetBytes)}, so there is nothing to measure; ${result.suggestion}`);
+    const measured = await measureStep(model, plan, optimizer, imageSize);
+    result.measuredPeakBytes = measured.peakBytes;
+    if (measured.gpuAllocatedBytes !== undefined) {
+      result.gpuPeakBytes = measured.peakBytes;
+      result.gpuAllocatedBytes = measured.gpuAllocatedBytes;
+    }
     result.measuredOverPredicted = Number((result.measuredPeakBytes / plan.predictedPeakBytes).toFixed(4));
   }
   model.dispose();
   report(values.json, result, describePlan(result));
 }
 
-/** Peak bytes of a real training step at the planned micro-batch (after one warm-up step creates the optimizer slots), from tf.profile. */
-async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: OptimizerName, imageSize: number): Promise<number> {
+type PlanResult = Plan & {
+  model: string;
+  imageSize: number;
+  backend: string;
+  measuredPeakBytes?: number;
+  measuredOverPredicted?: number;
+  /** webgpu: the GPU bytes in use at the step's peak (= measuredPeakBytes there) and held after it, pool included. */
+  gpuPeakBytes?: number;
+  gpuAllocatedBytes?: number;
+  alternatives?: Alternative[];
+  suggestion?: string;
+};
+
+/**
+ * Peak bytes of a real training step at the planned micro-batch (after one warm-up step creates the optimizer slots), from
+ * tf.profile; on webgpu the GPU bytes in use (tf.memory().numBytesInGPU), and what the device holds after, pool included.
+ */
+async function measureStep(
+  model: tf.LayersModel,
+  plan: Plan,
+  optimizer: OptimizerName,
+  imageSize: number,
+): Promise<{ peakBytes: number; gpuAllocatedBytes?: number }> {
   const trainer = new Trainer({ model, optimizer: { name: optimizer, lr: 1e-4 }, accumulate: 1, recompute: plan.recompute });
   const classes = (model.outputs[0].shape[1] as number) ?? 2;
   const size = plan.microBatch * imageSize * imageSize * 3;
@@ -77,28 +109,38 @@ async function measureStep(model: tf.LayersModel, plan: Plan, optimizer: Optimiz
     bytes: size,
   };
   try {
-    trainer.step(batch);
-    const profile = await tf.profile(() => {
-      trainer.step(batch);
+    await trainer.step(batch);
+    if (tf.getBackend() === 'webgpu') {
+      capPooledBytes(plan.budgetBytes); // as a run with --memory does
+      const { peakBytes } = await withPeakGpuBytes(() => trainer.step(batch));
+      return { peakBytes, gpuAllocatedBytes: gpuBytes()?.allocated };
+    }
+    const profile = await tf.profile(async () => {
+      await trainer.step(batch);
       return tf.scalar(0);
     });
     tf.dispose(profile.result as tf.Tensor);
-    return profile.peakBytes;
+    return { peakBytes: profile.peakBytes };
   } finally {
     trainer.dispose();
   }
 }
 
-function describePlan(result: Plan & { model: string; imageSize: number; measuredPeakBytes?: number }): string {
+function describePlan(result: PlanResult): string {
   const rows = Object.entries(result.breakdown).map(([name, bytes]) => `  ${name.padEnd(13)} ${formatBytes(bytes).padStart(11)}`);
   const verdict = result.fits
-    ? `micro-batch ${result.microBatch} × accumulate ${result.accumulate} = batch ${result.batch}${result.recompute ? ', with recomputation' : ''}`
-    : `does not fit: even micro-batch 1 with recomputation needs ${formatBytes(result.predictedPeakBytes)}`;
+    ? `micro-batch ${result.microBatch} × accumulate ${result.accumulate} = batch size ${result.batchSize}${result.recompute ? ', with recomputation' : ''}`
+    : `does not fit: even micro-batch 1 with recomputation needs ${formatBytes(result.predictedPeakBytes)}; ${result.suggestion}`;
+  const alternatives = (result.alternatives ?? []).map(
+    (a) =>
+      `  ${a.model.padEnd(16)} ${String(a.resolution).padStart(4)} px  ${a.fits ? `micro-batch ${a.microBatch} × accumulate ${a.accumulate}${a.recompute ? ', recompute' : ''}` : 'does not fit'}  ${formatBytes(a.predictedPeakBytes)}`,
+  );
   return [
-    `${result.model} at ${result.imageSize} px, batch ${result.batch}, budget ${formatBytes(result.budgetBytes)}:`,
+    `${result.model} at ${result.imageSize} px, batch size ${result.batchSize}, budget ${formatBytes(result.budgetBytes)}:`,
     `  ${verdict}`,
     ...rows,
     `  ${'predicted'.padEnd(13)} ${formatBytes(result.predictedPeakBytes).padStart(11)}`,
     ...(result.measuredPeakBytes ? [`  ${'measured'.padEnd(13)} ${formatBytes(result.measuredPeakBytes).padStart(11)}`] : []),
+    ...(alternatives.length > 0 ? [`alternatives at their native resolution, same budget and batch:`, ...alternatives] : []),
   ].join('\n');
 }

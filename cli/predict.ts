@@ -5,15 +5,18 @@ import * as tf from '@tensorflow/tfjs';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { FlagError } from '../src/errors.ts';
 import { Quarantine } from '../src/stream/quarantine.ts';
+import { flow } from '../src/stream/stage.ts';
 import { batchTensors } from '../src/train/batch-tensor.ts';
+import { loadSavedModel } from '../src/train/saved-model.ts';
+import { preprocess } from '../stages/preprocess.ts';
 import { source } from '../stages/source.ts';
 import { imageFolderSource } from '../stages/source-folder.ts';
-import { intFlag, parseFlags, report } from './args.ts';
-import { inferenceBatches, loadSavedModel } from './saved-model.ts';
+import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 
 export async function predictCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(argv, {
     model: { type: 'string' },
+    'batch-size': { type: 'string' },
     batch: { type: 'string' },
     top: { type: 'string' },
     backend: { type: 'string' },
@@ -21,7 +24,7 @@ export async function predictCommand(argv: string[]): Promise<void> {
   if (!values.model) throw new FlagError('--model', 'predict needs --model <run folder>/model');
   const path = positionals[0];
   if (!path) throw new FlagError('<images>', 'predict needs a folder, manifest or tar pattern');
-  const batchSize = intFlag(values.batch, '--batch', 16);
+  const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 16);
   const top = intFlag(values.top, '--top', 3);
   await selectBackend(requestedBackend(values.backend, process.env));
   const saved = await loadSavedModel(values.model);
@@ -30,8 +33,11 @@ export async function predictCommand(argv: string[]): Promise<void> {
   const quarantine = new Quarantine();
   const predictions: Array<{ path: string; label: string; probability: number; top: Array<{ label: string; probability: number }> }> = [];
   const origins = new Map<string, string>();
-  for await (const batch of inferenceBatches(dataset, saved, { epoch: 0, quarantine }, batchSize)) {
-    const probabilities = tf.tidy(() => (saved.model.predict(batchTensors(batch).x) as tf.Tensor).arraySync() as number[][]);
+  const batches = flow(dataset, { epoch: 0, quarantine }).pipe(preprocess(saved.preprocessing, { batchSize }));
+  for await (const batch of batches) {
+    const output = tf.tidy(() => saved.model.predict(batchTensors(batch).x) as tf.Tensor);
+    const probabilities = (await output.array()) as number[][];
+    output.dispose();
     probabilities.forEach((row, i) => {
       const ranked = row
         .map((probability, index) => ({ label: saved.classes[index], probability }))

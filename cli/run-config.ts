@@ -1,14 +1,12 @@
-// Builds a validated run config from a pipeline file and command-line flags (shared by train and sweep).
+// The run flags shared by train and sweep, turned into config fields; the engine (src/config/run-config.ts) does the rest.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { defaultTrainConfig, type TrainConfig, validateTrainConfig } from '../src/config/train-config.ts';
-import { ConfigError, FlagError } from '../src/errors.ts';
-import { modelNames } from '../src/models/create-model.ts';
-import { findVariant } from '../src/models/variants.ts';
+import { loadPipeline as loadPipelineFile } from '../src/config/run-config.ts';
+import { FlagError } from '../src/errors.ts';
 import type { PipelineDefinition } from '../src/train/pipeline-definition.ts';
 import { intFlag, numberFlag } from './args.ts';
+
+export { resolveRunConfig, resumeFolder } from '../src/config/run-config.ts';
 
 export const runFlags = {
   config: { type: 'string' },
@@ -18,7 +16,9 @@ export const runFlags = {
   'image-size': { type: 'string' },
   epochs: { type: 'string' },
   'fine-tune-epochs': { type: 'string' },
+  'batch-size': { type: 'string' },
   'micro-batch': { type: 'string' },
+  /** Removed (accumulation is batchSize / microBatch); kept as a flag only to say so. */
   accumulate: { type: 'string' },
   optimizer: { type: 'string' },
   lr: { type: 'string' },
@@ -33,15 +33,10 @@ export const runFlags = {
 
 export const defaultPipelineFile = 'pipelines/default.ts';
 
+/** The pipeline named by --config. */
 export async function loadPipeline(file: string): Promise<PipelineDefinition> {
-  const path = resolve(file);
-  if (!existsSync(path)) throw new FlagError('--config', `${file}: no such pipeline file`);
-  const module = (await import(pathToFileURL(path).href)) as { pipeline?: PipelineDefinition };
-  const pipeline = module.pipeline;
-  if (!pipeline || typeof pipeline.train !== 'function' || typeof pipeline.validate !== 'function') {
-    throw new ConfigError('pipeline', `${file} must export \`pipeline = definePipeline({ config, train, validate })\``);
-  }
-  return pipeline;
+  if (!existsSync(file)) throw new FlagError('--config', `${file}: no such pipeline file`);
+  return loadPipelineFile(file);
 }
 
 type FlagValues = Partial<Record<keyof typeof runFlags, string>>;
@@ -61,8 +56,14 @@ export function configFromFlags(values: FlagValues): Record<string, unknown> {
     'fineTuneEpochs',
     values['fine-tune-epochs'] === undefined ? undefined : intFlag(values['fine-tune-epochs'], '--fine-tune-epochs', 0, 0),
   );
+  if (values.accumulate !== undefined) {
+    throw new FlagError(
+      '--accumulate',
+      'removed: pass --batch-size (samples per optimizer update) and --micro-batch (samples per forward/backward pass); accumulation is their ratio',
+    );
+  }
+  set('batchSize', values['batch-size'] === undefined ? undefined : intFlag(values['batch-size'], '--batch-size', 0));
   set('microBatch', values['micro-batch'] === undefined ? undefined : intFlag(values['micro-batch'], '--micro-batch', 0));
-  set('accumulate', values.accumulate === undefined ? undefined : intFlag(values.accumulate, '--accumulate', 0));
   set('optimizer', values.optimizer);
   set('lr', values.lr === undefined ? undefined : numberFlag(values.lr, '--lr', 0));
   set('out', values.out);
@@ -79,43 +80,4 @@ export function configFromFlags(values: FlagValues): Record<string, unknown> {
     }
   }
   return fields;
-}
-
-/** defaults ← pipeline file ← (saved config on resume) ← flags, then validated as a whole before any work starts. */
-export function resolveRunConfig(pipeline: PipelineDefinition, flags: Record<string, unknown>, resumeFrom?: string): TrainConfig {
-  const saved = resumeFrom ? readSavedConfig(resumeFrom) : {};
-  const merged: Record<string, unknown> = { ...defaultTrainConfig, ...pipeline.config, ...saved, ...flags };
-  merged.name ??= `${merged.model}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  merged.out ??= join('runs', String(merged.name));
-  const config = validateTrainConfig(merged);
-  if (!findVariant(config.model) && !config.model.startsWith('file:')) {
-    throw new ConfigError(
-      'model',
-      `unknown model '${config.model}' (expected one of ${modelNames.join(', ')}, or file:<folder> with a tfjs layers model)`,
-    );
-  }
-  if (config.model.startsWith('file:') && !existsSync(join(config.model.slice(5), 'model.json'))) {
-    throw new ConfigError('model', `${config.model.slice(5)}: no model.json there`);
-  }
-  if (config.weights && !existsSync(join(config.weights, 'model.json'))) {
-    throw new ConfigError('weights', `${config.weights}: no model.json there (weights load from the tfjs layers format)`);
-  }
-  if (findVariant(config.model) && config.normalize !== 'none') {
-    throw new ConfigError(
-      'normalize',
-      `got ${JSON.stringify(config.normalize)}; EfficientNet scales and normalizes inside the model (Keras layout), so the pipeline must keep raw pixels: use 'none'`,
-    );
-  }
-  return config;
-}
-
-function readSavedConfig(runDir: string): Record<string, unknown> {
-  const path = join(runDir, 'config.json');
-  if (!existsSync(path)) throw new FlagError('--resume', `${path} not found: nothing to resume in ${runDir}`);
-  const { classes, backend, versions, resumedAt, ...saved } = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  void classes;
-  void backend;
-  void versions;
-  void resumedAt;
-  return saved;
 }

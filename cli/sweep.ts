@@ -1,182 +1,214 @@
-// `streamfit sweep`: trials of a search space, each a training run in its own folder and process, pruned by successive halving.
+// `streamfit sweep`: flags and the pipeline file's `space` (and optional `sweep` settings) → a sweep config → the controller
+// in src/sweep → printed. With --trial N it runs one trial of an existing sweep instead: what Slurm's array tasks run.
 
-import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import pLimit from 'p-limit';
 import { heapFlags } from '../src/config/heap-flags.ts';
-import { ConfigError } from '../src/errors.ts';
-import { promote, rungEpochs } from '../src/sweep/halving.ts';
-import { type TrialRecord, writeSweepResults } from '../src/sweep/results.ts';
-import { type SearchSpace, sampleTrials, validateSearchSpace } from '../src/sweep/space.ts';
+import { defaultSweepConfig, type SweepConfig, validateSweepConfig } from '../src/config/sweep-config.ts';
+import { ConfigError, FlagError } from '../src/errors.ts';
+import { runSweep } from '../src/sweep/controller.ts';
+import { isInterrupted } from '../src/sweep/executor.ts';
+import { splitShellWords } from '../src/sweep/shell-words.ts';
+import { submitController } from '../src/sweep/slurm-detach.ts';
+import { sweepJobName } from '../src/sweep/slurm-executor.ts';
+import { type SearchSpace, validateSearchSpace } from '../src/sweep/space.ts';
+import { type TrialLaunch, trialId } from '../src/sweep/sweep-state.ts';
+import { runTrial } from '../src/sweep/trial.ts';
 import { intFlag, numberFlag, parseFlags, report } from './args.ts';
 import { configFromFlags, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
 
 export const defaultSweepFile = 'pipelines/sweep.ts';
-const cli = fileURLToPath(new URL('../bin/streamfit.js', import.meta.url));
+const streamfitBin = fileURLToPath(new URL('../bin/streamfit.js', import.meta.url));
 /** Flags a trial does not inherit from the sweep's command line: the sweep sets them per trial. */
 const perTrialFlags = new Set(['out', 'name', 'epochs', 'overrides', 'config']);
 
+const sweepFlags = {
+  ...runFlags,
+  trials: { type: 'string' },
+  concurrency: { type: 'string' },
+  eta: { type: 'string' },
+  'min-epochs': { type: 'string' },
+  executor: { type: 'string' },
+  'slurm-partition': { type: 'string' },
+  'slurm-time': { type: 'string' },
+  'slurm-gpus-per-trial': { type: 'string' },
+  'slurm-cpus-per-trial': { type: 'string' },
+  'slurm-max-running': { type: 'string' },
+  'slurm-args': { type: 'string' },
+  'slurm-poll-seconds': { type: 'string' },
+  detach: { type: 'boolean' },
+  trial: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+const usage = `usage: streamfit sweep [--config pipelines/sweep.ts] [--trials 8] [--eta 3] [--min-epochs 1] [--out runs/NAME] [--json]
+                       (+ train's data, model and run flags, shared by every trial)
+  --executor local|slurm        where trials run (default local: child processes on this machine)
+  --concurrency N               local: trials at once (default 1)
+  --slurm-partition P           slurm: the partition trials run in
+  --slurm-time T                slurm: each trial's time limit (sbatch --time: 90, 1:30:00, 2-00:00:00)
+  --slurm-gpus-per-trial N      slurm: GPUs per trial (--gres=gpu:N)
+  --slurm-cpus-per-trial N      slurm: CPUs per trial (--cpus-per-task)
+  --slurm-max-running K         slurm: trials of a rung running at once (the array's %K)
+  --slurm-args '…'              slurm: more sbatch arguments, passed through (e.g. '--mem=16G --qos=long')
+  --slurm-poll-seconds S        slurm: how often the controller polls squeue and the trial folders (default 5)
+  --detach                      slurm: submit the controller itself as a 1-CPU job, print its job id and return
+  --trial N --out DIR           run trial N of the sweep in DIR (what each Slurm array task runs)`;
+
 export async function sweepCommand(argv: string[]): Promise<void> {
-  const { values } = parseFlags(argv, {
-    ...runFlags,
-    trials: { type: 'string' },
-    concurrency: { type: 'string' },
-    eta: { type: 'string' },
-    'min-epochs': { type: 'string' },
-  });
+  const { values } = parseFlags(joinSlurmArgs(argv), sweepFlags);
+  if (values.help) {
+    process.stderr.write(`${usage}\n`);
+    return;
+  }
+  if (values.trial !== undefined) return trialMode(values.trial, values.out, values.json);
+
   const pipelineFile = values.config ?? defaultSweepFile;
   const pipeline = await loadPipeline(pipelineFile);
-  const module = (await import(pathToFileURL(resolve(pipelineFile)).href)) as { space?: unknown };
+  const module = (await import(pathToFileURL(resolve(pipelineFile)).href)) as { space?: unknown; sweep?: unknown };
   if (!module.space) throw new ConfigError('space', `${pipelineFile} must export \`space\` (a search space)`);
   const space: SearchSpace = validateSearchSpace(module.space);
   const flags = configFromFlags(values);
   const base = resolveRunConfig(pipeline, { ...flags, name: flags.name ?? 'sweep' }); // validates the shared config before any work
-  const sweepDir = resolve(String(flags.out ?? join('runs', String(flags.name ?? pipeline.config.name ?? 'sweep'))));
-  const trialCount = intFlag(values.trials, '--trials', 8);
-  // Trials share the machine's cores: default one at a time (on a GPU, one process owns the card).
-  const concurrency = intFlag(values.concurrency, '--concurrency', 1);
-  const eta = numberFlag(values.eta, '--eta', 3);
-  if (eta <= 1) throw new ConfigError('eta', `got ${eta}; expected a number above 1`);
-  const minEpochs = intFlag(values['min-epochs'], '--min-epochs', 1);
-  const metric = space.metric ?? 'valAccuracy';
-  const higherIsBetter = metric === 'valAccuracy';
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-
-  mkdirSync(sweepDir, { recursive: true });
-  const trials = loadOrCreateTrials(sweepDir, space, trialCount, base.seed);
-  const rungs = rungEpochs(Math.min(minEpochs, base.epochs), base.epochs, eta);
-  log(`sweep ${sweepDir}: ${trials.length} trials, rungs at epochs ${rungs.join(', ')}, ${concurrency} at a time`);
-  const limit = pLimit(concurrency);
-  const childArgs = Object.entries(values)
-    .filter(([name, value]) => name in runFlags && !perTrialFlags.has(name) && value !== undefined)
-    .flatMap(([name, value]) => [`--${name}`, String(value)]);
-
-  let active = trials.filter((trial) => trial.status !== 'failed' && trial.status !== 'stopped');
-  for (const [rungIndex, epochs] of rungs.entries()) {
-    await Promise.all(active.map((trial) => limit(() => runTrial(trial, epochs, pipelineFile, childArgs, sweepDir, metric, log))));
-    saveTrials(sweepDir, trials);
-    const alive = active.filter((trial) => trial.status !== 'failed');
-    if (rungIndex === rungs.length - 1) {
-      for (const trial of alive) trial.status = 'done';
-      break;
-    }
-    const promoted = new Set(promote(alive, eta, higherIsBetter));
-    for (const trial of alive) {
-      if (promoted.has(trial.id)) continue;
-      trial.status = 'stopped';
-      trial.reason = `stopped by successive halving after ${trial.epochs} epoch${trial.epochs === 1 ? '' : 's'}`;
-    }
-    active = alive.filter((trial) => promoted.has(trial.id));
-    log(`rung ${rungIndex + 1}: ${promoted.size} of ${alive.length} go on to ${rungs[rungIndex + 1]} epochs`);
-  }
-  saveTrials(sweepDir, trials);
-  const { name, out, ...shared } = base;
-  void name;
-  void out;
-  const best = writeSweepResults(sweepDir, trials, metric, higherIsBetter, shared);
-  const failed = trials.filter((trial) => trial.status === 'failed').length;
-  const result = {
-    sweepDir,
-    metric,
-    trials: trials.map(({ id, params, status, metric: value, epochs, reason }) => ({ id, params, status, metric: value, epochs, reason })),
-    best: best ? { id: best.id, params: best.params, metric: best.metric } : null,
-    failed,
+  const out = String(flags.out ?? join('runs', String(flags.name ?? pipeline.config.name ?? 'sweep')));
+  const config = sweepConfigFrom(values, module.sweep, out);
+  const sweepDir = resolve(config.out);
+  const launch: TrialLaunch = {
+    command: [process.execPath, ...heapFlags(), streamfitBin],
+    pipelineFile: resolve(pipelineFile),
+    trainArgs: Object.entries(values)
+      .filter(([name, value]) => name in runFlags && !perTrialFlags.has(name) && value !== undefined)
+      .flatMap(([name, value]) => [`--${name}`, String(value)]),
+    cwd: process.cwd(),
+    metric: space.metric ?? 'valAccuracy',
   };
-  report(
-    values.json,
-    result,
-    `sweep done: best ${best ? `${best.id} ${metric} ${best.metric?.toFixed(4)} ${JSON.stringify(best.params)}` : 'none'}; ${failed} failed; report: ${join(sweepDir, 'report.html')}`,
-  );
-}
 
-function loadOrCreateTrials(sweepDir: string, space: SearchSpace, count: number, seed: number): TrialRecord[] {
-  const file = join(sweepDir, 'sweep.json');
-  if (existsSync(file)) {
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as { space: SearchSpace; trials: TrialRecord[] };
-    if (JSON.stringify(saved.space) !== JSON.stringify(space))
-      throw new ConfigError('space', `${file} holds a sweep of another search space; use another --out`);
-    return saved.trials;
-  }
-  const trials: TrialRecord[] = sampleTrials(space, count, seed).map((params, i) => ({
-    id: `trial-${String(i).padStart(3, '0')}`,
-    params,
-    status: 'pending',
-    metric: null,
-    epochs: 0,
-  }));
-  writeFileSync(file, JSON.stringify({ space, trials }, null, 2));
-  return trials;
-}
-
-function saveTrials(sweepDir: string, trials: TrialRecord[]): void {
-  const file = join(sweepDir, 'sweep.json');
-  const saved = JSON.parse(readFileSync(file, 'utf8')) as { space: SearchSpace };
-  writeFileSync(file, JSON.stringify({ space: saved.space, trials }, null, 2));
-}
-
-/** Trains a trial up to `epochs` in a child process (resuming its checkpoint), so a crash or an out-of-memory abort ends only that trial. */
-async function runTrial(
-  trial: TrialRecord,
-  epochs: number,
-  pipelineFile: string,
-  childArgs: string[],
-  sweepDir: string,
-  metric: string,
-  log: (line: string) => void,
-): Promise<void> {
-  if (trial.epochs >= epochs && trial.status !== 'pending') return; // reached on an earlier run of the sweep
-  const folder = join(sweepDir, trial.id);
-  mkdirSync(folder, { recursive: true });
-  const overrides = join(folder, 'overrides.json');
-  writeFileSync(overrides, JSON.stringify({ ...trial.params, epochs, name: trial.id }, null, 2));
-  const resume = existsSync(join(folder, 'checkpoints', 'latest.json'));
-  const args = [
-    cli,
-    'train',
-    '--config',
-    pipelineFile,
-    ...childArgs,
-    '--overrides',
-    overrides,
-    '--out',
-    folder,
-    ...(resume ? ['--resume'] : []),
-    '--json',
-  ];
-  trial.status = 'running';
-  const started = performance.now();
-  const { code, stdout, lastError } = await runChild(args, join(folder, 'log.txt'));
-  trial.seconds = (trial.seconds ?? 0) + (performance.now() - started) / 1000;
-  if (code !== 0) {
-    trial.status = 'failed';
-    trial.reason = lastError ?? `exited with code ${code}`;
-    log(`${trial.id} failed: ${trial.reason}`);
+  if (config.detach) {
+    const jobId = await submitController({
+      sweepDir,
+      cwd: process.cwd(),
+      command: [...launch.command, 'sweep', ...argv.filter((arg) => arg !== '--detach')],
+      jobName: sweepJobName(sweepDir),
+      slurm: config.slurm,
+    });
+    report(
+      values.json,
+      { sweepDir, jobId, detached: true },
+      `sweep controller submitted as job ${jobId}: follow it with \`squeue --name=${sweepJobName(sweepDir)}\`, ${join(sweepDir, 'controller.log')} and ${join(sweepDir, 'report.html')}`,
+    );
     return;
   }
-  const result = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, number | null>;
-  trial.metric = result[metric] ?? null;
-  trial.epochs = result.epochs ?? epochs;
-  if (result.featureCache) trial.cached = (result.featureCache as unknown as string) === 'hit';
-  log(`${trial.id} ${JSON.stringify(trial.params)}: ${metric} ${trial.metric?.toFixed(4)} after ${trial.epochs} epochs`);
+
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => stop.abort(signal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const { name, out: runOut, ...shared } = base;
+  void name;
+  void runOut;
+  try {
+    const summary = await runSweep({
+      config,
+      space,
+      launch,
+      seed: base.seed,
+      maxEpochs: base.epochs,
+      sharedConfig: shared,
+      log: (line) => process.stderr.write(`${line}\n`),
+      signal: stop.signal,
+    });
+    const { best, failed, metric } = summary;
+    report(
+      values.json,
+      summary,
+      summary.status === 'interrupted'
+        ? `sweep interrupted: run the same command again to resume it; report so far: ${join(sweepDir, 'report.html')}`
+        : `sweep done: best ${best ? `${best.id} ${metric} ${best.metric?.toFixed(4)} ${JSON.stringify(best.params)}` : 'none'}; ${failed} failed; report: ${join(sweepDir, 'report.html')}`,
+    );
+    if (summary.status === 'interrupted') process.exitCode = stop.signal.reason === 'SIGINT' ? 130 : 143;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
-function runChild(args: string[], logFile: string): Promise<{ code: number | null; stdout: string; lastError?: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [...heapFlags(), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, availableParallelism())) },
-    });
-    let stdout = '';
-    let lastError: string | undefined;
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => {
-      appendFileSync(logFile, chunk);
-      for (const line of chunk.toString().split('\n'))
-        if (line.startsWith('streamfit:')) lastError = line.slice('streamfit:'.length).trim();
-    });
-    child.on('close', (code) => resolvePromise({ code, stdout, lastError }));
+/** `--slurm-args '--mem=16G'`: its value always starts with '-', which the flag parser would take for a flag of its own. */
+function joinSlurmArgs(argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++)
+    joined.push(argv[i] === '--slurm-args' && i + 1 < argv.length ? `--slurm-args=${argv[++i]}` : argv[i]);
+  return joined;
+}
+
+type SweepFlagValues = { [name in keyof typeof sweepFlags]?: (typeof sweepFlags)[name]['type'] extends 'boolean' ? boolean : string };
+
+/** defaults ← the pipeline file's `sweep` export ← flags, validated as a whole. */
+function sweepConfigFrom(values: SweepFlagValues, fromFile: unknown, out: string): SweepConfig {
+  if (fromFile !== undefined && (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)))
+    throw new ConfigError('sweep', 'the pipeline file’s `sweep` export must be an object of sweep settings');
+  const file = (fromFile ?? {}) as Record<string, unknown>;
+  const slurmFlags: Record<string, unknown> = {};
+  const set = (target: Record<string, unknown>, key: string, value: unknown) => {
+    if (value !== undefined) target[key] = value;
+  };
+  set(slurmFlags, 'partition', values['slurm-partition']);
+  set(slurmFlags, 'time', values['slurm-time']);
+  set(slurmFlags, 'gpusPerTrial', optionalInt(values['slurm-gpus-per-trial'], '--slurm-gpus-per-trial', 0));
+  set(slurmFlags, 'cpusPerTrial', optionalInt(values['slurm-cpus-per-trial'], '--slurm-cpus-per-trial', 1));
+  set(slurmFlags, 'maxRunning', optionalInt(values['slurm-max-running'], '--slurm-max-running', 1));
+  set(slurmFlags, 'args', values['slurm-args'] === undefined ? undefined : splitShellWords(values['slurm-args'], '--slurm-args'));
+  if (values['slurm-poll-seconds'] !== undefined) {
+    const seconds = numberFlag(values['slurm-poll-seconds'], '--slurm-poll-seconds', 5);
+    if (seconds <= 0) throw new FlagError('--slurm-poll-seconds', `expected a number of seconds above 0, got '${seconds}'`);
+    slurmFlags.pollSeconds = seconds;
+  }
+  const flags: Record<string, unknown> = {};
+  set(flags, 'executor', values.executor);
+  set(flags, 'trials', optionalInt(values.trials, '--trials', 1));
+  set(flags, 'concurrency', optionalInt(values.concurrency, '--concurrency', 1));
+  set(flags, 'eta', values.eta === undefined ? undefined : numberFlag(values.eta, '--eta', 3));
+  set(flags, 'minEpochs', optionalInt(values['min-epochs'], '--min-epochs', 1));
+  if (values.detach) flags.detach = true;
+  const executor = flags.executor ?? file.executor ?? defaultSweepConfig.executor;
+  const slurmFlag = Object.keys(values).find((name) => name.startsWith('slurm-') || name === 'detach');
+  if (executor !== 'slurm' && slurmFlag) throw new FlagError(`--${slurmFlag}`, 'applies only with --executor slurm');
+  if (flags.eta !== undefined && (flags.eta as number) <= 1) throw new FlagError('--eta', `got ${flags.eta}; expected a number above 1`);
+  return validateSweepConfig({
+    ...defaultSweepConfig,
+    ...file,
+    ...flags,
+    out,
+    slurm: { ...defaultSweepConfig.slurm, ...((file.slurm as Record<string, unknown> | undefined) ?? {}), ...slurmFlags },
   });
+}
+
+function optionalInt(value: string | undefined, flag: string, minimum: number): number | undefined {
+  return value === undefined ? undefined : intFlag(value, flag, minimum, minimum);
+}
+
+/** One trial of an existing sweep, as a Slurm array task runs it; SIGTERM (preemption, scancel) makes it checkpoint and stop. */
+async function trialMode(trial: string, out: string | undefined, json: boolean | undefined): Promise<void> {
+  if (!out) throw new FlagError('--trial', 'needs --out <the sweep folder>');
+  const id = trialId(intFlag(trial, '--trial', 0, 0));
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => stop.abort(signal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const outcome = await runTrial(resolve(out), id, { signal: stop.signal });
+    if (isInterrupted(outcome)) {
+      report(json, { id, interrupted: outcome.interrupted }, `${id}: interrupted (${outcome.interrupted}) after writing a checkpoint`);
+      process.exitCode = outcome.interrupted === 'SIGINT' ? 130 : 143;
+      return;
+    }
+    report(
+      json,
+      outcome,
+      outcome.ok ? `${id}: ${outcome.metric} after ${outcome.epochs} epochs` : `${id} failed: ${outcome.reason ?? 'no reason given'}`,
+    );
+    if (!outcome.ok) process.exitCode = 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

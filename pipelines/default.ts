@@ -1,5 +1,7 @@
 // The default run (`make train`): the whole stage chain on the bundled fixtures, EfficientNet-B0 at 64 px, trained from scratch.
+// Every knob is a config field, so other pipelines (sweep, efficientnet-b7-8gb) are this chain with other config.
 
+import { evaluationPreprocessing } from '../src/data/preprocessing.ts';
 import { flow } from '../src/stream/stage.ts';
 import { definePipeline } from '../src/train/pipeline-definition.ts';
 import { augment, augmentationOf } from '../stages/augment.ts';
@@ -8,6 +10,7 @@ import { decode } from '../stages/decode.ts';
 import { fp16Cast } from '../stages/fp16-cast.ts';
 import { normalize } from '../stages/normalize.ts';
 import { prefetch } from '../stages/prefetch.ts';
+import { preprocess } from '../stages/preprocess.ts';
 import { render } from '../stages/render.ts';
 import { resize } from '../stages/resize.ts';
 import { shuffle } from '../stages/shuffle.ts';
@@ -21,8 +24,7 @@ export const pipeline = definePipeline({
     imageSize: 64,
     epochs: 10,
     batchNormMomentum: 0.9, // from scratch, a short run: moving statistics must settle within a few hundred steps
-    microBatch: 16,
-    accumulate: 1,
+    batchSize: 16, // samples per optimizer update; microBatch defaults to it (no accumulation)
     optimizer: 'adam',
     lr: 2e-3,
     schedule: 'cosine',
@@ -35,23 +37,19 @@ export const pipeline = definePipeline({
   train: (dataset, config, context) =>
     flow(dataset, context)
       .pipe(split({ subset: 'train', validation: config.validation, seed: config.seed }))
-      .pipe(shuffle({ bufferSize: 1000, seed: config.seed }))
+      .pipe(shuffle({ bufferSize: config.shuffleBuffer, seed: config.seed })) // encoded samples (paths or tar bytes): small
       .pipe(decode())
       .pipe(resize({ size: config.imageSize }))
-      .pipe(augment({ seed: config.seed, ...augmentationOf(config.augmentStrength) }))
+      .pipe(augment({ seed: config.seed, ...augmentationOf(config.augmentStrength, config.minimumCropScale) }))
       .pipe(render())
       .pipe(normalize({ preset: config.normalize })) // 'none' for EfficientNet: it scales and normalizes inside, as in Keras
       .pipe(fp16Cast())
       .pipe(batch({ size: config.microBatch, dropLast: true }))
       .pipe(prefetch({ maxBytes: config.queueBytes })),
 
-  validate: (dataset, config, context) =>
+  // The one evaluation chain (stored in the saved model, so predict and evaluate repeat it): validation and the feature cache.
+  evaluate: (dataset, config, context, subset) =>
     flow(dataset, context)
-      .pipe(split({ subset: 'validation', validation: config.validation, seed: config.seed }))
-      .pipe(decode())
-      .pipe(resize({ size: config.imageSize }))
-      .pipe(render())
-      .pipe(normalize({ preset: config.normalize }))
-      .pipe(batch({ size: config.microBatch }))
-      .pipe(prefetch({ maxBytes: config.queueBytes })),
+      .pipe(split({ subset, validation: config.validation, seed: config.seed }))
+      .pipe(preprocess(evaluationPreprocessing(config), { batchSize: config.microBatch, maxBytes: config.queueBytes })),
 });

@@ -1,27 +1,19 @@
-// EfficientNet-B7 at 600 px on an 8 GB GPU: the memory planner picks micro-batch, accumulation and recomputation for an
-// effective batch of 32; binary16 queue; augmentation; head first, then the top 20 blocks at a tenth of the rate.
+// EfficientNet-B7 at 600 px on an 8 GB GPU: the default chain with other config. The memory planner picks the micro-batch and
+// recomputation for a batch size of 32; augmentation crops down to 8 % of the image; head first, then the top 20 blocks at
+// a tenth of the rate.
 // Run it: streamfit train --config pipelines/efficientnet-b7-8gb.ts --data <folder|tar> --weights <B7 in tfjs layers format>
 
-import { flow } from '../src/stream/stage.ts';
 import { definePipeline } from '../src/train/pipeline-definition.ts';
-import { augment, augmentationOf } from '../stages/augment.ts';
-import { batch } from '../stages/batch.ts';
-import { decode } from '../stages/decode.ts';
-import { fp16Cast } from '../stages/fp16-cast.ts';
-import { normalize } from '../stages/normalize.ts';
-import { prefetch } from '../stages/prefetch.ts';
-import { render } from '../stages/render.ts';
-import { resize } from '../stages/resize.ts';
-import { shuffle } from '../stages/shuffle.ts';
-import { split } from '../stages/split.ts';
+import { pipeline as base } from './default.ts';
 
 export const pipeline = definePipeline({
+  ...base,
+  // Not base.config: the fixtures' settings (64 px, batch-norm momentum, checkpoint rate) are not B7's.
   config: {
     name: 'efficientnet-b7-8gb',
     model: 'efficientnet-b7',
     imageSize: 600,
-    microBatch: 32, // the effective batch: the planner splits it into micro-batches × accumulation
-    accumulate: 1,
+    batchSize: 32, // samples per optimizer update: the planner picks the micro-batch (a divisor) that fits 8 GiB
     planner: true,
     memory: '8GiB',
     optimizer: 'adamw',
@@ -34,31 +26,9 @@ export const pipeline = definePipeline({
     fineTuneLrFactor: 0.1,
     schedule: 'cosine',
     earlyStopping: { metric: 'valAccuracy', patience: 3, minDelta: 0.001 },
+    minimumCropScale: 0.08, // ImageNet's random resized crop
+    shuffleBuffer: 10_000, // shuffles encoded samples (paths or tar bytes), before decoding
     queueBytes: 512 * 2 ** 20, // 600 px binary16 samples are 2.1 MB: a queue of 512 MiB holds about 240
     checkpointEverySteps: 100,
   },
-
-  train: (dataset, config, context) =>
-    flow(dataset, context)
-      .pipe(split({ subset: 'train', validation: config.validation, seed: config.seed }))
-      .pipe(shuffle({ bufferSize: 10_000, seed: config.seed })) // shuffles encoded samples (paths or tar bytes), before decoding
-      .pipe(decode())
-      .pipe(resize({ size: config.imageSize }))
-      .pipe(augment({ seed: config.seed, ...augmentationOf(config.augmentStrength, 0.08) }))
-      .pipe(render())
-      .pipe(normalize({ preset: config.normalize }))
-      .pipe(fp16Cast())
-      .pipe(batch({ size: config.microBatch, dropLast: true }))
-      .pipe(prefetch({ maxBytes: config.queueBytes })),
-
-  validate: (dataset, config, context) =>
-    flow(dataset, context)
-      .pipe(split({ subset: 'validation', validation: config.validation, seed: config.seed }))
-      .pipe(decode())
-      .pipe(resize({ size: config.imageSize }))
-      .pipe(render())
-      .pipe(normalize({ preset: config.normalize }))
-      .pipe(fp16Cast())
-      .pipe(batch({ size: config.microBatch }))
-      .pipe(prefetch({ maxBytes: config.queueBytes })),
 });

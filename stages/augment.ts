@@ -1,8 +1,9 @@
 // Augment: random resized crop, horizontal flip, rotation and colour jitter, seeded by (seed, epoch, key) so results never depend on timing.
 
 import { randomResizedCropBox } from '../src/data/crop-box.ts';
-import type { DecodedSample } from '../src/data/samples.ts';
+import type { ResizedSample } from '../src/data/samples.ts';
 import { seededRandom } from '../src/math/random.ts';
+import { boolean, integer, numberIn, rangeIn } from '../src/stream/options.ts';
 import { mapStage, type Stage } from '../src/stream/stage.ts';
 
 export interface AugmentOptions {
@@ -26,21 +27,23 @@ export interface AugmentOptions {
 export function augmentationOf(strength: number, minimumCropScale = 0.5): AugmentOptions {
   if (strength <= 0) return { crop: false, flip: false, brightness: 0, contrast: 0 };
   return {
-    crop: { scale: [1 - strength * (1 - minimumCropScale), 1], ratio: [3 / 4, 4 / 3] },
+    crop: { scale: [minimumCropScale + (1 - strength) * (1 - minimumCropScale), 1], ratio: [3 / 4, 4 / 3] }, // exact at strength 1
     flip: true,
     brightness: 0.2 * strength,
     contrast: 0.2 * strength,
   };
 }
 
-export function augment(options: AugmentOptions = {}): Stage<DecodedSample, DecodedSample> {
-  const seed = options.seed ?? 0;
-  const crop = options.crop ?? { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] };
-  const flip = options.flip ?? true;
-  const rotate = options.rotate ?? 0;
-  const brightness = options.brightness ?? 0.2;
-  const contrast = options.contrast ?? 0.2;
-  const saturation = options.saturation ?? 0;
+/** Takes resized samples only: a resize after it would undo the crop's fit (the compiler refuses that order). */
+export function augment(options: AugmentOptions = {}): Stage<ResizedSample, ResizedSample> {
+  const seed = integer('augment', 'seed', options.seed ?? 0);
+  const crop = checkCrop(options.crop ?? { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] });
+  const flip = boolean('augment', 'flip', options.flip ?? true);
+  const rotate = numberIn('augment', 'rotate', options.rotate ?? 0, 0, 180);
+  const brightness = numberIn('augment', 'brightness', options.brightness ?? 0.2, 0, 1);
+  const contrast = numberIn('augment', 'contrast', options.contrast ?? 0.2, 0, 1);
+  const saturation = numberIn('augment', 'saturation', options.saturation ?? 0, 0, 1);
+  const info = { name: 'augment', options: { seed, crop, flip, rotate, brightness, contrast, saturation } };
 
   return mapStage((sample, context) => {
     const random = seededRandom(seed, context.epoch, sample.key);
@@ -49,7 +52,7 @@ export function augment(options: AugmentOptions = {}): Stage<DecodedSample, Deco
     if (crop) {
       plan.crop = randomResizedCropBox(sample.width, sample.height, crop.scale, crop.ratio, random);
       // The crop replaces resize's own centre crop: the box is stretched to the output size.
-      if (plan.resize) plan.resize = { ...plan.resize, fit: 'fill' };
+      plan.resize = { ...plan.resize, fit: 'fill' };
     }
     if (flip && random() < 0.5) plan.flip = true;
     if (rotate > 0) plan.rotate = (2 * random() - 1) * rotate;
@@ -57,5 +60,13 @@ export function augment(options: AugmentOptions = {}): Stage<DecodedSample, Deco
     plan.contrast = jitter(contrast);
     if (saturation > 0) plan.saturation = jitter(saturation);
     return { ...sample, plan };
-  });
+  }, info);
+}
+
+function checkCrop(crop: AugmentOptions['crop']): AugmentOptions['crop'] {
+  if (crop === false) return false;
+  return {
+    scale: rangeIn('augment', 'crop.scale', crop?.scale, Number.MIN_VALUE, 1),
+    ratio: rangeIn('augment', 'crop.ratio', crop?.ratio, Number.MIN_VALUE, Infinity),
+  };
 }

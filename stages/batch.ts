@@ -4,7 +4,8 @@ import { applyTableFloat16, applyTableFloat32, applyTableUint8 } from '../src/da
 import type { Batch, ElementType, TabulatedSample } from '../src/data/samples.ts';
 import { DataError } from '../src/errors.ts';
 import { BufferPool, type PooledArray } from '../src/stream/buffer-pool.ts';
-import type { Stage } from '../src/stream/stage.ts';
+import { boolean, wholeFrom } from '../src/stream/options.ts';
+import { describedStage, type Stage } from '../src/stream/stage.ts';
 
 export interface BatchOptions {
   size: number;
@@ -17,9 +18,15 @@ export interface BatchOptions {
 const arrayTypes = { float32: Float32Array, float16: Uint16Array, uint8: Uint8Array } satisfies Record<ElementType, unknown>;
 
 export function batch(options: BatchOptions): Stage<TabulatedSample, Batch> {
-  const { size, dropLast = false } = options;
-  const pool = options.pool ?? new BufferPool();
-  return async function* (source) {
+  const size = wholeFrom('batch', 'size', options?.size, 1);
+  const dropLast = boolean('batch', 'dropLast', options?.dropLast ?? false);
+  const pool = options?.pool ?? new BufferPool();
+  const info = {
+    name: 'batch',
+    options: { size, dropLast },
+    memory: { items: 1, what: `batch of ${size} being written (plus pooled spares)` },
+  };
+  return describedStage(info, async function* (source) {
     let packer: BatchPacker | undefined;
     for await (const sample of source) {
       packer ??= new BatchPacker(sample, size, pool);
@@ -31,7 +38,7 @@ export function batch(options: BatchOptions): Stage<TabulatedSample, Batch> {
       }
     }
     if (packer && !dropLast) yield packer.finish();
-  };
+  });
 }
 
 /** Packs samples in a list into one batch (for tests and callers without a stream). */

@@ -4,8 +4,16 @@ import sharp, { type Metadata } from 'sharp';
 import { readJpegHeader } from '../src/data/jpeg-header.ts';
 import type { DecodedSample, EncodedSample } from '../src/data/samples.ts';
 import { defaultFormats, readHead, sniffFormat } from '../src/data/sniff-format.ts';
+import { DataError, OptionError } from '../src/errors.ts';
+import { type ErrorPolicy, handleSampleError } from '../src/stream/error-policy.ts';
+import { checkErrorPolicy, wholeFrom } from '../src/stream/options.ts';
 import { orderedMap } from '../src/stream/ordered-map.ts';
-import type { Stage } from '../src/stream/stage.ts';
+import { describedStage, type Stage } from '../src/stream/stage.ts';
+
+/** Bytes of each file's head read to check its format and header. */
+const headBytes = 65536;
+/** Formats sharp can decode here; `formats` may name only these. */
+const knownFormats = [...defaultFormats, 'svg'];
 
 export interface DecodeOptions {
   /** Headers read at once. Default 8. */
@@ -14,34 +22,49 @@ export interface DecodeOptions {
   maxPixels?: number;
   /** Formats accepted. Default jpeg, png, webp, gif, tiff, heif (incl. AVIF). SVG can reference other files: add 'svg' only for trusted data. */
   formats?: readonly string[];
+  /** What to do with an image that fails: 'quarantine' data errors and stop on the others (default), 'stop', or a function. */
+  onError?: ErrorPolicy;
 }
 
+/** Takes encoded samples only: a second decode does not compile (a decoded sample has a format). */
 export function decode(options: DecodeOptions = {}): Stage<EncodedSample, DecodedSample> {
-  const concurrency = options.concurrency ?? 8;
-  const maxPixels = options.maxPixels ?? 178_956_970;
-  const formats = options.formats ?? defaultFormats;
-
-  return (source, context) =>
+  const concurrency = wholeFrom('decode', 'concurrency', options.concurrency ?? 8, 1);
+  const maxPixels = wholeFrom('decode', 'maxPixels', options.maxPixels ?? 178_956_970, 1);
+  const formats = checkFormats(options.formats ?? defaultFormats);
+  const onError = checkErrorPolicy('decode', options.onError ?? 'quarantine');
+  const info = {
+    name: 'decode',
+    options: { concurrency, maxPixels, formats: formats.join(','), onError },
+    memory: { items: concurrency, bytes: concurrency * headBytes, what: 'file heads in flight' },
+  };
+  return describedStage(info, (source, context) =>
     orderedMap(
       source,
       async (sample) => {
         try {
           return await inspectImage(sample, maxPixels, formats);
         } catch (error) {
-          context.quarantine.record(sample.origin, describe(error));
-          return undefined;
+          return handleSampleError(onError, error, sample.origin, '', context);
         }
       },
       { concurrency, signal: context.signal },
-    );
+    ),
+  );
+}
+
+function checkFormats(formats: unknown): readonly string[] {
+  if (!Array.isArray(formats) || formats.length === 0 || !formats.every((format) => knownFormats.includes(format)))
+    throw new OptionError('decode', 'formats', `a non-empty list of ${knownFormats.join(', ')}`, formats);
+  return formats;
 }
 
 async function inspectImage(sample: EncodedSample, maxPixels: number, formats: readonly string[]): Promise<DecodedSample> {
   // One read of the file's head serves both the format check and the header parse (sizes, orientation).
-  const head = await readHead(sample.input, 65536);
+  const head = await readHead(sample.input, headBytes);
   const format = sniffFormat(head);
-  if (!format) throw new Error('not a recognised image format');
-  if (!formats.includes(format)) throw new Error(`format '${format}' is refused (allow it with the decode option 'formats')`);
+  const refuse = (reason: string) => new DataError(sample.origin, reason);
+  if (!format) throw refuse('not a recognised image format');
+  if (!formats.includes(format)) throw refuse(`format '${format}' is refused (allow it with the decode option 'formats')`);
   // Most files are JPEGs whose frame header sits in the first bytes: read it here instead of a second decoder call.
   const jpeg = format === 'jpeg' ? readJpegHeader(head) : undefined;
   const metadata = jpeg
@@ -56,9 +79,9 @@ async function inspectImage(sample: EncodedSample, maxPixels: number, formats: r
     if (!plainRgb) image = image.removeAlpha().toColourspace('srgb');
     return image;
   };
-  if (!metadata.width || !metadata.height) throw new Error('image has no size');
+  if (!metadata.width || !metadata.height) throw refuse('image has no size');
   if (metadata.width * metadata.height > maxPixels) {
-    throw new Error(`${metadata.width}x${metadata.height} exceeds the pixel limit of ${maxPixels} (decompression bomb?)`);
+    throw refuse(`${metadata.width}x${metadata.height} exceeds the pixel limit of ${maxPixels} (decompression bomb?)`);
   }
   const swapped = orientation >= 5; // EXIF orientations 5–8 turn the image a quarter
   return {
@@ -90,9 +113,4 @@ async function readMetadata(head: Uint8Array, input: string | Buffer): Promise<M
     }
   }
   return sharp(input, { limitInputPixels: false, pages: 1 }).metadata();
-}
-
-export function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/\s+/g, ' ').trim();
 }

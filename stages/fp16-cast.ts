@@ -4,6 +4,10 @@ import type { TabulatedSample } from '../src/data/samples.ts';
 import { toFloat16Array } from '../src/math/fp16.ts';
 import { mapStage, type Stage } from '../src/stream/stage.ts';
 
-export function fp16Cast(): Stage<TabulatedSample, TabulatedSample> {
-  return mapStage((sample) => ({ ...sample, dtype: 'float16', table: toFloat16Array(sample.table) }));
+/** Takes float32 or uint8 samples only: a second cast does not compile. */
+export function fp16Cast(): Stage<TabulatedSample<'float32' | 'uint8'>, TabulatedSample<'float16'>> {
+  return mapStage((sample): TabulatedSample<'float16'> => ({ ...sample, dtype: 'float16', table: toFloat16Array(sample.table) }), {
+    name: 'fp16Cast',
+    options: {},
+  });
 }

@@ -1,9 +1,11 @@
 // Normalize: per-channel mean/std presets, stored as a 3 × 256 table that `batch` applies while writing the batch (one pass over the pixels).
 
+import type { NormalizePreset } from '../src/data/preprocessing.ts';
 import type { PixelSample, TabulatedSample } from '../src/data/samples.ts';
+import { oneOf } from '../src/stream/options.ts';
 import { mapStage, type Stage } from '../src/stream/stage.ts';
 
-export type NormalizePreset = 'imagenet' | 'unit' | 'symmetric' | 'none';
+export type { NormalizePreset } from '../src/data/preprocessing.ts';
 
 export interface NormalizeOptions {
   /** imagenet: (x/255 − mean)/std; unit: [0, 1]; symmetric: [−1, 1]; none: uint8 kept for on-device normalization. Default imagenet. */
@@ -16,13 +18,16 @@ const presets: Record<Exclude<NormalizePreset, 'none'>, { mean: number[]; std: n
   symmetric: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
 };
 
-export function normalize(options: NormalizeOptions = {}): Stage<PixelSample, TabulatedSample> {
-  const preset = options.preset ?? 'imagenet';
-  return mapStage((sample) => {
-    const table = normalizationTable(preset, sample.brightness, sample.contrast);
-    const { brightness, contrast, ...rest } = sample;
-    return { ...rest, dtype: preset === 'none' ? 'uint8' : 'float32', table };
-  });
+export function normalize(options: NormalizeOptions = {}): Stage<PixelSample, TabulatedSample<'float32' | 'uint8'>> {
+  const preset = oneOf('normalize', 'preset', options.preset ?? 'imagenet', ['imagenet', 'unit', 'symmetric', 'none']);
+  return mapStage(
+    (sample): TabulatedSample<'float32' | 'uint8'> => {
+      const { brightness, contrast, ...rest } = sample;
+      const table = normalizationTable(preset, brightness, contrast);
+      return table instanceof Uint8Array ? { ...rest, dtype: 'uint8', table } : { ...rest, dtype: 'float32', table };
+    },
+    { name: 'normalize', options: { preset } },
+  );
 }
 
 /**

@@ -1,15 +1,19 @@
 // Prefetch: runs the upstream ahead into a queue bounded in bytes and count; reports depth and who waited for whom.
 
 import { ByteQueue } from '../src/stream/byte-queue.ts';
-import type { Stage, StageContext } from '../src/stream/stage.ts';
+import { wholeFrom } from '../src/stream/options.ts';
+import type { Stage, StageContext, StageInfo } from '../src/stream/stage.ts';
 
-export interface PrefetchOptions<T> {
+export interface PrefetchOptions {
   /** Bytes held at most (plus the one item the producer is holding). Default 256 MiB. */
   maxBytes?: number;
   /** Items held at most. Default 16. */
   maxItems?: number;
-  /** Size of an item. Default: its `bytes` field. */
-  sizeOf?: (item: T) => number;
+}
+
+/** What the queue holds: items that say their size, as batches do (a prefetch before `batch` does not compile). */
+export interface Sized {
+  bytes: number;
 }
 
 export interface PrefetchStats {
@@ -25,10 +29,15 @@ export interface PrefetchStats {
 
 export type PrefetchStage<T> = Stage<T, T> & { readonly stats: PrefetchStats };
 
-export function prefetch<T>(options: PrefetchOptions<T> = {}): PrefetchStage<T> {
-  const maxBytes = options.maxBytes ?? 256 * 2 ** 20;
-  const maxItems = options.maxItems ?? 16;
-  const sizeOf = options.sizeOf ?? ((item: T) => (item as { bytes?: number }).bytes ?? 0);
+export function prefetch<T extends Sized>(options: PrefetchOptions = {}): PrefetchStage<T> {
+  const maxBytes = wholeFrom('prefetch', 'maxBytes', options.maxBytes ?? 256 * 2 ** 20, 1);
+  const maxItems = wholeFrom('prefetch', 'maxItems', options.maxItems ?? 16, 1);
+  const sizeOf = (item: T) => item.bytes;
+  const info: StageInfo = {
+    name: 'prefetch',
+    options: { maxBytes, maxItems },
+    memory: { items: maxItems, bytes: maxBytes, what: 'items' },
+  };
   let queue: ByteQueue<T> | undefined;
   const stalls = { producerStallMs: 0, consumerStallMs: 0 };
 
@@ -84,7 +93,7 @@ export function prefetch<T>(options: PrefetchOptions<T> = {}): PrefetchStage<T> 
   };
 
   // defineProperty, not Object.assign: the stats must be read live, not copied once.
-  return Object.defineProperty(stage, 'stats', {
+  return Object.defineProperty(Object.assign(stage, { info }), 'stats', {
     get(): PrefetchStats {
       return {
         depth: queue?.depth ?? 0,

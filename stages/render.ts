@@ -3,48 +3,57 @@
 
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
-import type { DecodedSample, PixelSample } from '../src/data/samples.ts';
+import type { PixelSample, ResizedSample } from '../src/data/samples.ts';
+import { DataError } from '../src/errors.ts';
+import { type ErrorPolicy, handleSampleError } from '../src/stream/error-policy.ts';
+import { checkErrorPolicy, wholeFrom } from '../src/stream/options.ts';
 import { orderedMap } from '../src/stream/ordered-map.ts';
-import type { Stage } from '../src/stream/stage.ts';
-import { describe } from './decode.ts';
+import { describedStage, type Stage } from '../src/stream/stage.ts';
 
 export interface RenderOptions {
   /** Images decoded at once. Default 4 × cores: libvips threads fill the cores, and more in flight hides file I/O. */
   concurrency?: number;
+  /** What to do with an image that fails: 'quarantine' data errors and stop on the others (default), 'stop', or a function. */
+  onError?: ErrorPolicy;
 }
 
-export function render(options: RenderOptions = {}): Stage<DecodedSample, PixelSample> {
-  const concurrency = options.concurrency ?? Math.max(4, 4 * availableParallelism());
+/** Takes resized samples only: a chain without `resize` does not compile. */
+export function render(options: RenderOptions = {}): Stage<ResizedSample, PixelSample> {
+  const concurrency = wholeFrom('render', 'concurrency', options.concurrency ?? Math.max(4, 4 * availableParallelism()), 1);
+  const onError = checkErrorPolicy('render', options.onError ?? 'quarantine');
   // libvips' operation cache never hits on a stream of distinct files; it only adds to host memory.
   sharp.cache(false);
-  return (source, context) =>
+  const info = {
+    name: 'render',
+    options: { concurrency, onError },
+    memory: { items: concurrency, what: 'images decoding (one output image each)' },
+  };
+  return describedStage(info, (source, context) =>
     orderedMap(
       source,
       async (sample) => {
         try {
           return await renderImage(sample);
         } catch (error) {
-          context.quarantine.record(sample.origin, `cannot decode: ${describe(error)}`);
-          return undefined;
+          return handleSampleError(onError, error, sample.origin, 'cannot decode: ', context);
         }
       },
       { concurrency, signal: context.signal },
-    );
+    ),
+  );
 }
 
-export async function renderImage(sample: DecodedSample): Promise<PixelSample> {
+export async function renderImage(sample: ResizedSample): Promise<PixelSample> {
   const { plan } = sample;
   let image = sample.open();
   if (plan.crop) image = image.extract(plan.crop);
-  if (plan.resize) {
-    image = image.resize(plan.resize.width, plan.resize.height, { fit: plan.resize.fit, background: { r: 0, g: 0, b: 0 } });
-  }
+  image = image.resize(plan.resize.width, plan.resize.height, { fit: plan.resize.fit, background: { r: 0, g: 0, b: 0 } });
   const mirror = plan.flip === true && !plan.rotate;
   if (plan.flip && !mirror) image = image.flop();
   if (plan.saturation !== undefined && plan.saturation !== 1) image = image.modulate({ saturation: plan.saturation });
   let { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   if (plan.rotate) ({ data, info } = await rotateKeepingSize(data, info.width, info.height, plan.rotate));
-  if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);
+  if (info.channels !== 3) throw new DataError(sample.origin, `expected 3 channels after conversion, got ${info.channels}`);
   return {
     key: sample.key,
     label: sample.label,

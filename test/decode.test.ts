@@ -7,7 +7,7 @@ import { flow } from '../src/stream/stage.ts';
 import { decode } from '../stages/decode.ts';
 import { render } from '../stages/render.ts';
 import { resize } from '../stages/resize.ts';
-import { collect, testContext } from './helpers/context.ts';
+import { collect, nativeSize, testContext } from './helpers/context.ts';
 import { awkwardImages, brokenImages, jpegBytes, tempFolder } from './helpers/images.ts';
 
 function encoded(paths: string[]): (context: unknown) => AsyncGenerator<EncodedSample> {
@@ -23,6 +23,7 @@ test('decodes every common kind of image to 8-bit sRGB with EXIF orientation app
   const samples = await collect(
     flow(encoded(Object.values(images)), context)
       .pipe(decode())
+      .pipe(nativeSize)
       .pipe(render()),
   );
   assert.equal(context.quarantine.count, 0, JSON.stringify(context.quarantine.entries));
@@ -47,7 +48,7 @@ test('quarantines broken and refused files with their reasons and goes on', asyn
   const quarantineFile = join(folder, 'run', 'quarantine.jsonl');
   const context = testContext(0, quarantineFile);
   const paths = [...Object.values(broken).map((entry) => entry.path), good];
-  const samples = await collect(flow(encoded(paths), context).pipe(decode()).pipe(render()));
+  const samples = await collect(flow(encoded(paths), context).pipe(decode()).pipe(nativeSize).pipe(render()));
   assert.deepEqual(
     samples.map((sample) => sample.key),
     [good],
@@ -85,6 +86,7 @@ test('accepts SVG only when the user allows it', async () => {
   const samples = await collect(
     flow(encoded([path]), context)
       .pipe(decode({ formats: ['svg'] }))
+      .pipe(nativeSize)
       .pipe(render()),
   );
   assert.equal(samples.length, 1);

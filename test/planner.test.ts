@@ -82,6 +82,7 @@ for (const [model, size, batch, memory] of [
     );
     const result = JSON.parse(stdout.trim().split('\n').pop()!);
     assert.equal(result.fits, true);
+    assert.equal(result.batchSize, batch, '--batch is an alias of --batch-size');
     assert.equal(result.microBatch * result.accumulate, batch);
     assert.ok(result.predictedPeakBytes <= parseBytes(memory)!);
     const ratio = result.measuredPeakBytes / result.predictedPeakBytes;
@@ -93,7 +94,7 @@ for (const [model, size, batch, memory] of [
 }
 
 test('train with the planner on splits the effective batch to fit the budget', async () => {
-  const { applyMemoryPlan } = await import('../cli/train.ts');
+  const { applyMemoryPlan } = await import('../src/train/memory-plan.ts');
   const { defaultTrainConfig } = await import('../src/config/train-config.ts');
   const base = {
     ...defaultTrainConfig,
@@ -102,15 +103,16 @@ test('train with the planner on splits the effective batch to fit the budget', a
     out: 'runs/plan',
     model: 'efficientnet-b0',
     imageSize: 128,
+    batchSize: 32,
     microBatch: 32,
-    accumulate: 1,
     planner: true,
     backend: 'cpu' as const,
   };
   const roomy = await applyMemoryPlan({ ...base, memory: '64GiB' });
-  assert.deepEqual([roomy.microBatch, roomy.accumulate, roomy.recompute], [32, 1, false]);
+  assert.deepEqual([roomy.batchSize, roomy.microBatch, roomy.recompute], [32, 32, false]);
   const tight = await applyMemoryPlan({ ...base, memory: '1GiB' });
-  assert.equal(tight.microBatch * tight.accumulate, 32);
+  assert.equal(tight.batchSize, 32);
+  assert.equal(32 % tight.microBatch, 0);
   assert.ok(tight.microBatch < 32);
   await assert.rejects(applyMemoryPlan({ ...base, memory: '10MiB' }), /does not fit in 10MiB/);
 });

@@ -9,12 +9,12 @@ import { syntheticBatch } from './helpers/batches.ts';
 
 await selectBackend('wasm');
 
-function summedGradients(
+async function summedGradients(
   model: tf.LayersModel,
   recompute: boolean,
   imageSize: number,
   batchSize = 8,
-): { values: Float32Array[]; peakBytes: number } {
+): Promise<{ values: Float32Array[]; peakBytes: number }> {
   const trainer = new Trainer({
     model,
     optimizer: { name: 'sgd', lr: 0.1 },
@@ -22,8 +22,8 @@ function summedGradients(
     recompute,
     memoryBudgetBytes: Number.MAX_SAFE_INTEGER,
   });
-  trainer.step(syntheticBatch(batchSize, imageSize, 3, 5));
-  const { values } = trainer.accumulatorState();
+  await trainer.step(syntheticBatch(batchSize, imageSize, 3, 5));
+  const { values } = await trainer.accumulatorState();
   const peakBytes = trainer.lastPeakBytes;
   trainer.dispose();
   return { values: values.map((v) => v.slice()), peakBytes };
@@ -47,9 +47,9 @@ test('segments cover every layer once, each fed by the one before', async () => 
 test('recomputed gradients equal the ordinary ones (BatchNorm in training mode too)', async () => {
   const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 64, dropout: 0, dropConnectRate: 0, freeze: 'none' });
   const initial = model.getWeights().map((weight) => weight.clone());
-  const plain = summedGradients(model, false, 64);
+  const plain = await summedGradients(model, false, 64);
   model.setWeights(initial);
-  const recomputed = summedGradients(model, true, 64);
+  const recomputed = await summedGradients(model, true, 64);
   let scale = 0;
   let difference = 0;
   plain.values.forEach((values, i) =>
@@ -67,8 +67,8 @@ test('recomputed gradients equal the ordinary ones (BatchNorm in training mode t
 test('recomputation cuts the peak memory of a B0 step at 224 px by at least 40% (batch 2: batch 8 without it exceeds the 4 GiB wasm heap)', async () => {
   const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 224 });
   const base = tf.memory().numBytes;
-  const plain = summedGradients(model, false, 224, 2).peakBytes - base;
-  const recomputed = summedGradients(model, true, 224, 2).peakBytes - base;
+  const plain = (await summedGradients(model, false, 224, 2)).peakBytes - base;
+  const recomputed = (await summedGradients(model, true, 224, 2)).peakBytes - base;
   const drop = 1 - recomputed / plain;
   assert.ok(drop >= 0.4, `peak above the model: ${plain} → ${recomputed} bytes (${(drop * 100).toFixed(1)}% less)`);
   model.dispose();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { promote, rungEpochs } from '../src/sweep/halving.ts';
 import { sampleTrials, validateSearchSpace } from '../src/sweep/space.ts';
@@ -10,6 +10,15 @@ import { tempFolder } from './helpers/images.ts';
 import { tinyDataset } from './helpers/tiny-dataset.ts';
 
 const run = promisify(execFile);
+const temporary: string[] = [];
+/** A folder under /tmp this file writes, removed when it ends. */
+function scratch(folder: string): string {
+  temporary.push(folder);
+  return folder;
+}
+after(() => {
+  for (const folder of temporary) rmSync(folder, { recursive: true, force: true });
+});
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'bin', 'streamfit.js');
 
@@ -78,18 +87,18 @@ test('successive halving rungs and promotion', () => {
 });
 
 test('sweep runs trials in their own folders, records a failing one and goes on, and resumes without redoing work', async () => {
-  const data = tinyDataset(8);
+  const data = scratch(tinyDataset(8));
   const folder = join(root, 'runs', `test-sweep-${process.pid}`);
   mkdirSync(folder, { recursive: true });
   const pipelineFile = join(folder, 'sweep.ts');
   writeFileSync(
     pipelineFile,
     `import { pipeline as base } from '../../pipelines/default.ts';
-export const space = { method: 'grid', parameters: { microBatch: { grid: [4, 0, 2] } } };
+export const space = { method: 'grid', parameters: { batchSize: { grid: [4, 0, 2] } } };
 export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep', epochs: 2 } };
 `,
   );
-  const out = join(tempFolder(), 'sweep');
+  const out = join(scratch(tempFolder()), 'sweep');
   const args = [
     cli,
     'sweep',
@@ -114,9 +123,9 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep',
   const result = JSON.parse((await run(process.execPath, args, { maxBuffer: 2 ** 24 })).stdout.trim().split('\n').pop()!);
   assert.equal(result.sweepDir, out);
   assert.equal(result.failed, 1);
-  const failed = result.trials.find((trial: { params: { microBatch: number } }) => trial.params.microBatch === 0);
+  const failed = result.trials.find((trial: { params: { batchSize: number } }) => trial.params.batchSize === 0);
   assert.equal(failed.status, 'failed');
-  assert.match(failed.reason, /microBatch/);
+  assert.match(failed.reason, /batchSize/);
   const statuses = result.trials.map((trial: { status: string }) => trial.status).sort();
   assert.deepEqual(statuses, ['done', 'failed', 'stopped']);
   assert.ok(result.best && typeof result.best.metric === 'number');
@@ -131,17 +140,38 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep',
   rmSync(folder, { recursive: true, force: true });
 });
 
+test('the executor slurm refuses a sweep folder under /tmp; Slurm flags need --executor slurm', async () => {
+  const refuse = async (args: string[]) => {
+    const error = await run(process.execPath, [cli, 'sweep', ...args]).then(
+      () => assert.fail(`streamfit sweep ${args.join(' ')} succeeded`),
+      (failure: { code: number; stderr: string }) => failure,
+    );
+    assert.equal(error.code, 1);
+    return error.stderr.trim();
+  };
+  assert.match(
+    await refuse(['--executor', 'slurm', '--out', '/tmp/streamfit-sweep-refused']),
+    /^streamfit: config field 'out': .* is under \/tmp, which every node has its own of: with the executor slurm the sweep folder must be on a filesystem all nodes see/,
+  );
+  assert.match(await refuse(['--slurm-max-running', '4']), /^streamfit: flag --slurm-max-running: applies only with --executor slurm$/);
+  assert.match(
+    await refuse(['--executor', 'slurm', '--slurm-args', "--comment='open", '--out', 'runs/x']),
+    /flag --slurm-args: unclosed '/,
+  );
+  assert.equal(existsSync('/tmp/streamfit-sweep-refused'), false, 'nothing written before the refusal');
+});
+
 test('a frozen-backbone run with the feature cache computes features once and reuses them; its model is the whole classifier', async () => {
   const { selectBackend } = await import('../src/backend/ladder.ts');
   const { createModel } = await import('../src/models/create-model.ts');
   const { saveModel } = await import('../src/models/weights-io.ts');
   await selectBackend('wasm');
-  const work = tempFolder();
+  const work = scratch(tempFolder());
   const { model } = await createModel('efficientnet-b0', { classes: 2, imageSize: 32 });
   await saveModel(model, join(work, 'weights')); // stands in for pretrained weights: nothing can be downloaded here
   model.dispose();
   writeFileSync(join(work, 'cache.json'), JSON.stringify({ featureCache: true }));
-  const data = tinyDataset(8);
+  const data = scratch(tinyDataset(8));
   const train = async (name: string) =>
     JSON.parse(
       (

@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { isValidationKey } from '../stages/split.ts';
+import { isValidationKey } from '../src/data/split-key.ts';
+import type { RunState } from '../src/train/run-state.ts';
 import { tempFolder } from './helpers/images.ts';
 import { tinyDataset } from './helpers/tiny-dataset.ts';
 
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', 'bin', 'streamfit.js');
-const small = ['--model', 'efficientnet-b0', '--image-size', '32', '--micro-batch', '4', '--backend', 'wasm'];
+const small = ['--model', 'efficientnet-b0', '--image-size', '32', '--batch-size', '4', '--backend', 'wasm'];
 
 function lastJson(stdout: string) {
   return JSON.parse(stdout.trim().split('\n').pop()!);
@@ -62,6 +63,21 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
       (p: { label: string; top: unknown[] }) => ['horizontal', 'vertical'].includes(p.label) && p.top.length === 2,
     ),
   );
+  const metadata = JSON.parse(readFileSync(join(out, 'model', 'model.json'), 'utf8')).userDefinedMetadata.streamfit;
+  assert.deepEqual(metadata.preprocessing, { imageSize: 32, fit: 'cover', normalize: 'none', float16: false });
+  // evaluate, with the preprocessing stored in the model, sees the validation images exactly as validation did.
+  const heldOut = join(tempFolder(), 'validation');
+  for (const label of ['horizontal', 'vertical']) {
+    mkdirSync(join(heldOut, label), { recursive: true });
+    for (const file of readdirSync(join(data, label)))
+      if (isValidationKey(`${label}/${file}`, 0.2, 0)) copyFileSync(join(data, label, file), join(heldOut, label, file));
+  }
+  const again = lastJson(
+    (await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), heldOut, '--backend', 'wasm', '--json'])).stdout,
+  );
+  assert.ok(Math.abs(again.loss - first.valLoss) < 1e-5, `evaluate ${again.loss} vs the run's validation ${first.valLoss}`);
+  assert.equal(again.accuracy, first.valAccuracy);
+
   const evaluated = lastJson(
     (await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), data, '--backend', 'wasm', '--json'])).stdout,
   );
@@ -115,6 +131,8 @@ test('a bad config is refused before any work, naming the field, the value and w
     [['--lr', '-1'], /flag --lr: a value that starts with '-' must be joined to its flag: --lr=<value>/],
     [['--optimizer', 'adm'], /config field 'optimizer': got "adm"; optimizer must be "adam", "adamw", "rmsprop" or "sgd"/],
     [['--micro-batch', 'two'], /flag --micro-batch: expected an integer/],
+    [['--micro-batch', '3'], /config field 'microBatch': batchSize 4 is not a multiple of microBatch 3/],
+    [['--accumulate', '2'], /flag --accumulate: removed: pass --batch-size .* and --micro-batch/],
     [['--memory', 'lots'], /config field 'memory': got "lots"; expected a size such as 8GiB/],
     [['--model', 'resnet-50'], /unknown model 'resnet-50'/],
     [['--config', 'pipelines/missing.ts'], /flag --config: pipelines\/missing\.ts: no such pipeline file/],
@@ -144,17 +162,26 @@ test('a crash in the middle of writing a checkpoint leaves the last good one in 
   const { selectBackend } = await import('../src/backend/ladder.ts');
   const { createModel } = await import('../src/models/create-model.ts');
   const { Trainer } = await import('../src/train/trainer.ts');
+  const { runStateVersion } = await import('../src/train/run-state.ts');
   await selectBackend('wasm');
   const { model } = await createModel('efficientnet-b0', { classes: 2, imageSize: 32 });
   const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
   const root = join(tempFolder(), 'checkpoints');
-  const position = { phase: 0, epoch: 1, batchInEpoch: 3, optimizerStep: 7, splitFactor: 1, extra: {} };
-  await writeCheckpoint(root, trainer, position);
+  const state: RunState = {
+    version: runStateVersion,
+    position: { phase: 0, epoch: 1, batchInEpoch: 3, optimizerStep: 7, chunks: 1 },
+    steps: 12,
+    history: [],
+    best: null,
+    stopReason: null,
+    listeners: { earlyStopping: { best: 0.5, bestEpoch: 0, waited: 1 } },
+  };
+  await writeCheckpoint(root, trainer, state);
   // What a process killed mid-write leaves behind: a half-written folder under the temporary name.
   mkdirSync(join(root, '.writing-epoch-1-batch-4-step-8-99999', 'model'), { recursive: true });
   writeFileSync(join(root, '.writing-epoch-1-batch-4-step-8-99999', 'model', 'weights.bin'), 'partial');
   const latest = findLatestCheckpoint(root)!;
-  assert.deepEqual(latest.position, position);
+  assert.deepEqual(latest.state, state);
   const loaded = await loadCheckpointModel(latest);
   assert.equal(loaded.countParams(), model.countParams());
   trainer.dispose();

@@ -7,7 +7,7 @@ import { initialEarlyStopping, observeEpoch } from '../src/train/early-stopping.
 import { crossEntropy } from '../src/train/loss.ts';
 import { addBatch, emptyTotals, summarize } from '../src/train/metrics.ts';
 import { learningRateAt } from '../src/train/schedules.ts';
-import { Trainer } from '../src/train/trainer.ts';
+import { type BackoffEvent, Trainer } from '../src/train/trainer.ts';
 import { sliceBatch, syntheticBatch } from './helpers/batches.ts';
 
 await selectBackend('wasm');
@@ -34,13 +34,14 @@ test('4 accumulated micro-batches of 2 give the weights of one batch of 8', asyn
   const big = syntheticBatch(8, 32, 3, 7);
 
   const whole = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1, momentum: 0.9 }, accumulate: 1 });
-  whole.step(big);
+  await whole.step(big);
   const afterWhole = weightsOf(model);
   whole.dispose();
 
   model.setWeights(initial);
   const accumulated = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1, momentum: 0.9 }, accumulate: 4 });
-  const results = [0, 2, 4, 6].map((start) => accumulated.step(sliceBatch(big, start, start + 2)));
+  const results = [];
+  for (const start of [0, 2, 4, 6]) results.push(await accumulated.step(sliceBatch(big, start, start + 2)));
   assert.deepEqual(
     results.map((result) => result.applied),
     [false, false, false, true],
@@ -72,23 +73,23 @@ test('the tensor count is flat from step 1 to step 60', async () => {
     schedule: { name: 'cosine', warmupSteps: 3, totalSteps: 30 },
   });
   const batch = syntheticBatch(2, 32, 3, 1, 'float16');
-  trainer.step(batch);
-  trainer.step(batch);
+  await trainer.step(batch);
+  await trainer.step(batch);
   const afterFirst = tf.memory().numTensors;
-  for (let step = 0; step < 60; step++) trainer.step(batch);
+  for (let step = 0; step < 60; step++) await trainer.step(batch);
   assert.equal(tf.memory().numTensors, afterFirst);
   assert.equal(trainer.optimizerStep, 31);
   trainer.dispose();
   model.dispose();
 });
 
-test('out-of-memory halves the micro-batch, loses no sample, and keeps the effective batch', async () => {
+test('out-of-memory splits the micro-batch into chunks, loses no sample, and keeps the batch size', async () => {
   const model = await frozenModel(64);
   const initial = model.getWeights().map((weight) => weight.clone());
   const batches = [syntheticBatch(8, 64, 3, 11), syntheticBatch(8, 64, 3, 12)];
 
   const reference = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-2 }, accumulate: 2 });
-  for (const batch of batches) reference.step(batch);
+  for (const batch of batches) await reference.step(batch);
   const expected = weightsOf(model);
   reference.dispose();
 
@@ -99,32 +100,33 @@ test('out-of-memory halves the micro-batch, loses no sample, and keeps the effec
     optimizer: { name: 'adam', lr: 1e-2 },
     accumulate: 2,
     memoryBudgetBytes: Number.MAX_SAFE_INTEGER,
-    splitFactor: 4,
+    chunks: 4,
   });
-  probe.step(batches[0]);
+  await probe.step(batches[0]);
   const peakOfTwo = probe.lastPeakBytes;
-  probe.splitFactor = 2;
-  probe.step(batches[0]);
+  probe.chunks = 2;
+  await probe.step(batches[0]);
   const peakOfFour = probe.lastPeakBytes;
   probe.dispose();
   assert.ok(peakOfFour > peakOfTwo, `peaks ${peakOfTwo} < ${peakOfFour}`);
 
   model.setWeights(initial);
-  const events: Array<Record<string, unknown>> = [];
+  const events: BackoffEvent[] = [];
   const limited = new Trainer({
     model,
     optimizer: { name: 'adam', lr: 1e-2 },
     accumulate: 2,
     memoryBudgetBytes: Math.floor((peakOfTwo + peakOfFour) / 2),
-    log: (event) => events.push(event),
+    onBackoff: (event) => events.push(event),
   });
-  const results = batches.map((batch) => limited.step(batch));
+  const results = [];
+  for (const batch of batches) results.push(await limited.step(batch));
   assert.equal(limited.backoffs, 2);
   assert.deepEqual(
-    events.map((event) => [event.microBatch, event.accumulate]),
+    events.map((event) => [event.microBatch, event.chunks, event.chunkSize]),
     [
-      [4, 4],
-      [2, 8],
+      [8, 2, 4],
+      [8, 4, 2],
     ],
   );
   assert.deepEqual(
@@ -135,6 +137,62 @@ test('out-of-memory halves the micro-batch, loses no sample, and keeps the effec
   assert.ok(maxDifference(weightsOf(model), expected) <= 1e-5, `difference ${maxDifference(weightsOf(model), expected)}`);
   limited.dispose();
   tf.dispose(initial);
+  model.dispose();
+});
+
+test('a training step never reads the device synchronously, and reads the loss once per optimizer update', async () => {
+  const model = await frozenModel();
+  const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 3, labelSmoothing: 0.1 });
+  const prototype = tf.Tensor.prototype as unknown as Record<'dataSync' | 'arraySync' | 'data', (...args: unknown[]) => unknown>;
+  const original = { dataSync: prototype.dataSync, arraySync: prototype.arraySync, data: prototype.data };
+  const reads = { sync: 0, async: 0 };
+  prototype.dataSync = function (this: tf.Tensor, ...args: unknown[]) {
+    reads.sync++;
+    return original.dataSync.apply(this, args);
+  };
+  prototype.arraySync = function (this: tf.Tensor, ...args: unknown[]) {
+    reads.sync++;
+    return original.arraySync.apply(this, args);
+  };
+  prototype.data = function (this: tf.Tensor, ...args: unknown[]) {
+    reads.async++;
+    return original.data.apply(this, args);
+  };
+  const results = [];
+  try {
+    for (let i = 0; i < 6; i++) results.push(await trainer.step(syntheticBatch(2, 32, 3, i)));
+  } finally {
+    Object.assign(prototype, original);
+  }
+  assert.equal(reads.sync, 0, 'no dataSync or arraySync on the training path');
+  assert.equal(reads.async, 2, 'one read of the loss per update (6 micro-batches, accumulate 3)');
+  assert.deepEqual(
+    results.map((result) => result.update?.samples),
+    [undefined, undefined, 6, undefined, undefined, 6],
+  );
+  assert.ok(results.every((result) => result.update === undefined || Number.isFinite(result.update.loss)));
+  trainer.dispose();
+  model.dispose();
+});
+
+test('a non-finite loss stops training at the update read, before it reaches the weights', async () => {
+  const { NonFiniteLoss } = await import('../src/train/trainer.ts');
+  const { StreamfitError } = await import('../src/errors.ts');
+  const model = await frozenModel();
+  const before = weightsOf(model);
+  const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 2 });
+  const poisoned = syntheticBatch(2, 32, 3, 1, 'float32');
+  (poisoned.x as Float32Array).fill(Number.NaN, 0, 100);
+  const first = await trainer.step(poisoned);
+  assert.equal(first.applied, false, 'the NaN is not read before the update');
+  await assert.rejects(
+    trainer.step(syntheticBatch(2, 32, 3, 2)),
+    (error: unknown) =>
+      error instanceof NonFiniteLoss && error instanceof StreamfitError && /loss is NaN: training diverged/.test(error.message),
+  );
+  assert.equal(maxDifference(weightsOf(model), before), 0, 'weights untouched');
+  assert.equal(trainer.optimizerStep, 0);
+  trainer.dispose();
   model.dispose();
 });
 

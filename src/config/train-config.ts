@@ -15,8 +15,8 @@ export const trainConfigSchema = type({
   fineTuneEpochs: 'number.integer >= 0',
   fineTuneBlocks: 'number.integer >= 0',
   fineTuneLrFactor: '0 < number <= 1',
+  batchSize: 'number.integer >= 1',
   microBatch: 'number.integer >= 1',
-  accumulate: 'number.integer >= 1',
   optimizer: "'adam' | 'adamw' | 'sgd' | 'rmsprop'",
   lr: '0 < number < 10',
   momentum: '0 <= number < 1',
@@ -35,12 +35,14 @@ export const trainConfigSchema = type({
   dropout: '0 <= number < 1',
   seed: 'number.integer',
   out: 'string > 0',
-  'backend?': "'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu'",
+  'backend?': "'tfjs-node-gpu' | 'webgpu' | 'tfjs-node' | 'wasm' | 'cpu'",
   'memory?': 'string > 0',
   planner: 'boolean',
   queueBytes: 'number.integer >= 1',
   checkpointEverySteps: 'number.integer >= 1',
   augmentStrength: '0 <= number <= 1',
+  minimumCropScale: '0 < number <= 1',
+  shuffleBuffer: 'number.integer >= 1',
   normalize: "'imagenet' | 'unit' | 'symmetric' | 'none'",
   batchNormMomentum: '0 < number < 1',
   recompute: 'boolean',
@@ -49,15 +51,15 @@ export const trainConfigSchema = type({
 
 export type TrainConfig = typeof trainConfigSchema.infer;
 
-export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out'> = {
+/** Defaults of every field but the run's own (data, name, out) and `microBatch`, which defaults to `batchSize` (no accumulation). */
+export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out' | 'microBatch'> = {
   model: 'efficientnet-b0',
   imageSize: 224,
   epochs: 10,
   fineTuneEpochs: 0,
   fineTuneBlocks: 20,
   fineTuneLrFactor: 0.1,
-  microBatch: 16,
-  accumulate: 1,
+  batchSize: 16,
   optimizer: 'adam',
   lr: 1e-3,
   momentum: 0.9,
@@ -79,14 +81,30 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out'> = {
   queueBytes: 256 * 2 ** 20,
   checkpointEverySteps: 200,
   augmentStrength: 1,
+  minimumCropScale: 0.5,
+  shuffleBuffer: 1000,
   normalize: 'none',
   batchNormMomentum: 0.99,
   recompute: false,
   featureCache: false,
 };
 
+/** Fields that changed meaning, and what replaces them: an old pipeline or overrides file is refused with the new names. */
+const renamedFields: Record<string, string> = {
+  accumulate:
+    'no longer a config field: set batchSize (samples per optimizer update) and microBatch (samples per forward/backward pass); accumulate = batchSize / microBatch is derived (an old {microBatch: m, accumulate: a} is {batchSize: m × a, microBatch: m})',
+};
+
+/** Micro-batches per optimizer update. */
+export function accumulateOf(config: Pick<TrainConfig, 'batchSize' | 'microBatch'>): number {
+  return config.batchSize / config.microBatch;
+}
+
 /** Validates a whole config before any work starts; the error names the first bad field, its value and what was expected. */
-export function validateTrainConfig(input: Record<string, unknown>): TrainConfig {
+export function validateTrainConfig(fields: Record<string, unknown>): TrainConfig {
+  for (const [field, reason] of Object.entries(renamedFields))
+    if (fields[field] !== undefined) throw new ConfigError(field, `got ${JSON.stringify(fields[field])}; ${reason}`);
+  const input = { ...fields, microBatch: fields.microBatch ?? fields.batchSize };
   const result = trainConfigSchema(input);
   if (result instanceof type.errors) {
     const first = result[0];
@@ -96,6 +114,12 @@ export function validateTrainConfig(input: Record<string, unknown>): TrainConfig
   }
   if (result.memory !== undefined && parseBytes(result.memory) === undefined) {
     throw new ConfigError('memory', `got ${JSON.stringify(result.memory)}; expected a size such as 8GiB or 512MiB`);
+  }
+  if (result.batchSize % result.microBatch !== 0) {
+    throw new ConfigError(
+      'microBatch',
+      `batchSize ${result.batchSize} is not a multiple of microBatch ${result.microBatch}: an optimizer update must be a whole number of micro-batches`,
+    );
   }
   return result;
 }

@@ -16,6 +16,8 @@ export interface SampleInfo {
 /** An image still encoded: a path to read or bytes already read (from a tar). */
 export interface EncodedSample extends SampleInfo {
   input: string | Buffer;
+  /** Never set: it keeps a decoded sample (which has a format) from being decoded twice, checked by the compiler. */
+  format?: never;
 }
 
 /** The geometry and colour work planned for one image, executed by `render` in one sharp pass. */
@@ -45,6 +47,14 @@ export interface DecodedSample extends SampleInfo {
   open: () => Sharp;
 }
 
+/**
+ * A decoded sample whose output size is planned (by `resize`): what `augment` and `render` take, so the compiler refuses
+ * augmenting before resizing (resize would undo the crop's fit) and rendering without a size.
+ */
+export interface ResizedSample extends DecodedSample {
+  plan: ImagePlan & { resize: NonNullable<ImagePlan['resize']> };
+}
+
 /** 8-bit sRGB pixels, height × width × 3, row-major. */
 export interface PixelSample extends SampleInfo {
   pixels: Uint8Array;
@@ -60,18 +70,28 @@ export interface PixelSample extends SampleInfo {
 
 export type ElementType = 'float32' | 'float16' | 'uint8';
 
+/** The table type of each element type: binary16 tables are bit patterns in a Uint16Array. */
+export type TableOf<Type extends ElementType> = Type extends 'float16'
+  ? Uint16Array
+  : Type extends 'uint8'
+    ? Uint8Array
+    : Type extends 'float32'
+      ? Float32Array
+      : Float32Array | Uint16Array | Uint8Array;
+
 /**
  * Pixels plus a per-channel lookup table: value = table[channel * 256 + pixel].
  * Normalization of 8-bit data is a per-channel function of 256 inputs, so it is stored as a table
  * and applied once, when `batch` writes the contiguous array.
  */
-export interface TabulatedSample extends SampleInfo {
+export interface TabulatedSample<Type extends ElementType = ElementType> extends SampleInfo {
   pixels: Uint8Array;
   width: number;
   height: number;
   channels: 3;
-  dtype: ElementType;
-  table: Float32Array | Uint16Array | Uint8Array;
+  /** 'float16' only after `fp16Cast`, so a second cast does not compile. */
+  dtype: Type;
+  table: TableOf<Type>;
   /** A horizontal flip still to apply: `batch` writes the rows right to left. */
   mirror?: boolean;
 }

@@ -12,7 +12,7 @@ import { sliceConfig } from './slice.ts';
 
 export const wasmTrainingKernels = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
 let registered = false;
-/** tfjs-wasm's own kernels that a wrapper replaced, by name (bench/kernels.ts measures against them). */
+/** tfjs-wasm's own kernels that a wrapper replaced, by name (bench/wasm-kernels.ts measures against them). */
 export const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 
 export function registerWasmTrainingKernels(): void {
@@ -38,3 +38,5 @@ function replaceKernel(name: string, wrap: (original: tf.KernelConfig) => tf.Ker
   tf.unregisterKernel(name, 'wasm');
   tf.registerKernel(wrap(original));
 }
+
+export { registerWebgpuTrainingKernels } from './webgpu/register-webgpu.ts';

@@ -1,6 +1,8 @@
 // Recognises out-of-memory failures from every backend, and the budget the user sets with --memory.
 
-export class MemoryBudgetExceeded extends Error {
+import { StreamfitError } from '../errors.ts';
+
+export class MemoryBudgetExceeded extends StreamfitError {
   constructor(
     readonly peakBytes: number,
     readonly budgetBytes: number,

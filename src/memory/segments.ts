@@ -1,7 +1,8 @@
-// Runs a functional tfjs model layer by layer, in segments (stem, each EfficientNet block, head), so a step can keep only
+// Runs a functional tfjs model layer by layer, in segments (stem, each block, head), so a step can keep only
 // the tensors at segment boundaries and recompute the inside of a segment during the backward pass.
 
 import type * as tf from '@tensorflow/tfjs';
+import { layerBlocks } from '../models/blocks.ts';
 
 type Layer = tf.layers.Layer;
 
@@ -15,24 +16,18 @@ export interface Segment {
   variables: tf.Variable[];
 }
 
-/** Segments by block name (`block3b_…`); layers before the first block form 'stem', after the last one 'head'. */
+/** One segment per block (layerBlocks: EfficientNet, ResNet, VGG, Inception and MobileNet blocks), with 'stem' and 'head'. */
 export function segmentModel(model: tf.LayersModel): Segment[] {
   const segments: Segment[] = [];
-  let previousOutput = model.layers[0].name; // the input layer
-  let seenBlock = false;
-  for (const layer of model.layers) {
-    if (layer.getClassName() === 'InputLayer') continue;
-    const block = /^(block\d+[a-z]+)_/.exec(layer.name)?.[1];
-    if (block) seenBlock = true;
-    const name = block ?? (seenBlock ? 'head' : 'stem');
+  const inputName = model.layers[0].name; // the input layer
+  for (const { layer, block } of layerBlocks(model)) {
     let segment = segments.at(-1);
-    if (!segment || segment.name !== name) {
-      segment = { name, layers: [], inputName: segment ? segment.outputName : previousOutput, outputName: '', variables: [] };
+    if (!segment || segment.name !== block) {
+      segment = { name: block, layers: [], inputName: segment ? segment.outputName : inputName, outputName: '', variables: [] };
       segments.push(segment);
     }
     segment.layers.push(layer);
     segment.outputName = layer.name;
-    previousOutput = layer.name;
   }
   for (const segment of segments) {
     segment.variables = segment.layers.flatMap((layer) =>

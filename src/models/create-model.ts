@@ -1,11 +1,14 @@
-// createModel('efficientnet-b7', {classes, weights, freeze}) and the same head and freezing on any tfjs backbone from disk.
+// createModel('resnet50', {classes, weights, freeze}) for every registered model, and the same head and freezing on any
+// tfjs backbone from disk.
 
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../errors.ts';
-import { blockNames, buildEfficientNet } from './efficientnet.ts';
+import { layerBlocks } from './blocks.ts';
 import { FineTuneDropout } from './layers.ts';
-import { efficientNetVariants, findVariant } from './variants.ts';
+import { findModel, modelNames } from './registry.ts';
 import { loadModel, loadWeightsByName } from './weights-io.ts';
+
+export { modelNames };
 
 export type Freeze = 'all' | 'none' | { trainTopBlocks: number };
 
@@ -18,7 +21,7 @@ export interface ModelOptions {
   freeze?: Freeze;
   /** Dropout before the classifier; defaults to the variant's. */
   dropout?: number;
-  /** EfficientNet's stochastic-depth rate at the last block. Default 0.2 (Keras). */
+  /** EfficientNet's stochastic-depth rate at the last block. Default 0.2 (Keras); other families have none. */
   dropConnectRate?: number;
   /** For a backbone from disk: the layer whose output feeds the head. Default: its last layer. */
   cutAt?: string;
@@ -26,24 +29,22 @@ export interface ModelOptions {
 
 export interface BuiltModel {
   model: tf.LayersModel;
-  /** Ordered names of the backbone's blocks (MBConv blocks, or weighted layers of another backbone), bottom to top. */
+  /** Ordered names of the backbone's blocks (a registered model's blocks, or weighted layers of another backbone), bottom to top. */
   blocks: string[];
-  /** Whether inputs are RGB in [0, 255] (EfficientNet normalizes inside the model). */
+  /** Whether inputs are RGB in [0, 255] (every registered model preprocesses inside, as Keras' preprocess_input would). */
   expectsRawPixels: boolean;
 }
 
-export const modelNames = efficientNetVariants.map((variant) => variant.name);
-
-/** `name` is an EfficientNet variant or `file:<folder>` holding any tfjs layers model. */
+/** `name` is a registered model (`streamfit models`) or `file:<folder>` holding any tfjs layers model. */
 export async function createModel(name: string, options: ModelOptions): Promise<BuiltModel> {
-  const variant = findVariant(name);
+  const definition = findModel(name);
   let backbone: tf.LayersModel;
   let blocks: string[];
   let dropout = options.dropout;
-  if (variant) {
-    backbone = buildEfficientNet(variant, { imageSize: options.imageSize, includeTop: false, dropConnectRate: options.dropConnectRate });
-    blocks = blockNames(variant);
-    dropout ??= variant.dropout;
+  if (definition) {
+    backbone = definition.build({ imageSize: options.imageSize, includeTop: false, dropConnectRate: options.dropConnectRate });
+    blocks = definition.blocks();
+    dropout ??= definition.dropout;
     if (options.weights) loadWeightsByName(backbone, options.weights);
   } else if (name.startsWith('file:')) {
     const loaded = await loadModel(name.slice('file:'.length));
@@ -58,7 +59,7 @@ export async function createModel(name: string, options: ModelOptions): Promise<
   }
   const model = addHead(backbone, options.classes, dropout ?? 0.2);
   applyFreeze(model, blocks, options.freeze ?? 'none');
-  return { model, blocks, expectsRawPixels: Boolean(variant) };
+  return { model, blocks, expectsRawPixels: Boolean(definition) };
 }
 
 function findLayer(model: tf.LayersModel, layerName: string, source: string): tf.layers.Layer {
@@ -90,7 +91,9 @@ function addHead(backbone: tf.LayersModel, classes: number, dropout: number): tf
 const headLayers = new Set(['avg_pool', 'top_dropout', 'predictions']);
 
 /**
- * 'none' trains everything. 'all' trains the head only. {trainTopBlocks: k} also trains the top k blocks (and top_conv).
+ * 'none' trains everything. 'all' trains the head only. {trainTopBlocks: k} also trains the top k blocks and the layers
+ * between the last block and the classifier (EfficientNet's top_conv, MobileNetV2's Conv_1). Blocks are found as for
+ * recomputation (blocks.ts); a backbone from disk without Keras block names opens its top k weighted layers by name.
  * In both frozen modes every BatchNormalization stays frozen, so it runs in inference mode (the Keras fine-tuning recipe).
  */
 export function applyFreeze(model: tf.LayersModel, blocks: string[], freeze: Freeze): void {
@@ -98,15 +101,16 @@ export function applyFreeze(model: tf.LayersModel, blocks: string[], freeze: Fre
     throw new ConfigError('freeze.trainTopBlocks', `expected an integer ≥ 0, got ${JSON.stringify(freeze.trainTopBlocks)}`);
   }
   const open = new Set(typeof freeze === 'object' ? blocks.slice(blocks.length - Math.min(freeze.trainTopBlocks, blocks.length)) : []);
-  const openTopConv = typeof freeze === 'object' && freeze.trainTopBlocks > 0;
+  const openTop = typeof freeze === 'object' && freeze.trainTopBlocks > 0;
+  const blockOf = new Map(layerBlocks(model).map(({ layer, block }) => [layer.name, block]));
   for (const layer of model.layers) {
     if (freeze === 'none' || headLayers.has(layer.name)) {
       layer.trainable = true;
       continue;
     }
     const isBatchNorm = layer.getClassName() === 'BatchNormalization';
-    const block = layer.name.split('_')[0];
-    const inOpenBlock = open.has(layer.name) || open.has(block) || (openTopConv && layer.name === 'top_conv');
+    const block = blockOf.get(layer.name);
+    const inOpenBlock = open.has(layer.name) || (block !== undefined && open.has(block)) || (openTop && block === 'head');
     layer.trainable = inOpenBlock && !isBatchNorm;
   }
 }

@@ -1,31 +1,29 @@
 // The EfficientNet family built with tfjs layers, following Keras applications layer by layer (same names, so Keras weights load by name).
 
 import * as tf from '@tensorflow/tfjs';
+import { checkImageSize, correctPad } from './keras-building.ts';
 import { FineTuneBatchNormalization, FineTuneDropout, InputNormalization, LeanActivation } from './layers.ts';
-import { baseBlocks, dropConnectRate, type EfficientNetVariant, roundFilters, roundRepeats, squeezeExciteRatio } from './variants.ts';
+import type { BuildOptions, ModelDefinition } from './model-definition.ts';
+import {
+  baseBlocks,
+  dropConnectRate,
+  type EfficientNetVariant,
+  efficientNetVariants,
+  roundFilters,
+  roundRepeats,
+  squeezeExciteRatio,
+} from './variants.ts';
 
-export interface EfficientNetOptions {
-  /** Square input side; defaults to the variant's resolution. Any size ≥ 32 works (e.g. B0 at 64 px for tests). */
-  imageSize?: number;
-  /** With the 1000-class ImageNet top (avg_pool, top_dropout, predictions), or ending at top_activation. */
-  includeTop?: boolean;
-  classes?: number;
-  /** Stochastic-depth rate at the last block (Keras: 0.2). */
-  dropConnectRate?: number;
-}
+/**
+ * imageSize: any size ≥ 32 works (e.g. B0 at 64 px for tests). includeTop: the ImageNet top (avg_pool, top_dropout,
+ * predictions), or ending at top_activation. dropConnectRate: stochastic depth at the last block (Keras: 0.2).
+ */
+export type EfficientNetOptions = BuildOptions;
+
+const minResolution = 32;
 
 const convInitializer = () => tf.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'truncatedNormal' });
 const denseInitializer = () => tf.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanOut', distribution: 'uniform' });
-
-/** Keras' correct_pad: pad so a stride-2 'valid' convolution matches TensorFlow's 'same' on even sizes. */
-function correctPad(size: number, kernelSize: number): [[number, number], [number, number]] {
-  const adjust = 1 - (size % 2);
-  const half = Math.floor(kernelSize / 2);
-  return [
-    [half - adjust, half],
-    [half - adjust, half],
-  ];
-}
 
 function batchNorm(name: string): tf.layers.Layer {
   return new FineTuneBatchNormalization({ axis: 3, momentum: 0.99, epsilon: 1e-3, name });
@@ -125,6 +123,7 @@ export function blockNames(variant: EfficientNetVariant): string[] {
 
 export function buildEfficientNet(variant: EfficientNetVariant, options: EfficientNetOptions = {}): tf.LayersModel {
   const imageSize = options.imageSize ?? variant.resolution;
+  checkImageSize(variant.name, imageSize, minResolution);
   const width = (filters: number) => roundFilters(filters, variant.widthCoefficient);
   const input = tf.input({ shape: [imageSize, imageSize, 3], name: 'input_1' });
   // Inputs are RGB in [0, 255]; scaling and ImageNet normalization live in the model, as in Keras.
@@ -184,3 +183,15 @@ export function buildEfficientNet(variant: EfficientNetVariant, options: Efficie
   }
   return tf.model({ inputs: input, outputs: x, name: variant.name.replace('-', '') });
 }
+
+export const efficientNetModels: ModelDefinition[] = efficientNetVariants.map((variant) => ({
+  name: variant.name,
+  family: 'efficientnet',
+  resolution: variant.resolution,
+  minResolution,
+  dropout: variant.dropout,
+  preprocessing: 'imagenet',
+  table: { widthCoefficient: variant.widthCoefficient, depthCoefficient: variant.depthCoefficient },
+  build: (options) => buildEfficientNet(variant, options),
+  blocks: () => blockNames(variant),
+}));

@@ -1,4 +1,4 @@
-// Reads Keras weight files (.h5, as saved by model.save_weights or keras.applications) into streamfit's EfficientNet,
+// Reads Keras weight files (.h5, as saved by model.save_weights or keras.applications) for streamfit's built-in models,
 // matching layers by name. Uses h5wasm (HDF5 compiled to WebAssembly), so no Python or TensorFlow is needed.
 
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';

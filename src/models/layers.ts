@@ -52,9 +52,12 @@ const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     const fields = this as unknown as BatchNormalizationFields;
     const lastAxis = fields.axis === -1 || fields.axis === input.rank - 1;
-    if (!kwargs.training || !lastAxis || !fields.gamma || !fields.beta) return super.call(inputs, kwargs);
+    if (!kwargs.training || !lastAxis || !fields.beta) return super.call(inputs, kwargs);
     return tf.tidy(() => {
-      const { output, mean, variance } = leanBatchNormTraining(input, fields.gamma!.read(), fields.beta!.read(), fields.epsilon);
+      // Without gamma (scale: false, as in InceptionV3) the scale is 1: tfjs' own training path would read the missing gamma
+      // and throw. Its gradient is computed and dropped.
+      const gamma = fields.gamma ? fields.gamma.read() : tf.onesLike(fields.beta!.read());
+      const { output, mean, variance } = leanBatchNormTraining(input, gamma, fields.beta!.read(), fields.epsilon);
       for (const [variable, batchValue] of [
         [fields.movingMean, mean],
         [fields.movingVariance, variance],

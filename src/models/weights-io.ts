@@ -4,8 +4,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../errors.ts';
-// Models saved by streamfit use its Normalization, BatchNormalization and Dropout classes: register them before any load.
+// Models saved by streamfit use its Normalization, BatchNormalization, Dropout and preprocessing classes: register them before any load.
 import './layers.ts';
+import './preprocessing.ts';
 
 const modelFile = 'model.json';
 const weightsFile = 'weights.bin';

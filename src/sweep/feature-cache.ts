@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { Preprocessing } from '../data/preprocessing.ts';
 import type { Batch } from '../data/samples.ts';
 import { batchTensors } from '../train/batch-tensor.ts';
 
@@ -18,8 +19,7 @@ export interface FeatureSet {
 export interface CacheKeyParts {
   model: string;
   weights: string;
-  imageSize: number;
-  normalize: string;
+  preprocessing: Preprocessing;
   data: string;
   validation: number;
   seed: number;
@@ -46,8 +46,11 @@ export async function extractFeatures(backbone: tf.LayersModel, batches: AsyncIt
       return output.rank === 4 ? tf.mean(output, [1, 2]) : output;
     });
     width = pooled.shape[1]!;
-    rows.push(pooled.dataSync() as Float32Array);
-    pooled.dispose();
+    try {
+      rows.push((await pooled.data()) as Float32Array);
+    } finally {
+      pooled.dispose();
+    }
     labels.push(...batch.y);
     batch.release?.();
   }

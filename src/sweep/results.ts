@@ -18,6 +18,11 @@ export interface TrialRecord {
   /** Whether it trained from the feature cache (frozen-backbone trials). */
   cached?: boolean;
   seconds?: number;
+  /** The metric each rung reached, in rung order: what the halving decisions are replayed from on a re-run. */
+  rungs?: Array<{ epochs: number; metric: number | null }>;
+  /** With the executor slurm: the job (`<array job>_<task>`) and node of the trial's last run. */
+  jobId?: string;
+  node?: string;
 }
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
@@ -37,8 +42,9 @@ export function writeSweepResults(
   const sorted = sortTrials(trials, higherIsBetter);
   const best = sorted.find((trial) => trial.metric !== null && trial.status !== 'failed');
   const parameterNames = [...new Set(trials.flatMap((trial) => Object.keys(trial.params)))];
+  const onSlurm = trials.some((trial) => trial.jobId);
   const csv = [
-    ['id', 'status', metric, 'epochs', ...parameterNames, 'reason'].join(','),
+    ['id', 'status', metric, 'epochs', ...parameterNames, 'reason', ...(onSlurm ? ['jobId', 'node'] : [])].join(','),
     ...sorted.map((trial) =>
       [
         trial.id,
@@ -47,6 +53,7 @@ export function writeSweepResults(
         trial.epochs,
         ...parameterNames.map((name) => JSON.stringify(trial.params[name] ?? '')),
         JSON.stringify(trial.reason ?? ''),
+        ...(onSlurm ? [trial.jobId ?? '', trial.node ?? ''] : []),
       ].join(','),
     ),
   ].join('\n');
@@ -84,10 +91,11 @@ function renderSweepReport(
     `${metric} per epoch`,
     sorted.map((trial, i) => ({ name: trial.id, values: learningCurve(folder, trial.id, metric), colour: colours[i % colours.length] })),
   );
+  const onSlurm = sorted.some((trial) => trial.jobId);
   const rows = sorted
     .map(
       (trial) =>
-        `<tr><td>${escapeHtml(trial.id)}</td><td>${trial.status}</td><td>${trial.metric === null ? '–' : trial.metric.toFixed(4)}</td><td>${trial.epochs}</td><td><code>${escapeHtml(JSON.stringify(trial.params))}</code></td><td>${escapeHtml(trial.reason ?? '')}</td></tr>`,
+        `<tr><td>${escapeHtml(trial.id)}</td><td>${trial.status}</td><td>${trial.metric === null ? '–' : trial.metric.toFixed(4)}</td><td>${trial.epochs}</td><td><code>${escapeHtml(JSON.stringify(trial.params))}</code></td><td>${escapeHtml(trial.reason ?? '')}</td>${onSlurm ? `<td>${escapeHtml(trial.jobId ?? '')}</td><td>${escapeHtml(trial.node ?? '')}</td>` : ''}</tr>`,
     )
     .join('');
   const bestConfig = best ? JSON.stringify({ ...baseConfig, ...best.params }, null, 2) : 'no trial finished';
@@ -96,7 +104,7 @@ function renderSweepReport(
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #ddd}pre{background:#f6f6f6;padding:1em}</style>
 </head><body>
 <h1>Sweep: ${sorted.length} trials, sorted by ${escapeHtml(metric)}</h1>
-<table><tr><th>trial</th><th>status</th><th>${escapeHtml(metric)}</th><th>epochs</th><th>parameters</th><th>note</th></tr>${rows}</table>
+<table><tr><th>trial</th><th>status</th><th>${escapeHtml(metric)}</th><th>epochs</th><th>parameters</th><th>note</th>${onSlurm ? '<th>job</th><th>node</th>' : ''}</tr>${rows}</table>
 ${curves}
 <h2>Best config${best ? ` (${escapeHtml(best.id)})` : ''}, ready to copy</h2>
 <pre>${escapeHtml(bestConfig)}</pre>

@@ -1,33 +1,24 @@
-// Checkpoints: model, optimizer slots, gradient accumulators and loop position, written to a temporary folder and renamed into place,
-// so a crash mid-write never touches the last good checkpoint.
+// Checkpoints: model, optimizer slots, gradient accumulators and the typed run state, written to a temporary folder and renamed
+// into place, so a crash mid-write never touches the last good checkpoint.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../errors.ts';
 import { loadModel, saveModel, writeFileAtomic } from '../models/weights-io.ts';
+import { parseRunState, type RunState } from './run-state.ts';
 import type { Trainer } from './trainer.ts';
-
-export interface LoopPosition {
-  phase: number;
-  epoch: number;
-  /** Batches of `epoch` already trained. */
-  batchInEpoch: number;
-  optimizerStep: number;
-  splitFactor: number;
-  /** Anything else the run wants back (early-stopping state, metric history). */
-  extra: Record<string, unknown>;
-}
 
 export interface Checkpoint {
   folder: string;
-  position: LoopPosition;
+  state: RunState;
 }
 
 const latestFile = 'latest.json';
 
-export async function writeCheckpoint(root: string, trainer: Trainer, position: LoopPosition, keep = 2): Promise<string> {
+export async function writeCheckpoint(root: string, trainer: Trainer, run: RunState, keep = 2): Promise<string> {
   mkdirSync(root, { recursive: true });
+  const { position } = run;
   const name = `epoch-${position.epoch}-batch-${position.batchInEpoch}-step-${position.optimizerStep}`;
   const temporary = join(root, `.writing-${name}-${process.pid}`);
   rmSync(temporary, { recursive: true, force: true });
@@ -38,7 +29,7 @@ export async function writeCheckpoint(root: string, trainer: Trainer, position: 
   // Slots are the optimizer's own variables; anything else (Adam's iteration count) was made for us.
   tf.dispose(optimizerWeights.map((weight) => weight.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
   writeFileAtomic(join(temporary, 'optimizer.bin'), new Uint8Array(tf.io.CompositeArrayBuffer.join(encoded.data)));
-  const accumulators = trainer.accumulatorState();
+  const accumulators = await trainer.accumulatorState();
   const accumulatorBytes = new Uint8Array(accumulators.values.reduce((sum, values) => sum + values.byteLength, 0));
   let offset = 0;
   for (const values of accumulators.values) {
@@ -47,12 +38,13 @@ export async function writeCheckpoint(root: string, trainer: Trainer, position: 
   }
   writeFileAtomic(join(temporary, 'accumulators.bin'), accumulatorBytes);
   const state = {
-    position,
+    run,
     optimizerSpecs: encoded.specs,
     accumulators: {
       lengths: accumulators.values.map((values) => values.length),
       batchesInWindow: accumulators.batchesInWindow,
       samplesInWindow: accumulators.samplesInWindow,
+      lossSum: accumulators.lossSum,
     },
     writtenAt: new Date().toISOString(),
   };
@@ -83,8 +75,8 @@ export function findLatestCheckpoint(root: string): Checkpoint | undefined {
   const path = join(root, folder);
   const statePath = join(path, 'state.json');
   if (!existsSync(statePath)) throw new DataError(statePath, 'the latest checkpoint is incomplete');
-  const state = JSON.parse(readFileSync(statePath, 'utf8')) as { position: LoopPosition };
-  return { folder: path, position: state.position };
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as { run?: unknown };
+  return { folder: path, state: parseRunState(state.run, statePath) };
 }
 
 export async function loadCheckpointModel(checkpoint: Checkpoint): Promise<tf.LayersModel> {
@@ -95,7 +87,7 @@ export async function loadCheckpointModel(checkpoint: Checkpoint): Promise<tf.La
 export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Trainer): Promise<void> {
   const state = JSON.parse(readFileSync(join(checkpoint.folder, 'state.json'), 'utf8')) as {
     optimizerSpecs: tf.io.WeightsManifestEntry[];
-    accumulators: { lengths: number[]; batchesInWindow: number; samplesInWindow: number };
+    accumulators: { lengths: number[]; batchesInWindow: number; samplesInWindow: number; lossSum?: number };
   };
   if (state.optimizerSpecs.length > 0) {
     const bytes = readFileSync(join(checkpoint.folder, 'optimizer.bin'));
@@ -118,8 +110,7 @@ export async function restoreTrainerState(checkpoint: Checkpoint, trainer: Train
     values,
     batchesInWindow: state.accumulators.batchesInWindow,
     samplesInWindow: state.accumulators.samplesInWindow,
+    lossSum: state.accumulators.lossSum ?? 0,
   });
-  trainer.optimizerStep = (
-    JSON.parse(readFileSync(join(checkpoint.folder, 'state.json'), 'utf8')) as { position: LoopPosition }
-  ).position.optimizerStep;
+  trainer.optimizerStep = checkpoint.state.position.optimizerStep;
 }

@@ -1,4 +1,5 @@
-// Runs a model over a stream of batches and gathers classification metrics.
+// Runs a model over a stream of batches and gathers classification metrics; predictions are read asynchronously (a GPU backend
+// cannot read synchronously, and a synchronous read would stall it).
 
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/samples.ts';
@@ -8,12 +9,13 @@ import { addBatch, type Evaluation, emptyTotals, summarize } from './metrics.ts'
 export async function evaluateModel(model: tf.LayersModel, batches: AsyncIterable<Batch>, classes: number, k: number): Promise<Evaluation> {
   const totals = emptyTotals(classes);
   for await (const batch of batches) {
-    const probabilities = tf.tidy(() => {
-      const { x } = batchTensors(batch);
-      return (model.apply(x, { training: false }) as tf.Tensor).dataSync();
-    });
-    addBatch(totals, probabilities, batch.y, k);
-    batch.release?.();
+    const output = tf.tidy(() => model.apply(batchTensors(batch).x, { training: false }) as tf.Tensor);
+    try {
+      addBatch(totals, await output.data(), batch.y, k);
+    } finally {
+      output.dispose();
+      batch.release?.();
+    }
   }
   return summarize(totals, Math.min(k, classes));
 }

@@ -8,7 +8,10 @@ export function crossEntropy(probabilities: tf.Tensor2D, labels: tf.Tensor1D, la
     let target = tf.oneHot(labels, classes).toFloat();
     if (labelSmoothing > 0) target = tf.add(tf.mul(target, 1 - labelSmoothing), labelSmoothing / classes);
     const clipped = tf.clipByValue(probabilities, 1e-7, 1 - 1e-7);
-    return tf.mean(tf.neg(tf.sum(tf.mul(target, tf.log(clipped)), 1))) as tf.Scalar;
+    const loss = tf.mean(tf.neg(tf.sum(tf.mul(target, tf.log(clipped)), 1)));
+    // wasm's clip turns NaN into the lower bound, which would hide a diverged model from the finite check; 0 × sum(p) is 0
+    // for finite probabilities (and adds nothing to the gradient) but NaN when any is NaN or infinite.
+    return tf.add(loss, tf.mul(0, tf.sum(probabilities))) as tf.Scalar;
   });
 }
 

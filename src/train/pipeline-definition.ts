@@ -3,6 +3,7 @@
 import type { TrainConfig } from '../config/train-config.ts';
 import type { DatasetSource } from '../data/dataset-source.ts';
 import type { Batch } from '../data/samples.ts';
+import type { Subset } from '../data/split-key.ts';
 import type { Flow, StageContext } from '../stream/stage.ts';
 
 export interface PipelineDefinition {
@@ -10,8 +11,11 @@ export interface PipelineDefinition {
   config: Partial<TrainConfig>;
   /** One epoch of training batches (`context.epoch` seeds shuffling and augmentation). */
   train(dataset: DatasetSource, config: TrainConfig, context: StageContext): Flow<Batch>;
-  /** The validation batches: same preprocessing, no augmentation. */
-  validate(dataset: DatasetSource, config: TrainConfig, context: StageContext): Flow<Batch>;
+  /**
+   * One side of the split under the evaluation preprocessing, no shuffling, no augmentation: the validation batches of
+   * every epoch, and both sides for the feature cache.
+   */
+  evaluate(dataset: DatasetSource, config: TrainConfig, context: StageContext, subset: Subset): Flow<Batch>;
 }
 
 /** Identity, for type checking: `export const pipeline = definePipeline({...})`. */

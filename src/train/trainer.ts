@@ -1,7 +1,10 @@
 // The accumulating trainer: per micro-batch gradients into persistent accumulators, one optimizer update every `accumulate` batches.
 
 import * as tf from '@tensorflow/tfjs';
+import { openDeviceErrorScope } from '../backend/webgpu-health.ts';
+import { capPooledBytes, releasePooledBuffers } from '../backend/webgpu-memory.ts';
 import type { Batch } from '../data/samples.ts';
+import { ConfigError, StreamfitError } from '../errors.ts';
 import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
 import { withPeakBytes } from '../memory/peak-bytes.ts';
 import { recomputedGradients } from '../memory/recompute.ts';
@@ -14,7 +17,7 @@ import { learningRateAt, type Schedule } from './schedules.ts';
 export interface TrainerOptions {
   model: tf.LayersModel;
   optimizer: OptimizerConfig;
-  /** Batches per optimizer update. */
+  /** Micro-batches per optimizer update (batchSize / microBatch). */
   accumulate: number;
   schedule?: Schedule;
   l1?: number;
@@ -22,21 +25,42 @@ export interface TrainerOptions {
   labelSmoothing?: number;
   /** Device bytes a micro-step may use at its peak; over it counts as out of memory (any backend). */
   memoryBudgetBytes?: number;
-  /** Times to halve the micro-batch on out-of-memory before giving up. Default 6. */
+  /** Times to halve the chunk size on out-of-memory before giving up. Default 6. */
   maxBackoffs?: number;
-  /** Compute each micro-batch in this many chunks from the start (the planner's choice). Default 1. */
-  splitFactor?: number;
+  /** Compute each micro-batch in this many chunks from the start (a resumed run's count). Default 1. */
+  chunks?: number;
   /** Keep only block-boundary activations and recompute blocks in the backward pass (EfficientNet models). */
   recompute?: boolean;
-  log?: (event: Record<string, unknown>) => void;
+  /** Hears every out-of-memory backoff (the run's metrics file and progress report it). */
+  onBackoff?: (event: BackoffEvent) => void;
+}
+
+/** A micro-batch ran out of memory and now runs in more chunks (same samples, same batch size). */
+export interface BackoffEvent {
+  reason: string;
+  microBatch: number;
+  chunks: number;
+  chunkSize: number;
 }
 
 export interface StepResult {
-  loss: number;
+  /** Samples in this micro-batch. */
   samples: number;
+  /** Whether this micro-batch completed an optimizer update. */
   applied: boolean;
   learningRate: number;
   optimizerStep: number;
+  /** Only when `applied`: the update's mean loss and its samples, read from the device once per update. */
+  update?: { loss: number; samples: number };
+}
+
+/** Gradients and accumulators as host arrays (checkpoints), with the window's position and loss sum. */
+export interface AccumulatorState {
+  values: Float32Array[];
+  batchesInWindow: number;
+  samplesInWindow: number;
+  /** Summed loss of the window's samples so far. */
+  lossSum: number;
 }
 
 type Variable = tf.Variable;
@@ -47,12 +71,14 @@ export class Trainer {
   private readonly options: TrainerOptions;
   private readonly variables: Variable[];
   private readonly accumulators: Variable[];
-  /** Batches and samples added since the last update. */
+  /** The window's summed loss, kept on the device: read once per update, so a GPU is never stalled per micro-batch. */
+  private readonly windowLoss: Variable;
+  /** Micro-batches and samples added since the last update. */
   batchesInWindow = 0;
   samplesInWindow = 0;
   optimizerStep = 0;
-  /** Each batch is computed in this many chunks; doubled by every out-of-memory backoff. */
-  splitFactor: number;
+  /** Each micro-batch is computed in this many chunks (an out-of-memory split); doubled by every backoff. */
+  chunks: number;
   backoffs = 0;
   private readonly segments?: Segment[];
   private readonly frozenPrefix?: { frozen: Segment[]; rest: Segment[] };
@@ -63,101 +89,121 @@ export class Trainer {
     this.options = options;
     this.model = options.model;
     this.training = createOptimizer(options.optimizer);
-    this.splitFactor = options.splitFactor ?? 1;
+    this.chunks = options.chunks ?? 1;
+    capPooledBytes(options.memoryBudgetBytes); // webgpu: the device holds no more than the budget for tfjs' buffer pool
     const segments = segmentModel(this.model);
     if (options.recompute) {
-      if (segments.length < 3) throw new Error('recomputation needs a model made of blocks (EfficientNet)');
+      if (segments.length < 3) throw new ConfigError('recompute', 'recomputation needs a model made of blocks (EfficientNet)');
       this.segments = segments;
     }
     // Segments below the lowest trainable one run without the gradient tape: a frozen backbone then keeps no activations.
     const lowest = segments.findIndex((segment) => segment.variables.length > 0);
     if (segments.length >= 3 && lowest > 0) this.frozenPrefix = { frozen: segments.slice(0, lowest), rest: segments.slice(lowest) };
     this.variables = this.model.trainableWeights.map((weight) => (weight as unknown as { val: Variable }).val);
-    this.accumulators = this.variables.map((variable) => {
-      // tf.variable shares the data of its initial value; dispose that tensor so only the variable holds it.
-      const zeros = tf.zerosLike(variable);
-      const accumulator = tf.variable(zeros, false, `${variable.name}/accumulated_${tf.util.now()}`);
+    // tf.variable shares the data of its initial value; dispose that tensor so only the variable holds it.
+    const zerosVariable = (like: tf.Tensor, name: string) => {
+      const zeros = tf.zerosLike(like);
+      const variable = tf.variable(zeros, false, `${name}_${tf.util.now()}`);
       zeros.dispose();
-      return accumulator;
-    });
+      return variable;
+    };
+    this.accumulators = this.variables.map((variable) => zerosVariable(variable, `${variable.name}/accumulated`));
+    this.windowLoss = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_loss'));
   }
 
   get learningRate(): number {
     return learningRateAt(this.options.schedule ?? { name: 'constant' }, this.options.optimizer.lr, this.optimizerStep);
   }
 
-  /** Adds one batch's gradients; applies the optimizer when `accumulate` batches are in. Retries with smaller chunks on out-of-memory. */
-  step(batch: Batch): StepResult {
+  /**
+   * Adds one micro-batch's gradients and loss (on the device); when `accumulate` micro-batches are in, reads the window's
+   * loss once, refuses a non-finite one before it reaches the weights, and applies the optimizer. Retries in smaller chunks
+   * on out-of-memory, so no sample is lost.
+   */
+  async step(batch: Batch): Promise<StepResult> {
     const samples = batch.shape[0];
-    let lossSum: number | undefined;
-    while (lossSum === undefined) {
+    for (;;) {
       try {
-        lossSum = this.addGradients(batch);
+        await this.addGradients(batch);
+        break;
       } catch (error) {
-        const chunkSize = Math.ceil(samples / this.splitFactor);
+        const chunkSize = Math.ceil(samples / this.chunks);
         if (!isOutOfMemory(error) || chunkSize <= 1 || this.backoffs >= (this.options.maxBackoffs ?? 6)) throw error;
-        this.splitFactor *= 2;
+        this.chunks *= 2;
         this.backoffs++;
-        this.options.log?.({
-          event: 'oom-backoff',
+        releasePooledBuffers(); // webgpu: buffers sized for the failed chunk would otherwise stay pooled
+        this.options.onBackoff?.({
           reason: (error as Error).message.split('\n')[0],
-          microBatch: Math.ceil(samples / this.splitFactor),
-          accumulate: this.options.accumulate * this.splitFactor,
+          microBatch: samples,
+          chunks: this.chunks,
+          chunkSize: Math.ceil(samples / this.chunks),
         });
       }
     }
     this.batchesInWindow++;
     this.samplesInWindow += samples;
     const learningRate = this.learningRate;
-    const applied = this.batchesInWindow >= this.options.accumulate;
-    if (applied) this.applyUpdate(learningRate);
-    return { loss: lossSum / samples, samples, applied, learningRate, optimizerStep: this.optimizerStep };
+    if (this.batchesInWindow < this.options.accumulate) return { samples, applied: false, learningRate, optimizerStep: this.optimizerStep };
+    const lossSum = (await this.windowLoss.data())[0];
+    const update = { loss: lossSum / this.samplesInWindow, samples: this.samplesInWindow };
+    if (!Number.isFinite(lossSum)) throw new NonFiniteLoss(update.loss);
+    this.applyUpdate(learningRate);
+    return { samples, applied: true, learningRate, optimizerStep: this.optimizerStep, update };
   }
 
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
-  private addGradients(batch: Batch): number {
+  private async addGradients(batch: Batch): Promise<void> {
     const samples = batch.shape[0];
-    const chunkSize = Math.ceil(samples / this.splitFactor);
-    // The batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
+    const chunkSize = Math.ceil(samples / this.chunks);
+    // The micro-batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
     let batchSum: tf.Tensor[] | undefined;
-    let lossSum = 0;
+    let lossSum: tf.Scalar | undefined;
+    // webgpu reports a failed allocation asynchronously: the sums reach the accumulators only once the device has said so.
+    const deviceErrors = openDeviceErrorScope();
     try {
       for (let start = 0; start < samples; start += chunkSize) {
         const end = Math.min(samples, start + chunkSize);
         const { value, grads } = this.measured(() => this.chunkGradients(batch, start, end));
-        lossSum += value;
-        if (!batchSum) {
+        if (!batchSum || !lossSum) {
           batchSum = grads;
+          lossSum = value;
         } else {
-          const previous: tf.Tensor[] = batchSum;
+          const [previous, previousLoss]: [tf.Tensor[], tf.Scalar] = [batchSum, lossSum];
           batchSum = tf.tidy(() => previous.map((sum, i) => tf.add(sum, grads[i])));
-          tf.dispose([...previous, ...grads]);
+          lossSum = tf.tidy(() => tf.add(previousLoss, value) as tf.Scalar);
+          tf.dispose([...previous, ...grads, previousLoss, value]);
         }
       }
-      const sums = batchSum!;
-      tf.tidy(() => this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.add(accumulator, sums[i]))));
-      return lossSum;
+      await deviceErrors.check();
+      const [sums, loss] = [batchSum!, lossSum!];
+      tf.tidy(() => {
+        this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.add(accumulator, sums[i])));
+        this.windowLoss.assign(tf.add(this.windowLoss, loss));
+      });
     } finally {
+      await deviceErrors.close();
       if (batchSum) tf.dispose(batchSum);
+      lossSum?.dispose();
     }
   }
 
   /** Runs a chunk, checking its peak device bytes (parameters and optimizer state included) against the budget when one is set. */
-  private measured(run: () => { value: number; grads: tf.Tensor[] }): { value: number; grads: tf.Tensor[] } {
+  private measured(run: () => { value: tf.Scalar; grads: tf.Tensor[] }): { value: tf.Scalar; grads: tf.Tensor[] } {
     const budget = this.options.memoryBudgetBytes;
     if (!budget) return run();
     const { result, peakBytes } = withPeakBytes(run);
     this.lastPeakBytes = peakBytes;
     if (peakBytes > budget) {
-      tf.dispose(result.grads);
+      tf.dispose([...result.grads, result.value]);
       throw new MemoryBudgetExceeded(peakBytes, budget);
     }
     return result;
   }
 
-  private chunkGradients(batch: Batch, start: number, end: number): { value: number; grads: tf.Tensor[] } {
+  /** The summed loss of rows [start, end) and its gradients, left on the device. */
+  private chunkGradients(batch: Batch, start: number, end: number): { value: tf.Scalar; grads: tf.Tensor[] } {
     const { labelSmoothing = 0 } = this.options;
-    const { value, grads } = this.segments
+    return this.segments
       ? this.recomputedChunk(batch, start, end)
       : tf.tidy(() => {
           const { x, y } = batchTensors(batch, start, end);
@@ -172,13 +218,6 @@ export class Trainer {
           const result = tf.variableGrads(lossOf, this.variables);
           return { value: result.value, grads: this.variables.map((variable) => result.grads[variable.name]) };
         });
-    const loss = value.dataSync()[0];
-    value.dispose();
-    if (!Number.isFinite(loss)) {
-      tf.dispose(grads);
-      throw new NonFiniteLoss(loss);
-    }
-    return { value: loss, grads };
   }
 
   private recomputedChunk(batch: Batch, start: number, end: number): { value: tf.Scalar; grads: tf.Tensor[] } {
@@ -209,34 +248,43 @@ export class Trainer {
       });
       this.training.apply(gradients, this.variables);
     });
-    tf.tidy(() => this.accumulators.forEach((accumulator) => accumulator.assign(tf.zerosLike(accumulator))));
+    tf.tidy(() => {
+      for (const accumulator of this.accumulators) accumulator.assign(tf.zerosLike(accumulator));
+      this.windowLoss.assign(tf.scalar(0));
+    });
     this.batchesInWindow = 0;
     this.samplesInWindow = 0;
     this.optimizerStep++;
   }
 
-  /** Host copies of the accumulators and window position, for checkpoints. */
-  accumulatorState(): { values: Float32Array[]; batchesInWindow: number; samplesInWindow: number } {
+  /** Host copies of the accumulators, window position and loss, for checkpoints (read asynchronously). */
+  async accumulatorState(): Promise<AccumulatorState> {
+    const values = (await Promise.all(this.accumulators.map((accumulator) => accumulator.data()))) as Float32Array[];
     return {
-      values: this.accumulators.map((accumulator) => accumulator.dataSync() as Float32Array),
+      values,
       batchesInWindow: this.batchesInWindow,
       samplesInWindow: this.samplesInWindow,
+      lossSum: (await this.windowLoss.data())[0],
     };
   }
 
-  restoreAccumulators(state: { values: Float32Array[]; batchesInWindow: number; samplesInWindow: number }): void {
-    tf.tidy(() => this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.tensor(state.values[i], accumulator.shape))));
+  restoreAccumulators(state: AccumulatorState): void {
+    tf.tidy(() => {
+      this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.tensor(state.values[i], accumulator.shape)));
+      this.windowLoss.assign(tf.scalar(state.lossSum));
+    });
     this.batchesInWindow = state.batchesInWindow;
     this.samplesInWindow = state.samplesInWindow;
   }
 
   dispose(): void {
-    tf.dispose(this.accumulators);
+    tf.dispose([...this.accumulators, this.windowLoss]);
     this.training.optimizer.dispose();
   }
 }
 
-export class NonFiniteLoss extends Error {
+/** The loss of an optimizer update is NaN or infinite: the run stops before the update reaches the weights. */
+export class NonFiniteLoss extends StreamfitError {
   constructor(readonly loss: number) {
     super(`loss is ${loss}: training diverged (lower the learning rate)`);
   }

@@ -1,7 +1,8 @@
 // A stage context for tests, and a helper that drains an async stream into an array.
 
+import type { DecodedSample, ResizedSample } from '../../src/data/samples.ts';
 import { Quarantine } from '../../src/stream/quarantine.ts';
-import type { StageContext } from '../../src/stream/stage.ts';
+import { mapStage, type StageContext } from '../../src/stream/stage.ts';
 
 export function testContext(epoch = 0, quarantineFile?: string): StageContext {
   return { epoch, quarantine: new Quarantine(quarantineFile) };
@@ -16,3 +17,11 @@ export async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
 export async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
   yield* items;
 }
+
+/** Plans each image at its own size: what a test renders when it checks decoding, not resizing. */
+export const nativeSize = mapStage(
+  (sample: DecodedSample): ResizedSample => ({
+    ...sample,
+    plan: { ...sample.plan, resize: { width: sample.width, height: sample.height, fit: 'fill' } },
+  }),
+);

@@ -2,13 +2,15 @@
 
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { TrainConfig } from '../src/config/train-config.ts';
-import type { DatasetSource } from '../src/data/dataset-source.ts';
-import type { Batch } from '../src/data/samples.ts';
-import { createModel } from '../src/models/create-model.ts';
-import { FineTuneDropout } from '../src/models/layers.ts';
-import { Quarantine } from '../src/stream/quarantine.ts';
-import { flow, type StageContext } from '../src/stream/stage.ts';
+import type { TrainConfig } from '../config/train-config.ts';
+import type { DatasetSource } from '../data/dataset-source.ts';
+import { evaluationPreprocessing } from '../data/preprocessing.ts';
+import type { Batch } from '../data/samples.ts';
+import type { Subset } from '../data/split-key.ts';
+import { createModel } from '../models/create-model.ts';
+import { FineTuneDropout } from '../models/layers.ts';
+import { Quarantine } from '../stream/quarantine.ts';
+import { flow, type StageContext } from '../stream/stage.ts';
 import {
   extractFeatures,
   type FeatureSet,
@@ -16,36 +18,16 @@ import {
   featureCacheKey,
   readFeatureSet,
   writeFeatureSets,
-} from '../src/sweep/feature-cache.ts';
-import type { RunSpec } from '../src/train/run.ts';
-import { batch } from '../stages/batch.ts';
-import { decode } from '../stages/decode.ts';
-import { normalize } from '../stages/normalize.ts';
-import { prefetch } from '../stages/prefetch.ts';
-import { render } from '../stages/render.ts';
-import { resize } from '../stages/resize.ts';
-import { split } from '../stages/split.ts';
-import { train } from '../stages/train.ts';
+} from '../sweep/feature-cache.ts';
+import type { RunSpec } from './run.ts';
+import { trainerStage } from './train-stage.ts';
+
+/** Batches of one side of the split under the evaluation preprocessing (the pipeline's `evaluate`). */
+export type EvaluationBatches = (subset: Subset, context: StageContext) => AsyncIterable<Batch>;
 
 /** A frozen backbone with nothing to fine-tune afterwards: the only runs whose head can learn from cached features. */
 export function canUseFeatureCache(config: TrainConfig): boolean {
   return config.featureCache && Boolean(config.weights) && config.fineTuneEpochs === 0;
-}
-
-function plainBatches(
-  dataset: DatasetSource,
-  config: TrainConfig,
-  subset: 'train' | 'validation',
-  context: StageContext,
-): AsyncIterable<Batch> {
-  return flow(dataset, context)
-    .pipe(split({ subset, validation: config.validation, seed: config.seed }))
-    .pipe(decode())
-    .pipe(resize({ size: config.imageSize }))
-    .pipe(render())
-    .pipe(normalize({ preset: config.normalize }))
-    .pipe(batch({ size: config.microBatch }))
-    .pipe(prefetch({ maxBytes: config.queueBytes }));
 }
 
 async function loadOrExtract(
@@ -54,13 +36,13 @@ async function loadOrExtract(
   trainSamples: number,
   quarantine: Quarantine,
   log: (text: string) => void,
+  evaluationBatches: EvaluationBatches,
 ) {
   const key = featureCacheKey(
     {
       model: config.model,
       weights: resolve(config.weights!),
-      imageSize: config.imageSize,
-      normalize: config.normalize,
+      preprocessing: evaluationPreprocessing(config),
       data: dataset.description,
       validation: config.validation,
       seed: config.seed,
@@ -83,8 +65,8 @@ async function loadOrExtract(
   });
   const backbone = tf.model({ inputs: model.inputs, outputs: model.getLayer('predictions').input as tf.SymbolicTensor });
   const sets = {
-    train: await extractFeatures(backbone, plainBatches(dataset, config, 'train', { epoch: 0, quarantine })),
-    validation: await extractFeatures(backbone, plainBatches(dataset, config, 'validation', { epoch: 0, quarantine: new Quarantine() })),
+    train: await extractFeatures(backbone, evaluationBatches('train', { epoch: 0, quarantine })),
+    validation: await extractFeatures(backbone, evaluationBatches('validation', { epoch: 0, quarantine: new Quarantine() })),
   };
   model.dispose();
   writeFeatureSets(folder, sets);
@@ -98,8 +80,9 @@ export async function cachedHeadSpec(
   trainSamples: number,
   quarantine: Quarantine,
   log: (text: string) => void,
+  evaluationBatches: EvaluationBatches,
 ): Promise<Pick<RunSpec, 'createModel' | 'blocks' | 'trainSteps' | 'validationBatches' | 'finalizeModel' | 'summaryExtra'>> {
-  const { sets, hit } = await loadOrExtract(config, dataset, trainSamples, quarantine, log);
+  const { sets, hit } = await loadOrExtract(config, dataset, trainSamples, quarantine, log, evaluationBatches);
   const classes = dataset.classes.names.length;
   return {
     createModel: async () => {
@@ -112,7 +95,7 @@ export async function cachedHeadSpec(
     blocks: () => [],
     trainSteps: (epoch, trainer, skip) =>
       flow(() => featureBatches(sets.train, config.microBatch, config.seed * 100_003 + epoch), { epoch, quarantine }).pipe(
-        train({ trainer, skip }),
+        trainerStage({ trainer, skip }),
       ),
     validationBatches: () => featureBatches(sets.validation, config.microBatch),
     // The saved model is the whole classifier: the backbone with the head's trained weights.

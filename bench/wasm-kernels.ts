@@ -16,7 +16,7 @@ import {
 } from './baseline-kernels.ts';
 import { machine } from './train.ts';
 
-export interface KernelBenchOptions {
+export interface WasmKernelBenchOptions {
   model: string;
   imageSize: number;
   batch: number;
@@ -36,7 +36,7 @@ export interface KernelLine {
   relativeDifference: number;
 }
 
-export interface KernelBenchResult {
+export interface WasmKernelBenchResult {
   bench: 'kernels';
   machine: Record<string, unknown>;
   loadAverage: number[];
@@ -294,7 +294,7 @@ function optimizerLine(model: tf.LayersModel, repeats: number): KernelLine {
   };
 }
 
-export async function benchKernels(options: KernelBenchOptions): Promise<KernelBenchResult> {
+export async function benchWasmKernels(options: WasmKernelBenchOptions): Promise<WasmKernelBenchResult> {
   await selectBackend('wasm');
   const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
   const kernels: KernelLine[] = [];
@@ -342,7 +342,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     imageSize: 128,
     batch: 8,
     repeats: 5,
-    ...(JSON.parse(process.argv[2] ?? '{}') as Partial<KernelBenchOptions>),
+    ...(JSON.parse(process.argv[2] ?? '{}') as Partial<WasmKernelBenchOptions>),
   };
-  process.stdout.write(`${JSON.stringify(await benchKernels(options))}\n`);
+  process.stdout.write(`${JSON.stringify(await benchWasmKernels(options))}\n`);
 }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Packs what bench/gpu-check.sh needs on a GPU box that reaches no package registry into ONE xz tarball,
+# .gpu/bundle.tar.xz (git-ignored, ~30 MB): the CLI bundled by the esbuild that tsx installs, Dawn's dawn.node with its
+# loader, the PyTorch baseline script and this machine's Node binary. Also fetches the Vulkan loader and GL dispatch .deb
+# files into .gl/ when that folder is missing (gpu-check.sh unpacks them on a box without libvulkan.so.1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x node_modules/.bin/esbuild ] || { echo "gpu-pack: run make setup first (needs node_modules)" >&2; exit 1; }
+[ -f node_modules/webgpu/dist/linux-x64/dawn.node ] || { echo "gpu-pack: node_modules/webgpu has no linux-x64 dawn.node" >&2; exit 1; }
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+root="$stage/streamfit"
+mkdir -p "$root/node_modules/webgpu/dist/linux-x64"
+# webgpu stays external (a native module, loaded from node_modules beside the bundle); CommonJS code in the bundle gets
+# a real require through the banner.
+node_modules/.bin/esbuild cli/main.ts --bundle --platform=node --format=esm --external:webgpu \
+  --banner:js="import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" \
+  --outfile="$root/streamfit.mjs" --log-level=warning
+cp bench/pytorch_train.py "$root/"
+cp node_modules/webgpu/index.js node_modules/webgpu/package.json "$root/node_modules/webgpu/"
+cp node_modules/webgpu/dist/linux-x64/dawn.node "$root/node_modules/webgpu/dist/linux-x64/"
+cp "$(readlink -f "$(command -v node)")" "$root/node"
+mkdir -p .gpu
+XZ_OPT="-6 -T2" tar -C "$stage" -cJf .gpu/bundle.tar.xz streamfit
+echo "gpu-pack: .gpu/bundle.tar.xz $(du -h .gpu/bundle.tar.xz | cut -f1) (node $(node --version), dawn $(node -p "require('./node_modules/webgpu/package.json').version"))" >&2
+
+if [ ! -d .gl ] || ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+  mkdir -p .gl
+  # The packages the NVIDIA Vulkan driver needs beside it: the loader and the GL dispatch libraries its ICD links.
+  (cd .gl && apt-get download libvulkan1 libglvnd0 libegl1 libgles2 libgl1 libglx0 libopengl0 2>/dev/null) ||
+    echo "gpu-pack: could not fetch the .deb files into .gl/ (apt-get download); gpu-check.sh then needs libvulkan.so.1 on the box" >&2
+fi
+ls .gl >&2

@@ -1,0 +1,159 @@
+// GPU memory on tfjs' webgpu backend: bytes in use and held by its buffer pool, the peak in use over a computation, and
+// handing pooled buffers back to the device.
+//
+// How the pool counts: tfjs never frees a GPUBuffer when a tensor is disposed; it keeps it in a free list keyed by exact
+// size and usage, for the next tensor of that size. tf.memory() reports numBytesInGPU (buffers in use by tensors, uniforms
+// and staging) and numBytesAllocatedInGPU (in use + pooled: what the device holds). A training step of fixed shapes reuses
+// its own buffers, so the pool stops growing after the first step; a new shape (an out-of-memory split, a sweep trial, a
+// phase change) adds buffers of new sizes that only releasePooledBuffers() gives back.
+
+import * as tf from '@tensorflow/tfjs';
+
+interface BufferManagerLike {
+  numBytesUsed: number;
+  numBytesAllocated: number;
+  numFreeBuffers: number;
+  freeBuffers: Map<string, Array<{ size: number; destroy(): void }>>;
+  acquireBuffer(...args: unknown[]): unknown;
+  /** Set by capPooledBytes: the acquire it wraps. */
+  uncappedAcquire?: (...args: unknown[]) => unknown;
+}
+
+function bufferManager(): BufferManagerLike | undefined {
+  if (!tf.findBackend('webgpu')) return undefined;
+  return (tf.findBackend('webgpu') as unknown as { bufferManager?: BufferManagerLike }).bufferManager;
+}
+
+export interface GpuBytes {
+  /** Buffers holding tensors (and the step's uniforms and staging buffers). */
+  inUse: number;
+  /** In use plus pooled: what the device holds for tfjs. */
+  allocated: number;
+}
+
+/**
+ * The webgpu backend's GPU bytes, or undefined when it has not been started. Pending commands are sent first: tfjs holds
+ * the buffers of disposed tensors, uniforms and upload staging until its next submit, so without it the figures would
+ * depend on where in a batch of commands the call falls.
+ */
+export function gpuBytes(): GpuBytes | undefined {
+  const manager = bufferManager();
+  if (!manager) return undefined;
+  flushCommands(tf.findBackend('webgpu'));
+  return { inUse: manager.numBytesUsed, allocated: manager.numBytesAllocated };
+}
+
+/**
+ * Destroys the pooled (free) buffers, so the device memory they hold goes back to the driver; returns the bytes freed.
+ * The free lists are emptied in place: tfjs' releaseBuffer ignores every release once the map itself is empty.
+ */
+export function releasePooledBuffers(): number {
+  const manager = bufferManager();
+  if (!manager) return 0;
+  let freed = 0;
+  for (const buffers of manager.freeBuffers.values()) {
+    for (const buffer of buffers) {
+      freed += buffer.size;
+      buffer.destroy();
+    }
+    manager.numFreeBuffers -= buffers.length;
+    buffers.length = 0;
+  }
+  manager.numBytesAllocated -= freed;
+  return freed;
+}
+
+/**
+ * Keeps what the device holds for tfjs (in use + pooled) under `capBytes` where it can: before a new buffer is created,
+ * pooled buffers of other sizes are destroyed until the new one fits. Without it the pool of exact sizes holds every size
+ * a step ever used (B0's step at 64 px: 349 MB in use at the peak, 572 MB held). The cap never fails an allocation:
+ * in use beyond it is the step's own need, which the --memory budget checks. undefined removes the cap.
+ */
+export function capPooledBytes(capBytes: number | undefined): void {
+  const manager = bufferManager();
+  if (!manager) return;
+  if (manager.uncappedAcquire) {
+    manager.acquireBuffer = manager.uncappedAcquire;
+    manager.uncappedAcquire = undefined;
+  }
+  if (capBytes === undefined) return;
+  const acquire = manager.acquireBuffer;
+  manager.uncappedAcquire = acquire;
+  manager.acquireBuffer = function (this: BufferManagerLike, ...args: unknown[]) {
+    const [size, usage, , reuse = true] = args as [number, number, boolean, boolean];
+    const pooled = reuse && (this.freeBuffers.get(`${size}_${usage}`)?.length ?? 0) > 0;
+    if (!pooled && this.numBytesAllocated + size > capBytes) evictPooled(this, this.numBytesAllocated + size - capBytes);
+    return acquire.apply(this, args);
+  };
+}
+
+/** Destroys pooled buffers, largest first, until `bytes` are freed or the pool is empty. */
+function evictPooled(manager: BufferManagerLike, bytes: number): void {
+  const lists = [...manager.freeBuffers.values()].filter((list) => list.length > 0).sort((a, b) => b[0].size - a[0].size);
+  let freed = 0;
+  for (const list of lists) {
+    while (list.length > 0 && freed < bytes) {
+      const buffer = list.pop()!;
+      freed += buffer.size;
+      buffer.destroy();
+      manager.numFreeBuffers--;
+    }
+    if (freed >= bytes) break;
+  }
+  manager.numBytesAllocated -= freed;
+}
+
+/** Sends tfjs' pending commands to the device (and so releases the buffers it holds until a submit). */
+export function flushCommands(backend: unknown): void {
+  const pending = backend as { commandEncoder?: unknown; endComputePassEncoder?: () => void; submitQueue?: () => void };
+  if (pending.commandEncoder && pending.endComputePassEncoder && pending.submitQueue) {
+    pending.endComputePassEncoder();
+    pending.submitQueue();
+  }
+}
+
+/** Counts the highest numBytesInGPU from now on, sampled at every buffer the backend acquires, until `stop`. */
+function watchPeak(manager: BufferManagerLike): { peak: () => number; stop: () => void } {
+  const acquire = manager.acquireBuffer;
+  let peakBytes = manager.numBytesUsed;
+  manager.acquireBuffer = function (this: BufferManagerLike, ...args: unknown[]) {
+    const buffer = acquire.apply(this, args);
+    peakBytes = Math.max(peakBytes, this.numBytesUsed);
+    return buffer;
+  };
+  return {
+    peak: () => peakBytes,
+    stop: () => {
+      manager.acquireBuffer = acquire;
+    },
+  };
+}
+
+/** Runs `compute` and returns the highest numBytesInGPU while it ran: the GPU bytes a step needs, pool excluded. */
+export async function withPeakGpuBytes<T>(compute: () => T | Promise<T>): Promise<{ result: T; peakBytes: number }> {
+  const manager = bufferManager();
+  if (!manager) return { result: await compute(), peakBytes: 0 };
+  const watch = watchPeak(manager);
+  try {
+    const result = await compute();
+    return { result, peakBytes: watch.peak() };
+  } finally {
+    watch.stop();
+  }
+}
+
+/**
+ * The synchronous form, for the trainer's --memory budget: engine profiling (tf.profile's way) would time every kernel
+ * on webgpu with a queue submit and a timestamp query each.
+ */
+export function withPeakGpuBytesSync<T>(compute: () => T): { result: T; peakBytes: number } {
+  const manager = bufferManager();
+  if (!manager) throw new Error('the webgpu backend has not started');
+  const watch = watchPeak(manager);
+  try {
+    const result = compute();
+    return { result, peakBytes: watch.peak() };
+  } finally {
+    watch.stop();
+  }
+}

@@ -1,0 +1,258 @@
+// The epoch/step loop: phases, epochs, micro-batches, validation, resume and the stop signal. Everything else a run does
+// (checkpoints, early stopping, metrics, progress, the report) is a listener called from here.
+
+import { setImmediate } from 'node:timers/promises';
+import type * as tf from '@tensorflow/tfjs';
+import { releasePooledBuffers } from '../backend/webgpu-memory.ts';
+import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
+import type { Batch } from '../data/samples.ts';
+import { applyFreeze } from '../models/create-model.ts';
+import type { EpochRecord } from '../report/html-report.ts';
+import type { Quarantine } from '../stream/quarantine.ts';
+import { type Checkpoint, restoreTrainerState } from './checkpoint.ts';
+import { evaluateModel } from './evaluate.ts';
+import type { BackoffEvent, EpochEvent, RunContext, RunListener, RunSummary, StepEvent } from './listener.ts';
+import { type Phase, scheduleFor } from './phases.ts';
+import { type BestEpoch, type ListenerStates, type LoopPosition, type RunState, runStateVersion } from './run-state.ts';
+import type { StepReport } from './train-stage.ts';
+import { Trainer } from './trainer.ts';
+
+export interface LoopSpec {
+  config: TrainConfig;
+  runDir: string;
+  model: tf.LayersModel;
+  /** The backbone's blocks, bottom to top, for the fine-tuning phase's freeze. */
+  blocks: string[];
+  classes: readonly string[];
+  phases: Phase[];
+  stepsPerEpoch: number;
+  quarantine: Quarantine;
+  gauges: ReadonlyMap<string, () => unknown>;
+  listeners: RunListener[];
+  memoryBudgetBytes?: number;
+  /** The checkpoint to continue from, with its run state. */
+  resumeFrom?: Checkpoint;
+  /** One epoch of training: the pipeline's flow ending in the trainer stage, skipping `skip` micro-batches. */
+  trainSteps(epoch: number, trainer: Trainer, skip: number): AsyncIterable<StepReport>;
+  validationBatches(epoch: number): AsyncIterable<Batch>;
+  /** Aborting stops the run at the next micro-batch; its reason names the signal. */
+  signal?: AbortSignal;
+  message(text: string, fields?: Record<string, unknown>): void;
+}
+
+export interface LoopOutcome {
+  interrupted: boolean;
+  /** The abort reason when interrupted (e.g. 'SIGTERM'). */
+  signal?: string;
+}
+
+export class RunLoop implements RunContext {
+  readonly config: TrainConfig;
+  readonly runDir: string;
+  readonly model: tf.LayersModel;
+  readonly classes: readonly string[];
+  readonly phases: readonly Phase[];
+  readonly totalEpochs: number;
+  readonly stepsPerEpoch: number;
+  readonly quarantine: Quarantine;
+  readonly gauges: ReadonlyMap<string, () => unknown>;
+  readonly resumedFrom: string | undefined;
+  trainer: Trainer | undefined;
+  position: LoopPosition;
+  steps: number;
+  history: EpochRecord[];
+  best: BestEpoch | null;
+  stopReason: string | null;
+  private readonly spec: LoopSpec;
+  /** Out-of-memory backoffs the trainer reported during the current micro-batch, handed to listeners after it. */
+  private readonly backoffs: BackoffEvent[] = [];
+
+  constructor(spec: LoopSpec) {
+    this.spec = spec;
+    this.config = spec.config;
+    this.runDir = spec.runDir;
+    this.model = spec.model;
+    this.classes = spec.classes;
+    this.phases = spec.phases;
+    this.totalEpochs = spec.phases.at(-1)!.endEpoch;
+    this.stepsPerEpoch = spec.stepsPerEpoch;
+    this.quarantine = spec.quarantine;
+    this.gauges = spec.gauges;
+    this.resumedFrom = spec.resumeFrom?.folder;
+    const state = spec.resumeFrom?.state;
+    this.position = state?.position ?? { phase: 0, epoch: 0, batchInEpoch: 0, optimizerStep: 0, chunks: 1 };
+    this.steps = state?.steps ?? 0;
+    this.history = state?.history ?? [];
+    this.best = state?.best ?? null;
+    this.stopReason = state?.stopReason ?? null;
+    if (state) for (const listener of spec.listeners) if (listener.name) listener.loadState?.(state.listeners[listener.name]);
+  }
+
+  snapshot(): RunState {
+    const listeners: ListenerStates = {};
+    for (const listener of this.spec.listeners)
+      if (listener.name && listener.state) Object.assign(listeners, { [listener.name]: listener.state() });
+    return {
+      version: runStateVersion,
+      position: { ...this.position },
+      steps: this.steps,
+      history: this.history,
+      best: this.best,
+      stopReason: this.stopReason,
+      listeners,
+    };
+  }
+
+  message(text: string, fields?: Record<string, unknown>): void {
+    this.spec.message(text, fields);
+  }
+
+  async run(): Promise<LoopOutcome> {
+    await this.emit((listener) => listener.onRunStart?.(this));
+    const resumed = this.spec.resumeFrom;
+    // On resume the epoch decides the phase (a longer --epochs can reopen a finished one); optimizer state carries over only within its phase.
+    const found = resumed ? this.phases.findIndex((phase) => this.position.epoch < phase.endEpoch) : 0;
+    const startPhase = found < 0 ? this.phases.length : found;
+    for (let index = startPhase; index < this.phases.length && this.stopReason === null; index++) {
+      const resuming = resumed !== undefined && index === startPhase;
+      const outcome = await this.runPhase(index, resuming ? resumed : undefined);
+      if (outcome.interrupted) return outcome;
+    }
+    await this.emit((listener) => listener.onTrainEnd?.(this));
+    return { interrupted: false };
+  }
+
+  private async runPhase(index: number, resumed: Checkpoint | undefined): Promise<LoopOutcome> {
+    const { config } = this;
+    const phase = this.phases[index];
+    applyFreeze(this.model, this.spec.blocks, phase.freeze);
+    const trainer = new Trainer({
+      model: this.model,
+      optimizer: {
+        name: config.optimizer,
+        lr: phase.lr,
+        momentum: config.momentum,
+        nesterov: config.nesterov,
+        weightDecay: config.weightDecay,
+      },
+      accumulate: accumulateOf(config),
+      schedule: scheduleFor(config, phase, this.stepsPerEpoch),
+      l1: config.l1,
+      l2: config.l2,
+      labelSmoothing: config.labelSmoothing,
+      memoryBudgetBytes: this.spec.memoryBudgetBytes,
+      chunks: this.position.chunks,
+      recompute: config.recompute,
+      onBackoff: (event) => this.backoffs.push(event),
+    });
+    this.trainer = trainer;
+    const from = resumed ? { ...this.position } : undefined; // where the resumed run stopped
+    try {
+      if (from && index === from.phase) await restoreTrainerState(resumed!, trainer);
+      await this.emit((listener) => listener.onPhaseStart?.(this, phase, index));
+      const firstEpoch = from ? Math.max(from.epoch, phase.firstEpoch) : phase.firstEpoch;
+      for (let epoch = firstEpoch; epoch < phase.endEpoch && this.stopReason === null; epoch++) {
+        const skip = from && epoch === from.epoch ? from.batchInEpoch : 0;
+        const trained = await this.trainEpoch(index, epoch, trainer, skip);
+        if (trained.interrupted) return trained;
+        await this.validateEpoch(index, epoch, trained.lossSum / Math.max(1, trained.lossSamples));
+      }
+      return { interrupted: false };
+    } finally {
+      this.trainer = undefined;
+      trainer.dispose();
+      releasePooledBuffers(); // webgpu: the next phase's shapes differ; the device gets this phase's pooled buffers back
+    }
+  }
+
+  private async trainEpoch(phase: number, epoch: number, trainer: Trainer, skip: number) {
+    this.position = { ...this.position, phase, epoch, batchInEpoch: skip };
+    const reports = this.spec.trainSteps(epoch, trainer, skip)[Symbol.asyncIterator]();
+    try {
+      return await this.consume(reports, phase, epoch, trainer);
+    } finally {
+      await reports.return?.(); // closes the pipeline (prefetch, decoders) when the loop leaves early
+    }
+  }
+
+  private async consume(reports: AsyncIterator<StepReport>, phase: number, epoch: number, trainer: Trainer) {
+    const started = performance.now();
+    let [samplesSeen, lossSum, lossSamples] = [0, 0, 0];
+    for (;;) {
+      let next: IteratorResult<StepReport>;
+      try {
+        next = await reports.next();
+      } finally {
+        for (const event of this.backoffs.splice(0)) await this.emit((listener) => listener.onBackoff?.(this, event));
+      }
+      if (next.done) break;
+      const report = next.value;
+      samplesSeen += report.samples;
+      this.position = { phase, epoch, batchInEpoch: report.batchInEpoch, optimizerStep: trainer.optimizerStep, chunks: trainer.chunks };
+      if (report.update) {
+        this.steps++;
+        lossSum += report.update.loss * report.update.samples;
+        lossSamples += report.update.samples;
+        const step: StepEvent = {
+          phase,
+          epoch,
+          step: this.steps,
+          batchInEpoch: report.batchInEpoch,
+          loss: report.update.loss,
+          samples: report.update.samples,
+          learningRate: report.learningRate,
+          imagesPerSec: samplesSeen / Math.max((performance.now() - started) / 1000, 1e-9),
+        };
+        await this.emit((listener) => listener.onStep?.(this, step));
+      }
+      // A turn of the event loop: with a full prefetch queue and a backend that reads without I/O (wasm), the loop would
+      // otherwise run on microtasks alone, and a SIGTERM (or the producers' I/O) would wait for the end of the epoch.
+      await setImmediate();
+      if (this.spec.signal?.aborted) {
+        const signal = String(this.spec.signal.reason ?? 'stop');
+        await this.emit((listener) => listener.onInterrupt?.(this, signal));
+        return { interrupted: true, signal, lossSum, lossSamples };
+      }
+    }
+    await this.emit((listener) => listener.onTrainEpochEnd?.(this, epoch));
+    return { interrupted: false, lossSum, lossSamples };
+  }
+
+  private async validateEpoch(phase: number, epoch: number, trainLoss: number): Promise<void> {
+    const { config } = this;
+    const evaluation = await evaluateModel(this.model, this.spec.validationBatches(epoch), this.classes.length, config.topK);
+    const record: EpochRecord = {
+      epoch,
+      trainLoss,
+      valLoss: evaluation.loss,
+      valAccuracy: evaluation.accuracy,
+      valTopK: evaluation.topK,
+      learningRate: this.trainer!.learningRate,
+    };
+    this.history.push(record);
+    // Where to go on from here; the phase stays the one whose optimizer state a checkpoint holds.
+    this.position = { ...this.position, epoch: epoch + 1, batchInEpoch: 0, optimizerStep: this.trainer!.optimizerStep };
+    const event: EpochEvent = { phase, epoch, record, evaluation };
+    let judged = false;
+    let best = false;
+    for (const listener of this.spec.listeners) {
+      const verdict = await listener.onValidationEnd?.(this, event);
+      if (listener.judgesBest) {
+        judged = true;
+        best ||= verdict?.best === true;
+      }
+      if (verdict?.stop && this.stopReason === null) this.stopReason = verdict.stop;
+    }
+    if (!judged || best) this.best = { epoch, evaluation };
+    await this.emit((listener) => listener.onEpochEnd?.(this, { ...event, best: !judged || best }));
+  }
+
+  /** Hands the run's summary to the listeners (the report is written here). */
+  async end(summary: RunSummary): Promise<void> {
+    await this.emit((listener) => listener.onRunEnd?.(this, summary));
+  }
+
+  private async emit(call: (listener: RunListener) => void | Promise<void>): Promise<void> {
+    for (const listener of this.spec.listeners) await call(listener);
+  }
+}

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/ladder.ts';
+import { WebgpuOutOfMemory, watchDevice, watchedDevice, withDeviceErrorScope } from '../src/backend/webgpu-health.ts';
+import { capPooledBytes, gpuBytes, releasePooledBuffers, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
+import { isOutOfMemory } from '../src/memory/out-of-memory.ts';
+import { withPeakBytes } from '../src/memory/peak-bytes.ts';
+
+await selectBackend('webgpu');
+
+test('pooled GPU buffers go back to the device, and the pool keeps working after', async () => {
+  const make = () => tf.tidy(() => tf.add(tf.ones([1024, 256]), 1)); // 1 MiB, computed on the device
+  const first = make();
+  await first.data();
+  first.dispose();
+  const pooled = gpuBytes()!;
+  assert.ok(pooled.allocated - pooled.inUse >= 2 ** 20, 'the freed 1 MiB buffer stays pooled');
+  const freed = releasePooledBuffers();
+  assert.ok(freed >= 2 ** 20, `freed ${freed} bytes`);
+  const after = gpuBytes()!;
+  assert.equal(after.allocated, after.inUse, 'nothing pooled is left');
+  // tfjs ignores releases once its free-list map is empty: the lists must be emptied, not the map.
+  const second = make();
+  assert.deepEqual(Array.from((await second.data()).slice(0, 3)), [2, 2, 2]);
+  second.dispose();
+  assert.ok(gpuBytes()!.allocated - gpuBytes()!.inUse >= 2 ** 20, 'a buffer released after the trim is pooled again');
+  releasePooledBuffers();
+});
+
+test('the peak GPU bytes in use cover a computation’s largest intermediate, sync and async', async () => {
+  const x = tf.ones([512, 512]);
+  await x.data();
+  const { result, peakBytes } = await withPeakGpuBytes(async () => {
+    const y = tf.tidy(() => tf.sum(tf.mul(tf.add(x, 1), 2)));
+    const value = (await y.data())[0];
+    y.dispose();
+    return value;
+  });
+  assert.equal(result, 4 * 512 * 512);
+  assert.ok(peakBytes >= 2 * 512 * 512 * 4, `peak ${peakBytes} holds x and one intermediate`);
+  // The trainer's --memory budget measures the same way on webgpu (no per-kernel timing).
+  const sync = withPeakBytes(() => tf.tidy(() => tf.sum(tf.mul(tf.add(x, 1), 2))));
+  assert.ok(sync.peakBytes >= 2 * 512 * 512 * 4, `sync peak ${sync.peakBytes}`);
+  sync.result.dispose();
+  x.dispose();
+});
+
+test('a device error inside the step’s error scope rejects, and an out-of-memory one is recognised as out of memory', async () => {
+  const device = watchedDevice()!;
+  // A buffer over maxBufferSize is a validation error, reported asynchronously: it must not pass silently.
+  // (With a tensor of a size the pool has not seen, so the step allocated and the scope is waited for.)
+  const fresh = (length: number) => tf.add(tf.ones([length]), 1);
+  await assert.rejects(
+    withDeviceErrorScope(() => {
+      device.createBuffer({ size: device.limits.maxBufferSize + 4, usage: GPUBufferUsage.STORAGE });
+      return fresh(7001);
+    }),
+    /webgpu: /,
+  );
+  // Real exhaustion cannot be caused on demand, so a device that reports one stands in for it.
+  const outOfMemory = Object.assign(Object.create({ constructor: { name: 'GPUOutOfMemoryError' } }), { message: 'Allocation failed' });
+  const fake = {
+    pushErrorScope() {},
+    popErrorScope: async function (this: { popped: number }) {
+      return this.popped++ === 0 ? outOfMemory : null;
+    },
+    popped: 0,
+    lost: new Promise(() => {}),
+  };
+  watchDevice(fake as unknown as GPUDevice);
+  let discarded: tf.Tensor | undefined;
+  try {
+    const failure = await withDeviceErrorScope(
+      () => fresh(7002),
+      (tensor) => {
+        discarded = tensor;
+        tensor.dispose();
+      },
+    ).catch((error: unknown) => error);
+    assert.ok(failure instanceof WebgpuOutOfMemory, String(failure));
+    assert.ok(isOutOfMemory(failure), 'the trainer backs off on it');
+    assert.ok(discarded?.isDisposed, 'the result of the failed step was released');
+    // A step served wholly from the pool is not waited for; what its scope reports comes out at the next check.
+    fake.popped = 0;
+    const quiet = await withDeviceErrorScope(() => tf.ones([1]));
+    quiet.dispose();
+    await assert.rejects(
+      withDeviceErrorScope(() => fresh(7003)),
+      WebgpuOutOfMemory,
+    );
+  } finally {
+    watchDevice(device);
+  }
+});
+
+test('a capped pool destroys pooled buffers of other sizes instead of growing past the cap', async () => {
+  const churn = async () => {
+    // 1 MiB tensors of ten sizes, each freed before the next: an exact-size pool keeps them all.
+    for (let i = 0; i < 10; i++) {
+      const t = tf.tidy(() => tf.add(tf.ones([2 ** 18 + i * 64]), 1));
+      await t.data();
+      t.dispose();
+    }
+    return gpuBytes()!;
+  };
+  releasePooledBuffers();
+  const base = gpuBytes()!.allocated;
+  const uncapped = await churn();
+  assert.ok(uncapped.allocated - base >= 15 * 2 ** 20, `uncapped pool grew by ${uncapped.allocated - base}`);
+  releasePooledBuffers();
+  capPooledBytes(base + 3 * 2 ** 20);
+  try {
+    const capped = await churn();
+    // Checked at each new buffer, so what was in use at the last one (a tensor, its input, a read's staging copy: 3 MiB)
+    // may sit pooled above the cap until the next allocation; never the ten sizes of the uncapped pool.
+    assert.ok(capped.allocated <= base + 4 * 2 ** 20, `capped pool holds ${capped.allocated - base} bytes over the base`);
+  } finally {
+    capPooledBytes(undefined);
+    releasePooledBuffers();
+  }
+});
