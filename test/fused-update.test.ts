@@ -202,7 +202,9 @@ test("Trainer steps on wasm (compiled kernels, fused update) follow the cpu back
       scale = Math.max(scale, Math.abs(values[k]));
       moved = Math.max(moved, Math.abs(values[k] - initial![i][k]));
     }
-    assert.ok(difference <= 1e-4 * scale, `weight ${i}: ${difference} apart (largest value ${scale})`);
+    // Relative to how far training moved the weight: a sum with cancellation (BatchNorm's beta starts at 0) carries a
+    // larger relative error than each kernel's 1e-4, but stale or wrong weights miss by a large part of the step.
+    assert.ok(difference <= 1e-3 * moved + 1e-6 * scale, `weight ${i}: ${difference} apart (moved ${moved}, largest value ${scale})`);
     assert.ok(moved > 0, `weight ${i} was trained`);
   });
 });

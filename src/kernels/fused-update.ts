@@ -106,7 +106,7 @@ export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMa
         words[base + 5] = gradients[name].size;
         floats[base + 6] = decay?.appliesTo(name) ? decay.factor : 1;
       });
-      run(kind, fields, compiledKernels(backend), table, updated.length);
+      run(kind, fields, backend, table, updated.length);
     });
   } catch (error) {
     for (const output of outputs) backend.disposeData(output.dataId);
@@ -128,13 +128,13 @@ export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMa
 }
 
 /** Calls the kernel with tfjs' scalars as float32 (wasm rounds each number argument to float32, as tfjs' scalar tensors do). */
-function run(kind: Kind, fields: OptimizerFields, kernels: CompiledKernels, table: number, count: number): void {
+function run(kind: Kind, fields: OptimizerFields, backend: tf.KernelBackend, table: number, count: number): void {
+  const kernels = compiledKernels(backend);
   const rate = fields.learningRate;
   if (kind === 'adam') {
-    const oneMinusAccBeta1 = Math.fround(1 - fields.accBeta1.dataSync()[0]);
-    const oneMinusAccBeta2 = Math.fround(1 - fields.accBeta2.dataSync()[0]);
     const { beta1, beta2, epsilon } = fields;
-    kernels.adamUpdate(table, count, beta1, 1 - beta1, beta2, 1 - beta2, oneMinusAccBeta1, oneMinusAccBeta2, epsilon, -rate);
+    const [accBeta1, accBeta2] = [addressOf(backend, fields.accBeta1), addressOf(backend, fields.accBeta2)];
+    kernels.adamUpdate(table, count, beta1, 1 - beta1, beta2, 1 - beta2, accBeta1, accBeta2, epsilon, -rate);
   } else if (kind === 'momentum') kernels.momentumUpdate(table, count, fields.momentum, -rate, fields.useNesterov ? 1 : 0);
   else if (kind === 'sgd') kernels.sgdUpdate(table, count, -rate);
   else kernels.rmspropUpdate(table, count, fields.decay, 1 - fields.decay, fields.momentum, rate, fields.epsilon);

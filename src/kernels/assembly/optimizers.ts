@@ -31,6 +31,7 @@ function entryFactor(table: usize, e: i32): f32 {
 /**
  * Adam (slot 1 = m, slot 2 = v): m ← m·β1 + g·(1 − β1); v ← v·β2 + g²·(1 − β2);
  * value ← ((m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ)) + ε) · (−lr) + value) · factor.
+ * β1ᵗ and β2ᵗ are read from tfjs' own accumulated-beta scalars (`accBeta1`, `accBeta2`), so the host never reads the device.
  */
 export function adamUpdate(
   table: usize,
@@ -39,11 +40,13 @@ export function adamUpdate(
   oneMinusBeta1: f32,
   beta2: f32,
   oneMinusBeta2: f32,
-  oneMinusAccBeta1: f32,
-  oneMinusAccBeta2: f32,
+  accBeta1: usize,
+  accBeta2: usize,
   epsilon: f32,
   negativeRate: f32,
 ): void {
+  const oneMinusAccBeta1: f32 = 1 - load<f32>(accBeta1);
+  const oneMinusAccBeta2: f32 = 1 - load<f32>(accBeta2);
   const b1 = f32x4.splat(beta1);
   const c1 = f32x4.splat(oneMinusBeta1);
   const b2 = f32x4.splat(beta2);
