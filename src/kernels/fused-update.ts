@@ -5,7 +5,7 @@
 // packed into them, by tensor, so a convolution's filter must never change in place.
 
 import * as tf from '@tensorflow/tfjs';
-import { addressOf, type CompiledKernels, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';
+import { addressOf, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';
 
 /** AdamW's decoupled weight decay: the variables it applies to are multiplied by `factor` after the step. */
 export interface DecoupledDecay {
