@@ -47,9 +47,10 @@ webgpu-sim: setup
 
 # test/slurm.test.ts brings a single-node Slurm cluster up itself (scripts/slurm-dev.sh: root and apt on Debian) and down
 # again; a machine that cannot run one fails those tests with what to do. If the test run dies before its clean-up, the
-# line after it stops a cluster the tests started (never one a developer brought up).
+# line after it stops a cluster the tests started (never one a developer brought up). scripts/run-tests.sh gives the tests
+# a temporary directory of their own and fails the run if they leave anything in it.
 test: setup fixtures typecheck lint check-kernels webgpu-sim
-	node --import tsx --test test/*.test.ts; status=$$?; scripts/slurm-dev.sh down --if-owner tests; exit $$status
+	scripts/run-tests.sh; status=$$?; scripts/slurm-dev.sh down --if-owner tests; exit $$status
 
 # A single-node Slurm cluster for trying `streamfit sweep --executor slurm`: eval "$$(make -s slurm-up)", then make slurm-down.
 slurm-up:

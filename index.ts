@@ -12,7 +12,18 @@ export type {
   SampleInfo,
   TabulatedSample,
 } from './src/data/samples.ts';
-export { ConfigError, DataError, FlagError, NothingToResume, OptionError, StreamfitError, SystemError } from './src/errors.ts';
+export {
+  ConfigError,
+  DataError,
+  FlagError,
+  NothingToResume,
+  NothingToTrain,
+  OptionError,
+  RunFolderInUse,
+  StreamfitError,
+  SystemError,
+  TooManyQuarantined,
+} from './src/errors.ts';
 export { float16BitsToFloat32, float32ToFloat16Bits, fromFloat16Array, toFloat16Array } from './src/math/fp16.ts';
 export { BufferPool } from './src/stream/buffer-pool.ts';
 export { classifyError, type ErrorKind, type ErrorPolicy } from './src/stream/error-policy.ts';

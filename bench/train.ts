@@ -18,16 +18,21 @@ export interface TrainBenchOptions {
   /** Samples per step (one micro-batch, no accumulation). */
   batchSize: number;
   steps: number;
+  /** The trainer's backward pass (default: the trainer's, lean). */
+  backward?: 'lean' | 'autodiff';
+  recompute?: boolean;
 }
 
 export interface TrainBenchResult {
   backend: string;
+  backward: 'lean' | 'autodiff';
+  recompute: boolean;
   model: string;
   imageSize: number;
   batchSize: number;
   steps: number;
   msPerStep: number;
-  /** Process CPU time a step (user + system, all threads): steadier than wall time on a shared machine. */
+  /** Process CPU time a step: steadier than wall time on a shared machine (wasm runs on one thread). */
   cpuMsPerStep: number;
   imagesPerSec: number;
   numTensorsBefore: number;
@@ -56,19 +61,21 @@ function syntheticBatch(size: number, imageSize: number, classes: number): Batch
 export async function benchTrain(options: TrainBenchOptions): Promise<TrainBenchResult> {
   const backend = await selectBackend(options.backend);
   const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
-  const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
+  const backward = options.backward ?? 'lean';
+  const recompute = options.recompute ?? false;
+  const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1, backward, recompute });
   const batch = syntheticBatch(options.batchSize, options.imageSize, 10);
   // Every step reads its loss back (accumulate 1), so the timings include the device finishing its work.
   await trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
   const numTensorsBefore = tf.memory().numTensors;
   const gpuBefore = gpuBytes();
   const start = performance.now();
-  const cpuStart = process.cpuUsage();
+  const startCpu = process.cpuUsage();
   const { peakBytes } = await withPeakGpuBytes(async () => {
     for (let step = 0; step < options.steps; step++) await trainer.step(batch);
   });
   const msPerStep = (performance.now() - start) / options.steps;
-  const cpu = process.cpuUsage(cpuStart);
+  const cpu = process.cpuUsage(startCpu);
   const cpuMsPerStep = (cpu.user + cpu.system) / 1000 / options.steps;
   const numTensorsAfter = tf.memory().numTensors;
   const gpuAfter = gpuBytes();
@@ -76,6 +83,8 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   model.dispose();
   return {
     backend: backend.name,
+    backward,
+    recompute,
     model: options.model,
     imageSize: options.imageSize,
     batchSize: options.batchSize,

@@ -2,9 +2,10 @@
 
 import { probeBackends } from '../src/backend/probe.ts';
 import { parseFlags, report } from './args.ts';
+import { backendsFlags } from './flags.ts';
 
 export async function backendsCommand(argv: string[]): Promise<void> {
-  const { values } = parseFlags(argv, {});
+  const { values } = parseFlags(argv, backendsFlags);
   const result = await probeBackends();
   const lines = result.backends.map((rung) => {
     const state = rung.available ? (rung.automatic ? 'available' : 'on request') : 'unavailable';

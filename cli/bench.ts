@@ -2,11 +2,12 @@
 
 import { FlagError } from '../src/errors.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
+import { benchCacheFlags, benchKernelsFlags, benchPipelineFlags, benchTrainFlags } from './flags.ts';
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const [which, ...rest] = argv;
   if (which === 'pipeline') {
-    const { values } = parseFlags(rest, { images: { type: 'string' } });
+    const { values } = parseFlags(rest, benchPipelineFlags);
     const { benchPipeline } = await import('../bench/pipeline.ts');
     const result = await benchPipeline({
       images: intFlag(values.images, '--images', 400, 8),
@@ -20,24 +21,18 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (which === 'train') {
-    const { values } = parseFlags(rest, {
-      backend: { type: 'string' },
-      model: { type: 'string' },
-      'image-size': { type: 'string' },
-      'batch-size': { type: 'string' },
-      batch: { type: 'string' },
-      steps: { type: 'string' },
-      baseline: { type: 'string' },
-      'baseline-steps': { type: 'string' },
-      pytorch: { type: 'boolean' },
-    });
+    const { values } = parseFlags(rest, benchTrainFlags);
     const { benchTrain, benchTrainInChild, benchPytorch, machine } = await import('../bench/train.ts');
+    const backward = values.backward ?? 'lean';
+    if (backward !== 'lean' && backward !== 'autodiff') throw new FlagError('--backward', `expected lean or autodiff, got '${backward}'`);
     const options = {
       backend: values.backend ?? process.env.STREAMFIT_BACKEND,
       model: values.model ?? 'efficientnet-b0',
       imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
       batchSize: intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 8),
       steps: intFlag(values.steps, '--steps', 3),
+      backward: backward as 'lean' | 'autodiff',
+      recompute: Boolean(values.recompute),
     };
     const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
     const lines = [`${result.backend}: ${result.msPerStep} ms a step (${result.cpuMsPerStep} ms of CPU), ${result.imagesPerSec} images/s`];
@@ -73,7 +68,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (which === 'cache') {
-    const { values } = parseFlags(rest, { data: { type: 'string' }, 'image-size': { type: 'string' }, epochs: { type: 'string' } });
+    const { values } = parseFlags(rest, benchCacheFlags);
     const { benchFeatureCache } = await import('../bench/feature-cache.ts');
     const result = await benchFeatureCache({
       data: values.data ?? 'fixtures/generated/shapes',
@@ -88,13 +83,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (which === 'kernels') {
-    const { values } = parseFlags(rest, {
-      backend: { type: 'string' },
-      model: { type: 'string' },
-      'image-size': { type: 'string' },
-      batch: { type: 'string' },
-      repeats: { type: 'string' },
-    });
+    const { values } = parseFlags(rest, benchKernelsFlags);
     const backend = values.backend ?? 'webgpu';
     if (backend === 'wasm') {
       // The compiled SIMD kernels against the implementations they replaced, on the calls of one CPU-sized step.

@@ -10,18 +10,17 @@ import { loadSavedModel } from '../src/train/saved-model.ts';
 import { preprocess } from '../stages/preprocess.ts';
 import { source } from '../stages/source.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
+import { evaluateFlags } from './flags.ts';
 
 export async function evaluateCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, {
-    model: { type: 'string' },
-    'batch-size': { type: 'string' },
-    batch: { type: 'string' },
-    'top-k': { type: 'string' },
-    backend: { type: 'string' },
-  });
+  const { values, positionals } = parseFlags(argv, evaluateFlags);
   if (!values.model) throw new FlagError('--model', 'evaluate needs --model <run folder>/model');
   const path = positionals[0];
   if (!path) throw new FlagError('<dataset>', 'evaluate needs a labelled folder, manifest or tar pattern');
+  if (positionals.length > 1)
+    throw new FlagError('<dataset>', `evaluate takes one dataset, got ${positionals.length}: ${positionals.join(' ')}`);
+  const k = intFlag(values['top-k'], '--top-k', 5);
+  const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 16);
   await selectBackend(requestedBackend(values.backend, process.env));
   const saved = await loadSavedModel(values.model);
   const dataset = await source(path, { classes: undefined });
@@ -32,20 +31,32 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     return index;
   });
   const quarantine = new Quarantine();
-  const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 16);
   const batches = flow(dataset, { epoch: 0, quarantine }).pipe(preprocess(saved.preprocessing, { batchSize }));
   const remapped = (async function* (): AsyncGenerator<Batch> {
     for await (const batch of batches) yield { ...batch, y: batch.y.map((index) => toModelIndex[index]) };
   })();
-  const evaluation = await evaluateModel(saved.model, remapped, saved.classes.length, intFlag(values['top-k'], '--top-k', 5));
+  const evaluation = await evaluateModel(saved.model, remapped, saved.classes.length, k);
   saved.model.dispose();
+  // Top-k with k at least the number of classes is 100 % whatever the model does: not worth a number.
+  const topK = k < saved.classes.length ? evaluation.topK : null;
   const result = {
     model: values.model,
     dataset: dataset.description,
     ...evaluation,
+    topK,
     classes: saved.classes,
     quarantined: quarantine.entries,
   };
-  const human = `${evaluation.count} images: accuracy ${(evaluation.accuracy * 100).toFixed(1)}%, top-${evaluation.k} ${(evaluation.topK * 100).toFixed(1)}%, loss ${evaluation.loss.toFixed(4)}`;
-  report(values.json, result, human);
+  const width = Math.max(...saved.classes.map((name) => name.length));
+  const lines = [
+    `${evaluation.count} images: accuracy ${percent(evaluation.accuracy)}${topK === null ? '' : `, top-${k} ${percent(topK)}`}, loss ${evaluation.loss.toFixed(4)}; ${quarantine.count} file${quarantine.count === 1 ? '' : 's'} quarantined`,
+    ...saved.classes.map((name, index) => `  ${name.padEnd(width)}  ${percent(evaluation.perClassAccuracy[index])}`),
+    ...quarantine.entries.map((entry) => `  quarantined ${entry.path}: ${entry.reason}`),
+  ];
+  if (evaluation.count === 0) throw new DataError(dataset.description, `no image could be evaluated (${quarantine.count} quarantined)`);
+  report(values.json, result, lines.join('\n'));
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
 }

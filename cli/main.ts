@@ -1,9 +1,13 @@
-// The `streamfit` command: dispatches to one module per command and turns errors into one line and a non-zero exit.
+// The `streamfit` command: dispatches to one module per command, answers --help and --version, and turns errors into one
+// line and a non-zero exit. bin/streamfit.js calls main().
 
+import { createRequire } from 'node:module';
+import { nearestName } from '../src/config/config-flags.ts';
 import { StreamfitError } from '../src/errors.ts';
-import { commandHelp } from './help.ts';
+import { commandHelp, type commands as helpTopics, mainHelp } from './help.ts';
 
-const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>> = {
+/** One loader a command; tsc refuses a command without help (cli/help.ts) or help without a command. */
+const commands: Record<keyof typeof helpTopics, () => Promise<(argv: string[]) => Promise<void>>> = {
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
   bench: async () => (await import('./bench.ts')).benchCommand,
   models: async () => (await import('./models.ts')).modelsCommand,
@@ -16,44 +20,36 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   backends: async () => (await import('./backends.ts')).backendsCommand,
 };
 
-const usage = `usage: streamfit <command> [flags] [--json]
-commands:
-  inspect <folder|manifest|tar pattern> [--image-size N]   decode every image, report classes and quarantined files
-  train [--config pipelines/x.ts] [--data path] [--model efficientnet-b0] [--image-size N] [--epochs N]
-        [--batch-size N] [--micro-batch N] [--optimizer adam|adamw|sgd|rmsprop] [--lr X] [--weights folder]
-        [--memory 8GiB] [--backend wasm|cpu|webgpu|tfjs-node|tfjs-node-gpu] [--out runs/NAME] [--resume]
-  sweep [--config pipelines/sweep.ts] [--trials N] [--concurrency N] [--eta 3] [--min-epochs 1] [--out runs/NAME] (+ train's data and model flags)
-        [--executor local|slurm] [--slurm-partition P] [--slurm-gpus-per-trial N] [--detach] … (streamfit sweep --help lists them)
-  predict --model runs/NAME/model <folder|manifest|tar> [--top N]   class probabilities per image
-  evaluate --model runs/NAME/model <labelled dataset> [--top-k N]   accuracy, top-k, confusion matrix
-  plan --model efficientnet-b7 --image-size 600 --batch-size 32 --memory 8GiB [--optimizer adam] [--freeze none|all|top:K] [--measure] [--alternatives]
-  models                                                   list the built-in models (EfficientNet, ResNet, VGG, Inception, MobileNet)
-  backends                                                 the backend ladder: what can start here, why not, the WebGPU adapter
-  weights import <keras.h5> --model <name> --out folder   Keras weights → tfjs layers format (for --weights)
-  bench pipeline [--images N]                              data pipeline throughput and memory against sharp alone
-  bench train [--backend wasm] [--model efficientnet-b0] [--image-size 128] [--batch-size 8] [--steps 3] [--baseline cpu] [--pytorch]
-  bench kernels [--image-size 224] [--batch 32] [--repeats 5]   webgpu: streamfit's WGSL training kernels against tfjs' own
-  bench kernels --backend wasm [--image-size 128] [--batch 8] [--repeats 5]   the compiled wasm kernels against those they replaced
-  bench cache [--data path] [--image-size 128] [--epochs 5]  head-only trial on cached features vs through the pipeline
-streamfit <command> --help lists every flag of a command.`;
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === 'help') {
-    process.stderr.write(`${usage}\n`);
-    return name ? 0 : 1;
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`streamfit ${version()}\n`);
+    return 0;
   }
-  const load = commands[name];
-  if (!load) {
-    process.stderr.write(`streamfit: unknown command '${name}'\n${usage}\n`);
+  if (name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    process.stdout.write(`${topic && isCommand(topic) ? commandHelp(topic) : mainHelp()}\n`);
+    return 0;
+  }
+  if (!name) {
+    process.stderr.write(`${mainHelp()}\n`);
     return 1;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${commandHelp[name]}\n`);
+  if (!isCommand(name)) {
+    const nearest = nearestName(name, Object.keys(commands));
+    process.stderr.write(
+      `streamfit: unknown command '${name}'${nearest ? `; did you mean '${nearest}'?` : ''} (streamfit --help lists them)\n`,
+    );
+    return 1;
+  }
+  // Help is asked for before any other flag is read, so `train --help` works whatever else the line holds.
+  const flagsOnly = rest.slice(0, rest.includes('--') ? rest.indexOf('--') : rest.length);
+  if (flagsOnly.includes('--help') || flagsOnly.includes('-h')) {
+    process.stdout.write(`${commandHelp(name)}\n`);
     return 0;
   }
   try {
-    await (await load())(rest);
+    await (await commands[name]())(rest);
     return typeof process.exitCode === 'number' ? process.exitCode : 0; // a command may set its own (130 after SIGINT)
   } catch (error) {
     // One line, always: a rethrown error would reach tfjs-wasm's uncaught-exception hook, which prints its whole source.
@@ -64,4 +60,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+function isCommand(name: string): name is keyof typeof commands {
+  return Object.hasOwn(commands, name);
+}
+
+function version(): string {
+  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+}

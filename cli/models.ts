@@ -3,9 +3,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeModels } from '../src/models/registry.ts';
 import { parseFlags, report } from './args.ts';
+import { modelsFlags } from './flags.ts';
 
 export async function modelsCommand(argv: string[]): Promise<void> {
-  const { values } = parseFlags(argv, {});
+  const { values } = parseFlags(argv, modelsFlags);
   await tf.setBackend('cpu');
   const models = describeModels();
   const lines = models.map(

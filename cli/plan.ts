@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { requestedBackend, selectBackend } from '../src/backend/ladder.ts';
 import { capPooledBytes, gpuBytes, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import { formatBytes, parseBytes } from '../src/config/bytes.ts';
+import { defaultTrainConfig, maxImageSize } from '../src/config/train-config.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
 import { type Alternative, planAlternatives, suggestion } from '../src/memory/alternatives.ts';
@@ -12,6 +13,7 @@ import { createModel, type Freeze } from '../src/models/create-model.ts';
 import { findModel, modelNames } from '../src/models/registry.ts';
 import { Trainer } from '../src/train/trainer.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
+import { planFlags } from './flags.ts';
 
 const optimizers = ['adam', 'adamw', 'sgd', 'rmsprop'];
 
@@ -23,23 +25,12 @@ export function parseFreeze(value: string | undefined): Freeze {
 }
 
 export async function planCommand(argv: string[]): Promise<void> {
-  const { values } = parseFlags(argv, {
-    model: { type: 'string' },
-    'image-size': { type: 'string' },
-    'batch-size': { type: 'string' },
-    batch: { type: 'string' },
-    memory: { type: 'string' },
-    optimizer: { type: 'string' },
-    freeze: { type: 'string' },
-    classes: { type: 'string' },
-    measure: { type: 'boolean' },
-    backend: { type: 'string' },
-    alternatives: { type: 'boolean' },
-  });
+  const { values } = parseFlags(argv, planFlags);
   const modelName = values.model ?? 'efficientnet-b0';
   const definition = findModel(modelName);
   if (!definition) throw new FlagError('--model', `unknown model '${modelName}' (expected one of ${modelNames.join(', ')})`);
   const imageSize = intFlag(values['image-size'], '--image-size', definition.resolution, 32);
+  if (imageSize > maxImageSize) throw new FlagError('--image-size', `got ${imageSize}; at most ${maxImageSize} px`);
   const batchSize = intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 32);
   if (!values.memory) throw new FlagError('--memory', 'plan needs a budget such as --memory 8GiB');
   const budgetBytes = parseBytes(values.memory);
@@ -72,6 +63,7 @@ export async function planCommand(argv: string[]): Promise<void> {
   }
   model.dispose();
   report(values.json, result, describePlan(result));
+  if (!plan.fits) process.exitCode = 1; // a plan that fits nothing is a failure a script must see
 }
 
 type PlanResult = Plan & {
@@ -97,7 +89,13 @@ async function measureStep(
   optimizer: OptimizerName,
   imageSize: number,
 ): Promise<{ peakBytes: number; gpuAllocatedBytes?: number }> {
-  const trainer = new Trainer({ model, optimizer: { name: optimizer, lr: 1e-4 }, accumulate: 1, recompute: plan.recompute });
+  // With a run's default momentum, as training uses it: SGD then keeps the momentum slot the planner counts.
+  const trainer = new Trainer({
+    model,
+    optimizer: { name: optimizer, lr: 1e-4, momentum: defaultTrainConfig.momentum },
+    accumulate: 1,
+    recompute: plan.recompute,
+  });
   const classes = (model.outputs[0].shape[1] as number) ?? 2;
   const size = plan.microBatch * imageSize * imageSize * 3;
   const batch: Batch = {

@@ -2,8 +2,9 @@
 // in src/sweep → printed. With --trial N it runs one trial of an existing sweep instead: what Slurm's array tasks run.
 
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { heapFlags } from '../src/config/heap-flags.ts';
+import { importPipelineModule } from '../src/config/pipeline-import.ts';
 import { defaultSweepConfig, type SweepConfig, validateSweepConfig } from '../src/config/sweep-config.ts';
 import { ConfigError, FlagError } from '../src/errors.ts';
 import { runSweep } from '../src/sweep/controller.ts';
@@ -14,61 +15,27 @@ import { sweepJobName } from '../src/sweep/slurm-executor.ts';
 import { type SearchSpace, validateSearchSpace } from '../src/sweep/space.ts';
 import { type TrialLaunch, trialId } from '../src/sweep/sweep-state.ts';
 import { runTrial } from '../src/sweep/trial.ts';
-import { intFlag, numberFlag, parseFlags, report } from './args.ts';
-import { configFromFlags, loadPipeline, resolveRunConfig, runFlags } from './run-config.ts';
+import { checkOutputFolder, markFolder } from '../src/train/output-folder.ts';
+import { intFlag, numberFlag, parseFlags, report, stringFlag, type ValuesOf } from './args.ts';
+import { sweepFlags } from './flags.ts';
+import { configFromFlags, loadPipeline, positionalData, resolveRunConfig, runFlags } from './run-config.ts';
 
 export const defaultSweepFile = 'pipelines/sweep.ts';
 const streamfitBin = fileURLToPath(new URL('../bin/streamfit.js', import.meta.url));
 /** Flags a trial does not inherit from the sweep's command line: the sweep sets them per trial. */
 const perTrialFlags = new Set(['out', 'name', 'epochs', 'overrides', 'config']);
 
-const sweepFlags = {
-  ...runFlags,
-  trials: { type: 'string' },
-  concurrency: { type: 'string' },
-  eta: { type: 'string' },
-  'min-epochs': { type: 'string' },
-  executor: { type: 'string' },
-  'slurm-partition': { type: 'string' },
-  'slurm-time': { type: 'string' },
-  'slurm-gpus-per-trial': { type: 'string' },
-  'slurm-cpus-per-trial': { type: 'string' },
-  'slurm-max-running': { type: 'string' },
-  'slurm-args': { type: 'string' },
-  'slurm-poll-seconds': { type: 'string' },
-  detach: { type: 'boolean' },
-  trial: { type: 'string' },
-  help: { type: 'boolean' },
-} as const;
-
-const usage = `usage: streamfit sweep [--config pipelines/sweep.ts] [--trials 8] [--eta 3] [--min-epochs 1] [--out runs/NAME] [--json]
-                       (+ train's data, model and run flags, shared by every trial)
-  --executor local|slurm        where trials run (default local: child processes on this machine)
-  --concurrency N               local: trials at once (default 1)
-  --slurm-partition P           slurm: the partition trials run in
-  --slurm-time T                slurm: each trial's time limit (sbatch --time: 90, 1:30:00, 2-00:00:00)
-  --slurm-gpus-per-trial N      slurm: GPUs per trial (--gres=gpu:N)
-  --slurm-cpus-per-trial N      slurm: CPUs per trial (--cpus-per-task)
-  --slurm-max-running K         slurm: trials of a rung running at once (the array's %K)
-  --slurm-args '…'              slurm: more sbatch arguments, passed through (e.g. '--mem=16G --qos=long')
-  --slurm-poll-seconds S        slurm: how often the controller polls squeue and the trial folders (default 5)
-  --detach                      slurm: submit the controller itself as a 1-CPU job, print its job id and return
-  --trial N --out DIR           run trial N of the sweep in DIR (what each Slurm array task runs)`;
-
 export async function sweepCommand(argv: string[]): Promise<void> {
-  const { values } = parseFlags(joinSlurmArgs(argv), sweepFlags);
-  if (values.help) {
-    process.stderr.write(`${usage}\n`);
-    return;
-  }
-  if (values.trial !== undefined) return trialMode(values.trial, values.out, values.json);
+  const { values, positionals } = parseFlags(joinSlurmArgs(argv), sweepFlags);
+  if (values.trial !== undefined) return trialMode(values.trial, stringFlag(values, 'out'), values.json);
+  const data = positionalData(positionals, values);
 
-  const pipelineFile = values.config ?? defaultSweepFile;
+  const pipelineFile = stringFlag(values, 'config') ?? defaultSweepFile;
   const pipeline = await loadPipeline(pipelineFile);
-  const module = (await import(pathToFileURL(resolve(pipelineFile)).href)) as { space?: unknown; sweep?: unknown };
+  const module = (await importPipelineModule(pipelineFile)) as { space?: unknown; sweep?: unknown };
   if (!module.space) throw new ConfigError('space', `${pipelineFile} must export \`space\` (a search space)`);
   const space: SearchSpace = validateSearchSpace(module.space);
-  const flags = configFromFlags(values);
+  const flags: Record<string, unknown> = { ...configFromFlags(values), ...(data === undefined ? {} : { data }) };
   const base = resolveRunConfig(pipeline, { ...flags, name: flags.name ?? 'sweep' }); // validates the shared config before any work
   const out = String(flags.out ?? join('runs', String(flags.name ?? pipeline.config.name ?? 'sweep')));
   const config = sweepConfigFrom(values, module.sweep, out);
@@ -76,14 +43,20 @@ export async function sweepCommand(argv: string[]): Promise<void> {
   const launch: TrialLaunch = {
     command: [process.execPath, ...heapFlags(), streamfitBin],
     pipelineFile: resolve(pipelineFile),
-    trainArgs: Object.entries(values)
-      .filter(([name, value]) => name in runFlags && !perTrialFlags.has(name) && value !== undefined)
-      .flatMap(([name, value]) => [`--${name}`, String(value)]),
+    trainArgs: [
+      ...(data === undefined ? [] : ['--data', data]),
+      ...Object.entries(values)
+        .filter(([name, value]) => name in runFlags && !perTrialFlags.has(name) && value !== undefined && value !== false)
+        .flatMap(([name, value]) => (value === true ? [`--${name}`] : [`--${name}`, String(value)])),
+    ],
     cwd: process.cwd(),
     metric: space.metric ?? 'valAccuracy',
   };
 
   if (config.detach) {
+    // Slurm opens controller.log in the sweep folder before the controller runs: check and mark the folder first.
+    checkOutputFolder(sweepDir, 'sweep', { data: base.data });
+    markFolder(sweepDir, 'sweep');
     const jobId = await submitController({
       sweepDir,
       cwd: process.cwd(),
@@ -140,7 +113,7 @@ function joinSlurmArgs(argv: string[]): string[] {
   return joined;
 }
 
-type SweepFlagValues = { [name in keyof typeof sweepFlags]?: (typeof sweepFlags)[name]['type'] extends 'boolean' ? boolean : string };
+type SweepFlagValues = ValuesOf<typeof sweepFlags>;
 
 /** defaults ← the pipeline file's `sweep` export ← flags, validated as a whole. */
 function sweepConfigFrom(values: SweepFlagValues, fromFile: unknown, out: string): SweepConfig {

@@ -5,11 +5,12 @@ import { FlagError } from '../src/errors.ts';
 import { importKerasWeights } from '../src/models/keras-import.ts';
 import { modelNames } from '../src/models/registry.ts';
 import { parseFlags, report } from './args.ts';
+import { weightsFlags } from './flags.ts';
 
 export async function weightsCommand(argv: string[]): Promise<void> {
   const [verb, ...rest] = argv;
   if (verb !== 'import') throw new FlagError('<verb>', `expected 'import', got '${verb ?? ''}'`);
-  const { values, positionals } = parseFlags(rest, { model: { type: 'string' }, out: { type: 'string' } });
+  const { values, positionals } = parseFlags(rest, weightsFlags);
   const file = positionals[0];
   if (!file) throw new FlagError('<file.h5>', 'weights import needs a Keras .h5 weights file');
   if (!values.model) throw new FlagError('--model', `expected one of ${modelNames.join(', ')}`);

@@ -47,6 +47,40 @@ export class NothingToResume extends StreamfitError {
   }
 }
 
+/** A run whose data cannot teach anything (one class, an empty class, no samples on a side of the split, no steps): refused. */
+export class NothingToTrain extends StreamfitError {
+  constructor(
+    readonly dataset: string,
+    readonly reason: string,
+  ) {
+    super(`${dataset}: nothing to train: ${reason}`);
+  }
+}
+
+/** More of the run's files were quarantined than `maxQuarantined` allows: the rest cannot be trusted to teach the model. */
+export class TooManyQuarantined extends StreamfitError {
+  constructor(
+    readonly count: number,
+    readonly files: number,
+    readonly share: number,
+    readonly file: string | undefined,
+  ) {
+    super(
+      `${count} of ${files} files quarantined (${percent(count / files)}), more than maxQuarantined ${percent(share)} allows: the run stops${file ? `; reasons in ${file}` : ''}`,
+    );
+  }
+}
+
+/** A run folder that another streamfit process is writing (its lock names the process). */
+export class RunFolderInUse extends StreamfitError {
+  constructor(
+    readonly folder: string,
+    readonly holder: string,
+  ) {
+    super(`${folder} is in use by ${holder}: wait for it to end, or choose another --out`);
+  }
+}
+
 /** A stage option out of range, caught when the stage is made (p-queue's wording: Expected `x` to be …, got `v`). */
 export class OptionError extends StreamfitError {
   constructor(
@@ -71,6 +105,10 @@ export class SystemError extends StreamfitError {
   ) {
     super(`${file}: ${code}: ${reason} (a problem of the machine, not of this image: the run stops)`);
   }
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)} %`;
 }
 
 function describeValue(value: unknown): string {

@@ -9,7 +9,7 @@ import { describedStage, type Stage } from '../src/stream/stage.ts';
 
 export interface BatchOptions {
   size: number;
-  /** Drop a last batch smaller than `size`. Default false. */
+  /** Drop a last batch smaller than `size`, unless it is the only one (a stream shorter than a batch still yields it). Default false. */
   dropLast?: boolean;
   /** Where batch arrays come from; a consumer that calls `batch.release()` makes them reused. Default: a pool of 4 spares. */
   pool?: BufferPool;
@@ -28,16 +28,20 @@ export function batch(options: BatchOptions): Stage<TabulatedSample, Batch> {
   };
   return describedStage(info, async function* (source) {
     let packer: BatchPacker | undefined;
+    let yielded = false;
     for await (const sample of source) {
       packer ??= new BatchPacker(sample, size, pool);
       // Each sample is written as it arrives, so the main thread never blocks for a whole batch at once.
       packer.add(sample);
       if (packer.count === size) {
         yield packer.finish();
+        yielded = true;
         packer = undefined;
       }
     }
-    if (packer && !dropLast) yield packer.finish();
+    // Dropping the only batch would leave an epoch with nothing to train on: a small dataset trains on a partial batch.
+    if (packer && (!dropLast || !yielded)) yield packer.finish();
+    else packer?.discard();
   });
 }
 
@@ -86,6 +90,11 @@ class BatchPacker {
     else applyTableUint8(sample.pixels, sample.table as Uint8Array, x, offset, mirrorWidth);
     this.y[this.count] = sample.classIndex;
     this.keys.push(sample.key);
+  }
+
+  /** Gives the batch array back to the pool when the batch is not yielded. */
+  discard(): void {
+    this.pool.release(this.x);
   }
 
   finish(): Batch {

@@ -10,9 +10,18 @@ import { registeredModels } from '../src/models/registry.ts';
 const run = promisify(execFile);
 const cli = join(import.meta.dirname, '..', 'bin', 'streamfit.js');
 
+/** The plan's JSON, and the exit code: 1 when the model does not fit (the JSON is printed all the same). */
 async function plan(args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run(process.execPath, [cli, 'plan', ...args, '--json'], { maxBuffer: 2 ** 24 });
-  return JSON.parse(stdout.trim().split('\n').pop()!);
+  let stdout: string;
+  let code = 0;
+  try {
+    ({ stdout } = await run(process.execPath, [cli, 'plan', ...args, '--json'], { maxBuffer: 2 ** 24 }));
+  } catch (error) {
+    ({ stdout, code } = error as { stdout: string; code: number });
+  }
+  const result = JSON.parse(stdout.trim().split('\n').pop()!);
+  assert.equal(code, result.fits ? 0 : 1, 'plan exits 1 when the model does not fit');
+  return result;
 }
 
 const alternative = (model: string, fits: boolean, microBatch: number, recompute: boolean, predictedPeakBytes: number): Alternative => ({

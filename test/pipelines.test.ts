@@ -7,6 +7,7 @@ import { Quarantine } from '../src/stream/quarantine.ts';
 import { describe } from '../src/stream/stage.ts';
 import { checkEvaluationChain } from '../src/train/run-pipeline.ts';
 import { source } from '../stages/source.ts';
+import { tempFolder } from './helpers/images.ts';
 import { fixtureFolder } from './helpers/tiny-dataset.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -34,9 +35,8 @@ test('every ready pipeline resolves, evaluates with the preprocessing its models
 });
 
 test('an old pipeline with validate, or with accumulate, is refused naming what replaces it', async () => {
-  const { mkdirSync, mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-  mkdirSync(join(root, 'runs'), { recursive: true });
-  const folder = mkdtempSync(join(root, 'runs', 'old-pipeline-')); // inside the repository: the file imports pipelines/
+  const { writeFileSync, rmSync } = await import('node:fs');
+  const folder = tempFolder(); // a pipeline file may live anywhere
   const write = (name: string, body: string) => {
     const file = join(folder, name);
     writeFileSync(file, body);
@@ -49,7 +49,7 @@ test('an old pipeline with validate, or with accumulate, is refused naming what 
   );
   const withAccumulate = write(
     'accumulate.ts',
-    `import { pipeline as base } from '../../pipelines/default.ts';\nexport const pipeline = { ...base, config: { ...base.config, microBatch: 8, accumulate: 4 } };\n`,
+    `import { pipeline as base } from ${JSON.stringify(join(root, 'pipelines', 'default.ts'))};\nexport const pipeline = { ...base, config: { ...base.config, microBatch: 8, accumulate: 4 } };\n`,
   );
   assert.throws(() => resolveRunConfig(undefined as never, {}), TypeError);
   const pipeline = await loadPipeline(withAccumulate);

@@ -107,6 +107,12 @@ test('casts to binary16 and packs batches of one contiguous array, keeping or dr
       ['k2', 'k3'],
     ],
   );
+  // A stream shorter than one batch: dropping its only batch would leave an epoch with nothing to train on.
+  const only = await collect(batch({ size: 8, dropLast: true })(tabulate(fromArray(samples), testContext()), testContext()));
+  assert.deepEqual(
+    only.map((b) => b.shape[0]),
+    [5],
+  );
 });
 
 test('refuses to batch images of different sizes, naming the file', () => {

@@ -132,6 +132,10 @@ export const pipeline = { ...base, config: { ...base.config, name: 'test-sweep',
   for (const file of ['results.csv', 'results.json', 'report.html', 'best.json', 'sweep.json'])
     assert.ok(existsSync(join(out, file)), file);
   for (const trial of result.trials) assert.ok(existsSync(join(out, trial.id, 'overrides.json')));
+  // The sweep folder and every trial folder are marked (a trial is a run: its train is not refused), and no lock is left.
+  assert.ok(existsSync(join(out, '.streamfit-sweep')) && !existsSync(join(out, '.streamfit-lock')));
+  for (const trial of result.trials)
+    assert.ok(existsSync(join(out, trial.id, '.streamfit-run')) && !existsSync(join(out, trial.id, '.streamfit-lock')), trial.id);
   const best = JSON.parse(readFileSync(join(out, 'best.json'), 'utf8'));
   assert.equal(best.config.model, 'efficientnet-b0');
 

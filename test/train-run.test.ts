@@ -28,6 +28,7 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
   assert.equal(first.epochs, 2);
   assert.equal(first.numTensorsEnd, first.numTensorsStart);
   assert.ok(first.steps > 0);
+  assert.equal(first.quarantined, 0);
   for (const file of [
     'config.json',
     'metrics.jsonl',
@@ -36,6 +37,7 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
     'model/model.json',
     'model/weights.bin',
     'checkpoints/latest.json',
+    '.streamfit-run',
   ]) {
     assert.ok(existsSync(join(out, file)), file);
   }
@@ -63,6 +65,11 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
       (p: { label: string; top: unknown[] }) => ['horizontal', 'vertical'].includes(p.label) && p.top.length === 2,
     ),
   );
+  // One image file, human output: its path and its top classes, best first, on stdout.
+  const image = join(data, 'vertical', readdirSync(join(data, 'vertical'))[0]);
+  const single = await run(process.execPath, [cli, 'predict', '--model', join(out, 'model'), image, '--backend', 'wasm', '--top', '2']);
+  const ranked = String.raw`(horizontal|vertical) 0\.\d{4}`;
+  assert.match(single.stdout, new RegExp(`^${image}\\t${ranked}\\t${ranked}\\n$`));
   const metadata = JSON.parse(readFileSync(join(out, 'model', 'model.json'), 'utf8')).userDefinedMetadata.streamfit;
   assert.deepEqual(metadata.preprocessing, { imageSize: 32, fit: 'cover', normalize: 'none', float16: false });
   // evaluate, with the preprocessing stored in the model, sees the validation images exactly as validation did.
@@ -72,11 +79,22 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
     for (const file of readdirSync(join(data, label)))
       if (isValidationKey(`${label}/${file}`, 0.2, 0)) copyFileSync(join(data, label, file), join(heldOut, label, file));
   }
-  const again = lastJson(
-    (await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), heldOut, '--backend', 'wasm', '--json'])).stdout,
-  );
+  const evaluatedHeldOut = await run(process.execPath, [
+    cli,
+    'evaluate',
+    '--model',
+    join(out, 'model'),
+    heldOut,
+    '--backend',
+    'wasm',
+    '--json',
+  ]);
+  const again = lastJson(evaluatedHeldOut.stdout);
   assert.ok(Math.abs(again.loss - first.valLoss) < 1e-5, `evaluate ${again.loss} vs the run's validation ${first.valLoss}`);
   assert.equal(again.accuracy, first.valAccuracy);
+  // Top-5 of 2 classes is 100 % whatever the model does: left out. The text (on stderr with --json) counts the quarantined.
+  assert.equal(again.topK, null);
+  assert.match(evaluatedHeldOut.stderr, /^\d+ images: accuracy \d+\.\d%, loss \d\.\d{4}; 0 files quarantined\n/m);
 
   const evaluated = lastJson(
     (await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), data, '--backend', 'wasm', '--json'])).stdout,
@@ -95,21 +113,38 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
   assert.equal(resumed.steps, first.steps * 1.5);
 });
 
-test('SIGTERM writes a checkpoint and exits 143; --resume finishes with the same number of steps', async () => {
+test("a second train into a running one's folder is refused at once; SIGTERM writes a checkpoint and exits 143; --resume finishes", async () => {
   const data = tinyDataset(16);
   const out = join(tempFolder(), 'run');
   const args = [cli, 'train', '--data', data, '--out', out, '--epochs', '2', ...small, '--json'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let signalled = false;
+  let second: Promise<void> | undefined;
   child.stderr.on('data', (chunk) => {
     stderr += chunk;
     if (!signalled && /"event":"step","epoch":0,"epochs":2,"step":3,/.test(stderr)) {
       signalled = true;
-      child.kill('SIGTERM');
+      child.kill('SIGSTOP'); // paused, alive and holding its folder's lock, while a second train tries the same folder
+      second = run(process.execPath, args).then(
+        () => assert.fail('a second train into a folder in use must be refused'),
+        (error: { code: number; stderr: string }) => {
+          assert.equal(error.code, 1);
+          assert.match(
+            error.stderr,
+            new RegExp(`^streamfit: ${out} is in use by streamfit process ${child.pid} \\(since [^)]+\\): wait for it to end`, 'm'),
+          );
+        },
+      );
+      const resume = () => {
+        child.kill('SIGCONT');
+        child.kill('SIGTERM');
+      };
+      second.then(resume, resume);
     }
   });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await second;
   assert.equal(code, 143, stderr.slice(-500));
   const latest = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest.json'), 'utf8'));
   assert.match(latest.folder, /^epoch-0-batch-\d+-step-\d+$/);

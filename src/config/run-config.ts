@@ -2,17 +2,17 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ConfigError, DataError, NothingToResume } from '../errors.ts';
 import { findModel, modelNames } from '../models/registry.ts';
 import type { PipelineDefinition } from '../train/pipeline-definition.ts';
+import { importPipelineModule } from './pipeline-import.ts';
 import { existingRunFolder, runFolder, timestampedName } from './run-folder.ts';
 import { defaultTrainConfig, type TrainConfig, validateTrainConfig } from './train-config.ts';
 
 export async function loadPipeline(file: string): Promise<PipelineDefinition> {
   const path = resolve(file);
   if (!existsSync(path)) throw new DataError(file, 'no such pipeline file');
-  const module = (await import(pathToFileURL(path).href)) as { pipeline?: PipelineDefinition & { validate?: unknown } };
+  const module = (await importPipelineModule(path)) as { pipeline?: PipelineDefinition & { validate?: unknown } };
   const pipeline = module.pipeline;
   if (pipeline && typeof pipeline.validate === 'function' && typeof pipeline.evaluate !== 'function') {
     throw new ConfigError(

@@ -46,7 +46,9 @@ export const trainConfigSchema = type({
   normalize: "'imagenet' | 'unit' | 'symmetric' | 'none'",
   batchNormMomentum: '0 < number < 1',
   recompute: 'boolean',
+  backward: "'lean' | 'autodiff'",
   featureCache: 'boolean',
+  maxQuarantined: '0 <= number <= 1',
 }).onUndeclaredKey('reject');
 
 export type TrainConfig = typeof trainConfigSchema.infer;
@@ -86,8 +88,19 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out' | 'mi
   normalize: 'none',
   batchNormMomentum: 0.99,
   recompute: false,
+  // streamfit's backward pass (src/memory/lean-backward): about a third of tfjs' activation memory, no slower; 'autodiff'
+  // runs tfjs' own, for comparison or should a model ever train differently with it.
+  backward: 'lean',
   featureCache: false,
+  maxQuarantined: 0.05,
 };
+
+/**
+ * The largest image side a run accepts. At 4096 px one image's first feature map alone (EfficientNet's stem: 2048² × 32
+ * channels × 4 bytes) is 512 MiB before the rest of the network, beyond the GPUs this toolkit is for; a much larger side only
+ * makes every decode fail (libvips runs out of memory resizing to 100 000 px) and the run quarantine every image.
+ */
+export const maxImageSize = 4096;
 
 /** Fields that changed meaning, and what replaces them: an old pipeline or overrides file is refused with the new names. */
 const renamedFields: Record<string, string> = {
@@ -111,6 +124,12 @@ export function validateTrainConfig(fields: Record<string, unknown>): TrainConfi
     const field = first.path.join('.') || '(root)';
     const value = first.path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key as string], input);
     throw new ConfigError(field, `got ${JSON.stringify(value)}; ${first.message}`);
+  }
+  if (result.imageSize > maxImageSize) {
+    throw new ConfigError(
+      'imageSize',
+      `got ${result.imageSize}; at most ${maxImageSize} px: one image's first feature map alone would pass 512 MiB of device memory, and larger sides make every decode fail`,
+    );
   }
   if (result.memory !== undefined && parseBytes(result.memory) === undefined) {
     throw new ConfigError('memory', `got ${JSON.stringify(result.memory)}; expected a size such as 8GiB or 512MiB`);

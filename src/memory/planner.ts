@@ -2,7 +2,14 @@
 // slots, activations kept for the backward pass), and the micro-batch / accumulation / recomputation that fit a budget.
 
 import type * as tf from '@tensorflow/tfjs';
+import { UnsupportedGraph } from './lean-backward/layer-graph.ts';
+import { LeanBackward } from './lean-backward/lean-step.ts';
+import { type ActivationEstimate, estimateGraphMemory, estimateRecomputedMemory } from './lean-backward/memory-estimate.ts';
 import { segmentModel } from './segments.ts';
+
+// The lean backward pass (the trainer's default) is planned from its own retention decisions and measured workspace
+// factors (lean-backward/memory-estimate.ts). The factors below are for tfjs' autodiff (TrainerOptions.backward
+// 'autodiff', and models the lean pass does not take).
 
 /**
  * Bytes a training step keeps per byte of layer output. tfjs' tape keeps what each op saves for its gradient and, in the
@@ -41,6 +48,8 @@ export interface MemoryBreakdown {
   optimizer: number;
   activations: number;
   workspace: number;
+  /** What the optimizer update holds beyond the backward pass's peak (lean backward only; 0 when the backward pass is higher). */
+  update?: number;
 }
 
 export interface StepEstimate {
@@ -51,6 +60,13 @@ export interface StepEstimate {
 }
 
 const optimizerSlots: Record<OptimizerName, number> = { adam: 2, adamw: 2, rmsprop: 2, sgd: 1 };
+
+/**
+ * Bytes the update holds at its peak per trainable byte: the trainer's scaled gradients, and tfjs' optimizer, which keeps
+ * every temporary of every variable until its applyGradients ends (Adam: about 14 per variable). Measured on wasm with
+ * tfjs 4.22's optimizers (SGD with momentum 1.4).
+ */
+const updateTransient: Record<OptimizerName, number> = { adam: 15, adamw: 15, rmsprop: 2.6, sgd: 1.4 };
 
 function elements(shape: ReadonlyArray<number | null>): number {
   return shape.reduce<number>((product, size) => product * (size ?? 1), 1);
@@ -79,6 +95,8 @@ export interface ModelMemoryProfile {
   trainableBytes: number;
   segments: SegmentSizes[];
   canRecompute: boolean;
+  /** Per-sample estimates for the lean backward pass; absent when it does not take the model (autodiff is planned). */
+  lean?: { plain: ActivationEstimate; recomputed?: ActivationEstimate; largestWeightBytes: number };
 }
 
 /** A layer's class, with its activation where one is fused in or chosen ('Conv2D:relu', 'Activation:swish', 'ReLU:clipped'). */
@@ -103,7 +121,22 @@ export function profileModel(model: tf.LayersModel): ModelMemoryProfile {
       trainable: segment.variables.length > 0,
     };
   });
-  return { paramBytes, trainableBytes, segments, canRecompute: segments.length >= 3 };
+  const canRecompute = segments.length >= 3;
+  return { paramBytes, trainableBytes, segments, canRecompute, lean: leanProfile(model, canRecompute) };
+}
+
+function leanProfile(model: tf.LayersModel, canRecompute: boolean): ModelMemoryProfile['lean'] {
+  const lean = new LeanBackward(model);
+  try {
+    return {
+      plain: estimateGraphMemory(lean.graph()),
+      recomputed: canRecompute ? estimateRecomputedMemory(lean.segmentGraphs()) : undefined,
+      largestWeightBytes: Math.max(0, ...model.trainableWeights.map((weight) => elements(weight.shape) * 4)),
+    };
+  } catch (error) {
+    if (error instanceof UnsupportedGraph) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -112,6 +145,7 @@ export function profileModel(model: tf.LayersModel): ModelMemoryProfile {
  * the one segment being rerun.
  */
 export function estimateStep(profile: ModelMemoryProfile, microBatch: number, optimizer: OptimizerName, recompute: boolean): StepEstimate {
+  if (profile.lean) return estimateLeanStep(profile, profile.lean, microBatch, optimizer, recompute);
   const lowest = Math.max(
     0,
     profile.segments.findIndex((segment) => segment.trainable),
@@ -128,6 +162,36 @@ export function estimateStep(profile: ModelMemoryProfile, microBatch: number, op
     optimizer: optimizerSlots[optimizer] * profile.trainableBytes,
     activations: Math.round(activationsPerSample * microBatch),
     workspace: Math.round(workspaceFactor * Math.max(...profile.segments.map((segment) => segment.largestLayerBytes)) * microBatch),
+  };
+  const predictedPeakBytes = Object.values(breakdown).reduce((sum, bytes) => sum + bytes, 0);
+  return { microBatch, recompute, breakdown, predictedPeakBytes };
+}
+
+/**
+ * The lean backward pass adds each weight gradient into its accumulator as soon as it is computed, so gradients cost one
+ * layer's worth (the gradient and the sum being formed) instead of a copy of all of them.
+ */
+function estimateLeanStep(
+  profile: ModelMemoryProfile,
+  lean: NonNullable<ModelMemoryProfile['lean']>,
+  microBatch: number,
+  optimizer: OptimizerName,
+  recompute: boolean,
+): StepEstimate {
+  const estimate = recompute && lean.recomputed ? lean.recomputed : lean.plain;
+  const backward = {
+    grads: 2 * lean.largestWeightBytes,
+    activations: Math.round(estimate.keptBytes * microBatch),
+    workspace: Math.round((estimate.peakBytes - estimate.keptBytes) * microBatch),
+  };
+  const backwardBytes = backward.grads + backward.activations + backward.workspace;
+  const breakdown: MemoryBreakdown = {
+    params: profile.paramBytes,
+    accumulators: profile.trainableBytes,
+    optimizer: optimizerSlots[optimizer] * profile.trainableBytes,
+    ...backward,
+    // The update runs after the backward pass has freed its activations: the step peaks at the higher of the two.
+    update: Math.max(0, Math.round(updateTransient[optimizer] * profile.trainableBytes) - backwardBytes),
   };
   const predictedPeakBytes = Object.values(breakdown).reduce((sum, bytes) => sum + bytes, 0);
   return { microBatch, recompute, breakdown, predictedPeakBytes };

@@ -34,7 +34,7 @@ type ActivationArgs = Parameters<typeof tf.layers.activation>[0];
 const classOf = <Args>(layer: tf.layers.Layer) => Object.getPrototypeOf(layer).constructor as LayerClass<Args>;
 
 /** The fields of tfjs' BatchNormalization that its training step reads (they are not in its public types). */
-interface BatchNormalizationFields {
+export interface BatchNormalizationFields {
   axis: number;
   momentum: number;
   epsilon: number;
@@ -44,8 +44,21 @@ interface BatchNormalizationFields {
   movingVariance: tf.LayerVariable;
 }
 
+/** Moves the moving mean and variance towards a batch's statistics, as tfjs' BatchNormalization does in training. */
+export function updateMovingStatistics(fields: BatchNormalizationFields, mean: tf.Tensor, variance: tf.Tensor): void {
+  tf.tidy(() => {
+    for (const [variable, batchValue] of [
+      [fields.movingMean, mean],
+      [fields.movingVariance, variance],
+    ] as const) {
+      const value = variable.read();
+      variable.write(tf.sub(value, tf.mul(tf.sub(value, batchValue), 1 - fields.momentum)));
+    }
+  });
+}
+
 /** tfjs' BatchNormalization, with its training step as one lean op (lean-gradients.ts); the same numbers and updates. */
-const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (
+export const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf.layers.batchNormalization({})) as new (
   args: BatchNormalizationArgs,
 ) => tf.layers.Layer) {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
@@ -58,13 +71,7 @@ const LeanBatchNormalization = class extends (classOf<BatchNormalizationArgs>(tf
       // and throw. Its gradient is computed and dropped.
       const gamma = fields.gamma ? fields.gamma.read() : tf.onesLike(fields.beta!.read());
       const { output, mean, variance } = leanBatchNormTraining(input, gamma, fields.beta!.read(), fields.epsilon);
-      for (const [variable, batchValue] of [
-        [fields.movingMean, mean],
-        [fields.movingVariance, variance],
-      ] as const) {
-        const value = variable.read();
-        variable.write(tf.sub(value, tf.mul(tf.sub(value, batchValue), 1 - fields.momentum)));
-      }
+      updateMovingStatistics(fields, mean, variance);
       tf.dispose([mean, variance]);
       return output;
     });

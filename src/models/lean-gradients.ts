@@ -43,10 +43,10 @@ export function leanBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.T
   const op = tf.customGrad((input, scale, offset, save) => {
     const [saved, savedScale] = [input as tf.Tensor, scale as tf.Tensor];
     (save as tf.GradSaveFunc)([saved, savedScale]);
-    const { mean, variance } = tf.moments(saved, axes);
+    const { output, mean, variance } = batchNormWithBatchStatistics(saved, savedScale, offset as tf.Tensor, epsilon);
     statistics = [tf.keep(mean), tf.keep(variance)];
     return {
-      value: tf.batchNorm(saved, mean, variance, offset as tf.Tensor, savedScale, epsilon),
+      value: output,
       gradFunc: (dy: tf.Tensor, [input, scale]: tf.Tensor[]) =>
         tf.tidy(() => {
           // With x̂ = (x − mean)/σ: dβ = Σdy, dγ = Σdy·x̂, dx = γ/σ · (dy − dβ/n − x̂·dγ/n), sums over all axes but the last.
@@ -63,4 +63,14 @@ export function leanBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.T
   const output = op(x, gamma, beta);
   const [mean, variance] = statistics!;
   return { output, mean, variance };
+}
+
+/**
+ * The forward computation of training-mode BatchNorm over the last axis (tfjs-layers' order: moments, then batchNorm), shared
+ * by the layer and by the lean backward pass (src/memory/lean-backward), so both give the same numbers.
+ */
+export function batchNormWithBatchStatistics(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): BatchStatistics {
+  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
+  const { mean, variance } = tf.moments(x, axes);
+  return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
 }

@@ -1,9 +1,9 @@
 // The sweep controller: samples the trials, runs each successive-halving rung through an executor, promotes the best, and
 // writes the results. Every decision is replayed from sweep.json, so running the same sweep again resumes it where it stopped.
 
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { SweepConfig } from '../config/sweep-config.ts';
+import { claimOutputFolder } from '../train/output-folder.ts';
 import { isInterrupted, type TrialExecutor, type TrialOutcome } from './executor.ts';
 import { promote, rungEpochs } from './halving.ts';
 import { LocalExecutor } from './local-executor.ts';
@@ -48,11 +48,21 @@ export function createExecutor(spec: Pick<SweepSpec, 'config' | 'launch' | 'log'
 }
 
 export async function runSweep(spec: SweepSpec): Promise<SweepSummary> {
-  const { config, log } = spec;
-  const sweepDir = resolve(config.out);
+  const sweepDir = resolve(spec.config.out);
   const signal = spec.signal ?? new AbortController().signal;
   const executor = spec.executor ?? createExecutor(spec);
-  mkdirSync(sweepDir, { recursive: true });
+  // The sweep folder is claimed like a run's (a marker, a lock): a second controller on the same sweep is refused at once.
+  const data = typeof spec.sharedConfig.data === 'string' ? spec.sharedConfig.data : undefined;
+  const claim = claimOutputFolder(sweepDir, 'sweep', { data, resume: true });
+  try {
+    return await runRungs(spec, sweepDir, signal, executor);
+  } finally {
+    claim.release();
+  }
+}
+
+async function runRungs(spec: SweepSpec, sweepDir: string, signal: AbortSignal, executor: TrialExecutor): Promise<SweepSummary> {
+  const { config, log } = spec;
   await executor.start?.();
   const state = loadOrCreateState(sweepDir, spec.space, config.trials, spec.seed, spec.launch);
   const metric = spec.launch.metric;

@@ -3,9 +3,10 @@
 // Slurm one in `streamfit sweep --trial N` on a node. The controller only ever reads the folder.
 
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { markFolder } from '../train/output-folder.ts';
 import type { TrialRecord } from './results.ts';
 import { readState, type TrialLaunch, writeJsonAtomic } from './sweep-state.ts';
 
@@ -42,7 +43,8 @@ const overridesFile = (sweepDir: string, id: string) => join(trialFolder(sweepDi
 
 /** Writes what the trial's next run trains to: its parameters and the rung's epochs. */
 export function prepareTrial(sweepDir: string, trial: TrialRecord, epochs: number): void {
-  mkdirSync(trialFolder(sweepDir, trial.id), { recursive: true });
+  // Marked as a run before its first train, which would otherwise refuse a folder holding files streamfit did not mark.
+  markFolder(trialFolder(sweepDir, trial.id), 'run');
   writeFileSync(overridesFile(sweepDir, trial.id), JSON.stringify({ ...trial.params, epochs, name: trial.id }, null, 2));
 }
 

@@ -1,5 +1,6 @@
 // Head-only runs on cached backbone features: what `train` does for a frozen backbone when `featureCache` is on.
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../config/train-config.ts';
@@ -9,7 +10,7 @@ import type { Batch } from '../data/samples.ts';
 import type { Subset } from '../data/split-key.ts';
 import { createModel } from '../models/create-model.ts';
 import { FineTuneDropout } from '../models/layers.ts';
-import { Quarantine } from '../stream/quarantine.ts';
+import type { Quarantine, QuarantineEntry } from '../stream/quarantine.ts';
 import { flow, type StageContext } from '../stream/stage.ts';
 import {
   extractFeatures,
@@ -53,6 +54,8 @@ async function loadOrExtract(
   const cached = { train: readFeatureSet(folder, 'train'), validation: readFeatureSet(folder, 'validation') };
   if (cached.train && cached.validation) {
     log(`feature cache hit: ${folder}`);
+    // The files the extraction quarantined are this run's too: the features hold none of them.
+    for (const entry of readCachedQuarantine(folder)) quarantine.record(entry.path, entry.reason);
     return { sets: cached as { train: FeatureSet; validation: FeatureSet }, hit: true };
   }
   log(`feature cache miss: running the backbone over the dataset once (${folder})`);
@@ -66,11 +69,20 @@ async function loadOrExtract(
   const backbone = tf.model({ inputs: model.inputs, outputs: model.getLayer('predictions').input as tf.SymbolicTensor });
   const sets = {
     train: await extractFeatures(backbone, evaluationBatches('train', { epoch: 0, quarantine })),
-    validation: await extractFeatures(backbone, evaluationBatches('validation', { epoch: 0, quarantine: new Quarantine() })),
+    validation: await extractFeatures(backbone, evaluationBatches('validation', { epoch: 0, quarantine })),
   };
   model.dispose();
   writeFeatureSets(folder, sets);
+  writeFileSync(join(folder, 'quarantine.json'), JSON.stringify(quarantine.entries));
   return { sets, hit: false };
+}
+
+function readCachedQuarantine(folder: string): QuarantineEntry[] {
+  try {
+    return JSON.parse(readFileSync(join(folder, 'quarantine.json'), 'utf8')) as QuarantineEntry[];
+  } catch {
+    return []; // a cache written before quarantine.json was: nothing known
+  }
 }
 
 /** The parts of a run spec that differ for a head trained on cached features. */

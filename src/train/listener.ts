@@ -22,8 +22,10 @@ export interface RunContext {
   readonly totalEpochs: number;
   /** Optimizer updates in one epoch (for schedules and the ETA). */
   readonly stepsPerEpoch: number;
-  /** The samples set aside with a reason so far (training stream). */
+  /** The files set aside with a reason so far (training and validation, each file once), written to quarantine.jsonl. */
   readonly quarantine: Quarantine;
+  /** How many files the run has quarantined so far: `quarantine.count`, what progress lines and the report show. */
+  readonly quarantined: number;
   /** Live readings of the data pipeline (the prefetch queue). */
   readonly gauges: ReadonlyMap<string, () => unknown>;
   /** The current phase's trainer; undefined between phases. */
@@ -125,6 +127,8 @@ export interface RunSummary {
   numTensorsEnd: number;
   reportPath: string;
   fromScratch: boolean;
+  /** Files quarantined over the whole run (each once); their reasons are in `<runDir>/quarantine.jsonl`. */
+  quarantined: number;
   signal?: string;
   [extra: string]: unknown;
 }

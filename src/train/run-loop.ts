@@ -6,6 +6,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { releasePooledBuffers } from '../backend/webgpu-memory.ts';
 import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
 import type { Batch } from '../data/samples.ts';
+import { NothingToTrain } from '../errors.ts';
 import { applyFreeze } from '../models/create-model.ts';
 import type { EpochRecord } from '../report/html-report.ts';
 import type { Quarantine } from '../stream/quarantine.ts';
@@ -103,6 +104,11 @@ export class RunLoop implements RunContext {
     };
   }
 
+  /** Files quarantined so far in this run (training and validation, each file once). */
+  get quarantined(): number {
+    return this.quarantine.count;
+  }
+
   message(text: string, fields?: Record<string, unknown>): void {
     this.spec.message(text, fields);
   }
@@ -143,7 +149,9 @@ export class RunLoop implements RunContext {
       memoryBudgetBytes: this.spec.memoryBudgetBytes,
       chunks: this.position.chunks,
       recompute: config.recompute,
+      backward: config.backward,
       onBackoff: (event) => this.backoffs.push(event),
+      onNotice: (text, fields) => this.message(text, fields),
     });
     this.trainer = trainer;
     const from = resumed ? { ...this.position } : undefined; // where the resumed run stopped
@@ -169,15 +177,33 @@ export class RunLoop implements RunContext {
     this.position = { ...this.position, phase, epoch, batchInEpoch: skip };
     const reports = this.spec.trainSteps(epoch, trainer, skip)[Symbol.asyncIterator]();
     try {
-      return await this.consume(reports, phase, epoch, trainer);
+      return await this.consume(reports, phase, epoch, trainer, skip);
     } finally {
       await reports.return?.(); // closes the pipeline (prefetch, decoders) when the loop leaves early
     }
   }
 
-  private async consume(reports: AsyncIterator<StepReport>, phase: number, epoch: number, trainer: Trainer) {
+  private async consume(reports: AsyncIterator<StepReport>, phase: number, epoch: number, trainer: Trainer, skip: number) {
     const started = performance.now();
-    let [samplesSeen, lossSum, lossSamples] = [0, 0, 0];
+    let [samplesSeen, lossSum, lossSamples, updates] = [0, 0, 0, 0];
+    const imagesPerSec = () => samplesSeen / Math.max((performance.now() - started) / 1000, 1e-9);
+    const applied = async (update: { loss: number; samples: number }, learningRate: number) => {
+      this.steps++;
+      updates++;
+      lossSum += update.loss * update.samples;
+      lossSamples += update.samples;
+      const step: StepEvent = {
+        phase,
+        epoch,
+        step: this.steps,
+        batchInEpoch: this.position.batchInEpoch,
+        loss: update.loss,
+        samples: update.samples,
+        learningRate,
+        imagesPerSec: imagesPerSec(),
+      };
+      await this.emit((listener) => listener.onStep?.(this, step));
+    };
     for (;;) {
       let next: IteratorResult<StepReport>;
       try {
@@ -189,22 +215,7 @@ export class RunLoop implements RunContext {
       const report = next.value;
       samplesSeen += report.samples;
       this.position = { phase, epoch, batchInEpoch: report.batchInEpoch, optimizerStep: trainer.optimizerStep, chunks: trainer.chunks };
-      if (report.update) {
-        this.steps++;
-        lossSum += report.update.loss * report.update.samples;
-        lossSamples += report.update.samples;
-        const step: StepEvent = {
-          phase,
-          epoch,
-          step: this.steps,
-          batchInEpoch: report.batchInEpoch,
-          loss: report.update.loss,
-          samples: report.update.samples,
-          learningRate: report.learningRate,
-          imagesPerSec: samplesSeen / Math.max((performance.now() - started) / 1000, 1e-9),
-        };
-        await this.emit((listener) => listener.onStep?.(this, step));
-      }
+      if (report.update) await applied(report.update, report.learningRate);
       // A turn of the event loop: with a full prefetch queue and a backend that reads without I/O (wasm), the loop would
       // otherwise run on microtasks alone, and a SIGTERM (or the producers' I/O) would wait for the end of the epoch.
       await setImmediate();
@@ -214,6 +225,21 @@ export class RunLoop implements RunContext {
         return { interrupted: true, signal, lossSum, lossSamples };
       }
     }
+    // A last window of fewer than `accumulate` micro-batches is applied, not carried into the next epoch or dropped.
+    const partial = await trainer.applyPartialWindow();
+    if (partial) {
+      this.position = { ...this.position, optimizerStep: trainer.optimizerStep };
+      await applied(partial, partial.learningRate);
+    }
+    if (updates === 0 && skip === 0) {
+      const quarantined = this.quarantine.count
+        ? `; ${this.quarantine.count} files quarantined so far${this.quarantine.file ? `, reasons in ${this.quarantine.file}` : ''}`
+        : '';
+      throw new NothingToTrain(
+        this.config.data,
+        `epoch ${epoch + 1} made no optimizer step: the training stream yielded no batch${quarantined}`,
+      );
+    }
     await this.emit((listener) => listener.onTrainEpochEnd?.(this, epoch));
     return { interrupted: false, lossSum, lossSamples };
   }
@@ -221,6 +247,10 @@ export class RunLoop implements RunContext {
   private async validateEpoch(phase: number, epoch: number, trainLoss: number): Promise<void> {
     const { config } = this;
     const evaluation = await evaluateModel(this.model, this.spec.validationBatches(epoch), this.classes.length, config.topK);
+    if (evaluation.count === 0) {
+      const quarantined = this.quarantine.file ? ` (${this.quarantine.count} files quarantined, reasons in ${this.quarantine.file})` : '';
+      throw new NothingToTrain(config.data, `validation after epoch ${epoch + 1} had no sample to evaluate${quarantined}`);
+    }
     const record: EpochRecord = {
       epoch,
       trainLoss,

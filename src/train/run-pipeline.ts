@@ -10,13 +10,14 @@ import type { TrainConfig } from '../config/train-config.ts';
 import type { DatasetSource } from '../data/dataset-source.ts';
 import { evaluationPreprocessing } from '../data/preprocessing.ts';
 import { isValidationKey } from '../data/split-key.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, NothingToTrain } from '../errors.ts';
 import { createModel } from '../models/create-model.ts';
 import { findModel } from '../models/registry.ts';
 import { ProgressReporter } from '../report/progress.ts';
 import { Quarantine } from '../stream/quarantine.ts';
 import { cachedHeadSpec, canUseFeatureCache } from './cached-head.ts';
 import type { RunListener } from './listener.ts';
+import { claimOutputFolder } from './output-folder.ts';
 import type { PipelineDefinition } from './pipeline-definition.ts';
 import { type RunSummary, runTraining } from './run.ts';
 import { trainerStage } from './train-stage.ts';
@@ -35,22 +36,41 @@ export interface RunOptions {
   listeners?: RunListener[];
 }
 
-/** Everything a run needs from a validated config and a pipeline: backend, model factory, epoch streams. */
+/**
+ * Everything a run needs from a validated config and a pipeline: claims the run folder (refusing one it must not write, or
+ * one another process writes), refuses data that cannot teach anything, then the backend, model factory, epoch streams.
+ */
 export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDefinition, options: RunOptions): Promise<RunSummary> {
+  const claim = claimOutputFolder(config.out, 'run', { data: config.data, resume: options.resume });
+  try {
+    return await runInFolder(config, pipeline, options);
+  } finally {
+    claim.release();
+  }
+}
+
+async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, options: RunOptions): Promise<RunSummary> {
   const { dataset } = options;
+  // Refusals come first, so a run that cannot teach anything says one line and nothing else.
+  checkEvaluationChain(pipeline, dataset, config);
+  const census = await countSamples(dataset, config);
+  checkTrainable(dataset, config, census);
+  const trainSamples = census.train;
   const backend = await selectBackend(requestedBackend(config.backend, process.env));
   const reporter = options.reporter ?? new ProgressReporter();
   reporter.message(
     `backend ${backend.name} ${backend.version} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.simd ? ', SIMD' : ''})`,
     { backend },
   );
-  checkEvaluationChain(pipeline, dataset, config);
-  const trainSamples = await countTrainSamples(dataset, config);
-  reporter.message(`${dataset.description}: ${dataset.classes.names.length} classes, ${trainSamples} training samples`);
+  reporter.message(
+    `${dataset.description}: ${dataset.classes.names.length} classes, ${census.train} training and ${census.validation} validation samples`,
+  );
 
   const runDir = resolve(config.out);
   const quarantine = new Quarantine(join(runDir, 'quarantine.jsonl'));
   quarantine.touch();
+  if (options.resume) quarantine.load(); // the files quarantined before the interruption are not counted or written again
+  quarantine.setLimit({ files: census.train + census.validation, share: config.maxQuarantined });
   const gauges = new Map<string, () => unknown>();
   const evaluationBatches = (subset: 'train' | 'validation', context: { epoch: number; quarantine: Quarantine }) =>
     pipeline.evaluate(dataset, config, { ...context, gauges: new Map() }, subset);
@@ -79,7 +99,8 @@ export async function runWithPipeline(config: TrainConfig, pipeline: PipelineDef
     },
     trainSteps: (epoch, trainer, skip) =>
       pipeline.train(dataset, config, { epoch, quarantine, gauges }).pipe(trainerStage({ trainer, skip })),
-    validationBatches: (epoch) => evaluationBatches('validation', { epoch, quarantine: new Quarantine() }),
+    // Validation records into the run's quarantine too: a file that cannot be decoded is reported whichever side it is on.
+    validationBatches: (epoch) => evaluationBatches('validation', { epoch, quarantine }),
     quarantine,
     gauges,
     reporter,
@@ -108,12 +129,51 @@ export function checkEvaluationChain(pipeline: PipelineDefinition, dataset: Data
   }
 }
 
-/** Training samples in one epoch, by the same key hash as the pipeline's split (no image is read). */
-async function countTrainSamples(dataset: DatasetSource, config: TrainConfig): Promise<number> {
-  let count = 0;
-  for await (const sample of dataset({ epoch: 0, quarantine: new Quarantine() }))
-    if (!isValidationKey(sample.key, config.validation, config.seed)) count++;
-  return count;
+/** Samples on each side of the split and in each class, by the same key hash as the pipeline's split (no image is read). */
+export interface SampleCensus {
+  train: number;
+  validation: number;
+  perClass: number[];
+}
+
+async function countSamples(dataset: DatasetSource, config: TrainConfig): Promise<SampleCensus> {
+  const census: SampleCensus = { train: 0, validation: 0, perClass: dataset.classes.names.map(() => 0) };
+  for await (const sample of dataset({ epoch: 0, quarantine: new Quarantine() })) {
+    if (isValidationKey(sample.key, config.validation, config.seed)) census.validation++;
+    else census.train++;
+    if (sample.classIndex >= 0) census.perClass[sample.classIndex]++;
+  }
+  return census;
+}
+
+/**
+ * Refuses a run that cannot teach anything, before any work: fewer than two classes with images, a class with none (it
+ * would become an output of the head that no sample teaches), or a side of the split left empty.
+ */
+export function checkTrainable(dataset: DatasetSource, config: Pick<TrainConfig, 'validation'>, census: SampleCensus): void {
+  const names = dataset.classes.names;
+  const filled = names.filter((_, index) => census.perClass[index] > 0);
+  const empty = names.filter((_, index) => census.perClass[index] === 0);
+  const refuse = (reason: string) => new NothingToTrain(dataset.description, reason);
+  if (filled.length < 2)
+    throw refuse(
+      `a classifier needs at least 2 classes with images; found ${filled.length}${filled.length ? ` (${filled.join(', ')})` : ''}${empty.length ? `, and ${empty.length} without images (${quoted(empty)})` : ''}`,
+    );
+  if (empty.length > 0)
+    throw refuse(
+      `class${empty.length === 1 ? '' : 'es'} ${quoted(empty)} ${empty.length === 1 ? 'has' : 'have'} no images: the head would get an output no sample teaches; add images or remove the folder`,
+    );
+  const total = census.train + census.validation;
+  if (census.train === 0)
+    throw refuse(`no training samples after the split: all ${total} fall on the validation side (validation ${config.validation})`);
+  if (census.validation === 0)
+    throw refuse(
+      `no validation samples after the split: none of the ${total} samples falls on the validation side (validation ${config.validation}); add images or raise validation`,
+    );
+}
+
+function quoted(names: string[]): string {
+  return names.map((name) => `'${name}'`).join(', ');
 }
 
 function versions(): Record<string, string> {

@@ -134,6 +134,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
       numTensorsEnd: tf.memory().numTensors,
       reportPath,
       fromScratch: !config.weights,
+      quarantined: spec.quarantine.count,
       signal: outcome.signal,
       ...spec.summaryExtra,
     };

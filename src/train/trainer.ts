@@ -5,6 +5,9 @@ import { openDeviceErrorScope } from '../backend/webgpu-health.ts';
 import { capPooledBytes, releasePooledBuffers } from '../backend/webgpu-memory.ts';
 import type { Batch } from '../data/samples.ts';
 import { ConfigError, StreamfitError } from '../errors.ts';
+import { UnsupportedGraph } from '../memory/lean-backward/layer-graph.ts';
+import { LeanBackward } from '../memory/lean-backward/lean-step.ts';
+import { type Chunk, MicroBatchProgress } from '../memory/lean-backward/micro-batch-progress.ts';
 import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
 import { withPeakBytes } from '../memory/peak-bytes.ts';
 import { recomputedGradients } from '../memory/recompute.ts';
@@ -31,8 +34,15 @@ export interface TrainerOptions {
   chunks?: number;
   /** Keep only block-boundary activations and recompute blocks in the backward pass (EfficientNet models). */
   recompute?: boolean;
+  /**
+   * 'lean' (default): streamfit's backward pass (src/memory/lean-backward), which keeps about a third of what tfjs' tape
+   * keeps, frees as it goes and adds gradients straight into the accumulators. 'autodiff': tfjs' tf.variableGrads.
+   */
+  backward?: 'lean' | 'autodiff';
   /** Hears every out-of-memory backoff (the run's metrics file and progress report it). */
   onBackoff?: (event: BackoffEvent) => void;
+  /** Hears, once, which layers the lean backward pass leaves to tfjs' autodiff, or why it does not take the model. */
+  onNotice?: (text: string, fields: Record<string, unknown>) => void;
 }
 
 /** A micro-batch ran out of memory and now runs in more chunks (same samples, same batch size). */
@@ -84,6 +94,10 @@ export class Trainer {
   private readonly frozenPrefix?: { frozen: Segment[]; rest: Segment[] };
   /** Peak tensor bytes of the last measured chunk (only when a budget is set). */
   lastPeakBytes = 0;
+  private readonly lean?: LeanBackward;
+  private readonly accumulatorOf = new Map<Variable, Variable>();
+  /** The micro-batch being added chunk by chunk with the lean backward pass, kept across out-of-memory retries. */
+  private leanProgress?: MicroBatchProgress;
 
   constructor(options: TrainerOptions) {
     this.options = options;
@@ -92,6 +106,7 @@ export class Trainer {
     this.chunks = options.chunks ?? 1;
     capPooledBytes(options.memoryBudgetBytes); // webgpu: the device holds no more than the budget for tfjs' buffer pool
     const segments = segmentModel(this.model);
+    this.lean = this.leanBackward(options);
     if (options.recompute) {
       if (segments.length < 3) throw new ConfigError('recompute', 'recomputation needs a model made of blocks (EfficientNet)');
       this.segments = segments;
@@ -109,6 +124,25 @@ export class Trainer {
     };
     this.accumulators = this.variables.map((variable) => zerosVariable(variable, `${variable.name}/accumulated`));
     this.windowLoss = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_loss'));
+    this.variables.forEach((variable, i) => this.accumulatorOf.set(variable, this.accumulators[i]));
+  }
+
+  /** The lean backward pass unless asked for tfjs' autodiff or the model's graph is one it does not take (then said so). */
+  private leanBackward(options: TrainerOptions): LeanBackward | undefined {
+    if (options.backward === 'autodiff') return undefined;
+    const lean = new LeanBackward(this.model);
+    try {
+      const autodiffLayers = lean.autodiffLayers(options.recompute);
+      if (autodiffLayers.length > 0)
+        options.onNotice?.(`lean backward pass: tfjs' autodiff for the layers without a rule: ${autodiffLayers.join(', ')}`, {
+          autodiffLayers,
+        });
+      return lean;
+    } catch (error) {
+      if (!(error instanceof UnsupportedGraph)) throw error;
+      options.onNotice?.(`lean backward pass: ${error.message}; using tfjs' autodiff`, { unsupported: error.message });
+      return undefined;
+    }
   }
 
   get learningRate(): number {
@@ -144,15 +178,35 @@ export class Trainer {
     this.samplesInWindow += samples;
     const learningRate = this.learningRate;
     if (this.batchesInWindow < this.options.accumulate) return { samples, applied: false, learningRate, optimizerStep: this.optimizerStep };
+    const update = await this.finishWindow(learningRate);
+    return { samples, applied: true, learningRate, optimizerStep: this.optimizerStep, update };
+  }
+
+  /**
+   * Applies a window that holds fewer than `accumulate` micro-batches (the end of an epoch), averaged over the samples it
+   * holds, as timm does with its last batch; undefined when the window is empty.
+   */
+  async applyPartialWindow(): Promise<{ loss: number; samples: number; learningRate: number } | undefined> {
+    if (this.batchesInWindow === 0) return undefined;
+    const learningRate = this.learningRate;
+    return { ...(await this.finishWindow(learningRate)), learningRate };
+  }
+
+  /** Reads the window's loss once, refuses a non-finite one before it reaches the weights, and applies the update. */
+  private async finishWindow(learningRate: number): Promise<{ loss: number; samples: number }> {
     const lossSum = (await this.windowLoss.data())[0];
     const update = { loss: lossSum / this.samplesInWindow, samples: this.samplesInWindow };
     if (!Number.isFinite(lossSum)) throw new NonFiniteLoss(update.loss);
     this.applyUpdate(learningRate);
-    return { samples, applied: true, learningRate, optimizerStep: this.optimizerStep, update };
+    return update;
   }
 
   /** Computes gradients of the summed loss chunk by chunk; accumulators change only once every chunk has succeeded. */
   private async addGradients(batch: Batch): Promise<void> {
+    if (this.lean) {
+      await this.addGradientsLean(batch);
+      return;
+    }
     const samples = batch.shape[0];
     const chunkSize = Math.ceil(samples / this.chunks);
     // The micro-batch's running gradient sum: one extra copy of the gradients, whatever the number of chunks.
@@ -184,6 +238,91 @@ export class Trainer {
       await deviceErrors.close();
       if (batchSum) tf.dispose(batchSum);
       lossSum?.dispose();
+    }
+  }
+
+  /**
+   * The lean backward pass adds each chunk's gradients straight into the accumulators; after an out-of-memory error the
+   * step retries, and `leanProgress` resumes the micro-batch where it failed (micro-batch-progress.ts). A chunk that
+   * completed but peaked over the budget keeps its (correct) gradients; the chunks after it are smaller.
+   * webgpu reports a failed allocation only later, when anything computed since may be garbage: there a chunk's gradients
+   * are held until the device has said the chunk succeeded (one copy of the gradients, as tfjs' autodiff keeps).
+   */
+  private async addGradientsLean(batch: Batch): Promise<void> {
+    if (this.leanProgress?.batch !== batch) this.leanProgress = new MicroBatchProgress(batch, batch.shape[0]);
+    const progress = this.leanProgress;
+    const budget = this.options.memoryBudgetBytes;
+    const reportsLater = tf.getBackend() === 'webgpu';
+    while (!progress.finished) {
+      const chunk = progress.nextChunk(Math.ceil(progress.samples / this.chunks));
+      const added = new Set<Variable>();
+      const held = reportsLater ? new Map<Variable, tf.Tensor>() : undefined;
+      let peakBytes = 0;
+      let heldLoss: tf.Scalar | undefined;
+      const deviceErrors = openDeviceErrorScope();
+      try {
+        const run = () => this.leanChunk(batch, chunk, added, held);
+        const measured = budget ? withPeakBytes(run) : { result: run(), peakBytes: 0 };
+        peakBytes = measured.peakBytes;
+        heldLoss = measured.result;
+        await deviceErrors.check();
+        if (held && heldLoss) {
+          const loss = heldLoss;
+          tf.tidy(() => {
+            for (const [variable, gradient] of held) this.addInto(variable, gradient, added);
+            this.windowLoss.assign(tf.add(this.windowLoss, loss));
+          });
+        }
+        progress.completed(chunk);
+      } catch (error) {
+        progress.failed(chunk, added);
+        throw error;
+      } finally {
+        await deviceErrors.close();
+        heldLoss?.dispose();
+        if (held) tf.dispose([...held.values()]);
+      }
+      if (budget) {
+        this.lastPeakBytes = peakBytes;
+        if (peakBytes > budget) throw new MemoryBudgetExceeded(peakBytes, budget);
+      }
+    }
+    this.leanProgress = undefined;
+  }
+
+  private addInto(variable: Variable, gradient: tf.Tensor, added: Set<Variable>): void {
+    const accumulator = this.accumulatorOf.get(variable)!;
+    tf.tidy(() => accumulator.assign(tf.add(accumulator, gradient)));
+    added.add(variable);
+  }
+
+  /**
+   * One chunk's lean forward and backward pass: gradients into the accumulators, the summed loss into the window's; or,
+   * with `held`, both kept for the caller to add once the device has confirmed them (the loss is then returned).
+   */
+  private leanChunk(batch: Batch, chunk: Chunk, added: Set<Variable>, held?: Map<Variable, tf.Tensor>): tf.Scalar | undefined {
+    const { x, y } = batchTensors(batch, chunk.start, chunk.end);
+    try {
+      const loss = this.lean!.step(x, y, {
+        labelSmoothing: this.options.labelSmoothing ?? 0,
+        // Summed (not mean) loss, so chunks and batches of any size add up to the gradient of the window's total.
+        lossScale: chunk.end - chunk.start,
+        recompute: this.options.recompute,
+        deliver: (variable, gradient) => {
+          if (!this.accumulatorOf.has(variable) || chunk.skip.has(variable)) gradient.dispose();
+          else if (held) held.set(variable, gradient);
+          else {
+            this.addInto(variable, gradient, added);
+            gradient.dispose();
+          }
+        },
+      });
+      if (held) return loss;
+      tf.tidy(() => this.windowLoss.assign(tf.add(this.windowLoss, loss)));
+      loss.dispose();
+      return undefined;
+    } finally {
+      tf.dispose([x, y]);
     }
   }
 

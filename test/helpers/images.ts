@@ -1,6 +1,6 @@
 // Writes the awkward images the decode tests need: orientations, colour spaces, bit depths, broken files.
 
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -9,8 +9,17 @@ import sharp, { type Sharp } from 'sharp';
 import tar from 'tar-stream';
 import { drawFixture } from '../../scripts/make-fixtures.ts';
 
+/** Every folder tempFolder made in this test process, removed when the process exits (whatever the test did with it). */
+const temporaryFolders: string[] = [];
+process.on('exit', () => {
+  for (const folder of temporaryFolders) rmSync(folder, { recursive: true, force: true });
+});
+
+/** A new folder under the temporary directory, removed when the test process exits. */
 export function tempFolder(prefix = 'streamfit-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const folder = mkdtempSync(join(tmpdir(), prefix));
+  temporaryFolders.push(folder);
+  return folder;
 }
 
 export function rgb(width: number, height: number, index = 0): Sharp {

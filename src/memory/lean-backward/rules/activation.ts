@@ -1,0 +1,47 @@
+// Activation layers (Activation with any activation in activation-gradients.ts, and ReLU with an optional maximum), whose
+// output is rebuilt from the input when needed: one cheap pass instead of keeping a full-size tensor.
+
+import * as tf from '@tensorflow/tfjs';
+import { activationGradient, activationName } from '../activation-gradients.ts';
+import type { Layer, LayerRule } from '../layer-rule.ts';
+import { after } from '../tensor-views.ts';
+
+const gradientOf = (layer: Layer) => activationGradient(activationName((layer as unknown as { activation: unknown }).activation));
+
+export const activationRule: LayerRule = {
+  kind: 'activation',
+  workspace: { input: 3, output: 0 },
+  handles: (layer) => layer.getClassName() === 'Activation' && gradientOf(layer) !== undefined,
+  needs(layer) {
+    const { reads } = gradientOf(layer)!;
+    return { inputs: [reads === 'input'], output: reads === 'output' };
+  },
+  forward: (layer, [input]) => ({ output: layer.apply(input) as tf.Tensor }),
+  rebuild: (layer, [input]) => layer.apply(input) as tf.Tensor,
+  backward(layer, dy, context) {
+    const gradient = gradientOf(layer)!;
+    if (!context.inputsNeedGradient[0]) return after(dy, () => [undefined]);
+    const value = gradient.reads === 'input' ? context.saved.input(0) : gradient.reads === 'output' ? context.saved.output() : undefined;
+    return [gradient.backward(dy, value)];
+  },
+};
+
+/** tfjs-layers' ReLU layer: relu(x), clipped to [0, maxValue] when it has one (MobileNet's ReLU(6.)). */
+export const reluLayerRule: LayerRule = {
+  kind: 'relu',
+  workspace: { input: 3, output: 0 },
+  handles: (layer) => layer.getClassName() === 'ReLU',
+  // relu then clipByValue: tfjs passes the gradient where 0 < x ≤ maxValue, which the output cannot tell at x = maxValue.
+  needs: () => ({ inputs: [true], output: false }),
+  forward: (layer, [input]) => ({ output: layer.apply(input) as tf.Tensor }),
+  rebuild: (layer, [input]) => layer.apply(input) as tf.Tensor,
+  backward(layer, dy, context) {
+    if (!context.inputsNeedGradient[0]) return after(dy, () => [undefined]);
+    const input = context.saved.input(0);
+    const maxValue = (layer as unknown as { maxValue?: number | null }).maxValue;
+    const mask = after(input, () =>
+      tf.tidy(() => (maxValue == null ? tf.step(input) : tf.mul(tf.step(input), tf.cast(tf.lessEqual(input, maxValue), 'float32')))),
+    );
+    return after([dy, mask], () => [tf.mul(dy, mask)]);
+  },
+};

@@ -1,0 +1,95 @@
+// BatchNormalization over the last axis, as streamfit's layer runs it: with batch statistics when trainable (the moving
+// statistics updated exactly as the layer does), with the moving ones when frozen. The output is rebuilt from the input and
+// the batch statistics when needed, so only the input (a convolution's output, kept anyway) stays in memory.
+
+import * as tf from '@tensorflow/tfjs';
+import { type BatchNormalizationFields, LeanBatchNormalization, updateMovingStatistics } from '../../../models/layers.ts';
+import { batchNormWithBatchStatistics } from '../../../models/lean-gradients.ts';
+import { inputShapesOf, type Layer, type LayerRule } from '../layer-rule.ts';
+import { after, channelAffine } from '../tensor-views.ts';
+
+const fieldsOf = (layer: Layer) => layer as unknown as BatchNormalizationFields;
+
+/** Streamfit's BatchNormalization normalizes with batch statistics in a training step unless it is frozen. */
+const usesBatchStatistics = (layer: Layer) => layer.trainable;
+
+/** γ, or ones for a layer without it (scale: false, as in InceptionV3), as the layer itself does. The caller disposes it if made. */
+const gammaOf = (fields: BatchNormalizationFields) => fields.gamma?.read() ?? tf.onesLike(fields.beta!.read());
+
+export const batchNormalizationRule: LayerRule = {
+  kind: 'batch-normalization',
+  // Training: tf.moments holds x − mean and its square; inference is one kernel.
+  workspace: (layer) => ({ input: 2, output: 0, forward: usesBatchStatistics(layer) ? 2 : 0 }),
+  handles(layer) {
+    if (!(layer instanceof LeanBatchNormalization)) return false;
+    const fields = fieldsOf(layer);
+    const rank = inputShapesOf(layer)[0].length;
+    return (fields.axis === -1 || fields.axis === rank - 1) && fields.beta !== undefined && fields.beta !== null;
+  },
+  needs(layer) {
+    // Frozen: dx = dy · γ/σ reads nothing. Training: x̂ is needed for dγ and dx.
+    return { inputs: [usesBatchStatistics(layer)], output: false };
+  },
+  forward(layer, [input], state) {
+    if (!usesBatchStatistics(layer)) return { output: layer.apply(input, { training: true }) as tf.Tensor };
+    const fields = fieldsOf(layer);
+    const { output, mean, variance } = batchNormWithBatchStatistics(input, gammaOf(fields), fields.beta!.read(), fields.epsilon);
+    if (state.updateStatistics) updateMovingStatistics(fields, mean, variance);
+    return { output, extras: [mean, variance] };
+  },
+  rebuild(layer, [input], extras) {
+    // The normalization as one per-channel affine map (y = x·s + o): FusedBatchNorm is slow on wasm. The rebuilt values
+    // differ from the forward pass's by rounding only.
+    const fields = fieldsOf(layer);
+    const [mean, variance] = usesBatchStatistics(layer) ? extras : [fields.movingMean.read(), fields.movingVariance.read()];
+    const [scale, offset] = tf.tidy(() => {
+      const scale = tf.mul(gammaOf(fields), tf.rsqrt(tf.add(variance, fields.epsilon)));
+      return [scale, tf.sub(fields.beta!.read(), tf.mul(mean, scale))];
+    });
+    return after([scale, offset], () => channelAffine(input, scale, offset));
+  },
+  backward(layer, dy, context) {
+    const fields = fieldsOf(layer);
+    if (!usesBatchStatistics(layer)) {
+      // Inference mode: the moving statistics are constants, so dx = dy · γ / sqrt(moving variance + ε).
+      if (!context.inputsNeedGradient[0]) return after(dy, () => [undefined]);
+      const scale = tf.tidy(() => tf.mul(gammaOf(fields), tf.rsqrt(tf.add(fields.movingVariance.read(), fields.epsilon))));
+      return after([dy, scale], () => [tf.mul(dy, scale)]);
+    }
+    // With x̂ = (x − mean)/σ over all axes but the last (n values per channel): dβ = Σdy, dγ = Σdy·x̂ and
+    // dx = γ/σ · (dy − dβ/n − x̂·dγ/n), computed as (γ/σ)·dy + [(−γ/σ·dγ/n)·x̂ + (−γ/σ·dβ/n)] so that at most three
+    // full-size tensors are alive at once.
+    const axes = dy.shape.slice(0, -1).map((_, axis) => axis);
+    const count = dy.size / dy.shape[dy.rank - 1];
+    const [mean, variance] = [context.saved.extra(0), context.saved.extra(1)];
+    const input = context.saved.input(0);
+    const [inverseDeviation, shift] = tf.tidy(() => {
+      const inverse = tf.rsqrt(tf.add(variance, fields.epsilon));
+      return [inverse, tf.neg(tf.mul(mean, inverse))];
+    });
+    const normalized = after([input, inverseDeviation, shift], () => channelAffine(input, inverseDeviation, shift));
+    const dBeta = tf.sum(dy, axes) as tf.Tensor1D;
+    const product = tf.mul(dy, normalized);
+    const dGamma = after(product, () => tf.sum(product, axes) as tf.Tensor1D);
+    let inputGradient: tf.Tensor | undefined;
+    if (context.inputsNeedGradient[0]) {
+      const [dyScale, normalizedScale, offset] = tf.tidy(() => {
+        const scale = tf.mul(gammaOf(fields), tf.rsqrt(tf.add(variance, fields.epsilon)));
+        return [scale, tf.neg(tf.mul(scale, tf.div(dGamma, count))), tf.neg(tf.mul(scale, tf.div(dBeta, count)))] as tf.Tensor1D[];
+      });
+      // Ordered so that dy, x̂ or their products make at most three full-size tensors at once.
+      const scaledNormalized = after([normalized, normalizedScale], () => tf.mul(normalized, normalizedScale));
+      const fromNormalized = after([scaledNormalized, offset], () => tf.add(scaledNormalized, offset));
+      const fromDy = after([dy, dyScale], () => tf.mul(dy, dyScale));
+      inputGradient = after([fromDy, fromNormalized], () => tf.add(fromDy, fromNormalized));
+    } else {
+      tf.dispose([normalized, dy]);
+    }
+    tf.dispose([mean, variance]);
+    if (fields.gamma && context.wants(fields.gamma)) context.deliver(fields.gamma, dGamma);
+    else dGamma.dispose();
+    if (context.wants(fields.beta)) context.deliver(fields.beta!, dBeta);
+    else dBeta.dispose();
+    return [inputGradient];
+  },
+};
