@@ -1,6 +1,7 @@
-// Benchmark: each compiled wasm kernel (src/kernels/assembly/) against the implementation it replaced, on the calls one
-// training step of an EfficientNet makes (B0, 128 px, batch 8 by default). Baseline and compiled runs alternate in the same
-// process, so a busy machine slows both alike; each line also reports how far apart their results are.
+// Benchmark: each compiled wasm kernel (src/kernels/assembly/) against the implementation it replaced, on the shapes of an
+// EfficientNet training step's layers (B0, 128 px, batch 8 by default; one call per layer a kernel serves, as tfjs' autodiff
+// makes them). Baseline and compiled runs alternate in the same process, so a busy machine slows both alike; each line also
+// reports how far apart their results are.
 
 import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
@@ -26,7 +27,7 @@ export interface WasmKernelBenchOptions {
 export interface KernelLine {
   kernel: string;
   baseline: string;
-  /** Kernel calls (or optimizer updates) per training step. */
+  /** Calls timed per repeat: one per layer the kernel serves (or one optimizer update). */
   calls: number;
   /** Median over the repeats of the time all calls of one step take. */
   baselineMs: number;
