@@ -1,4 +1,4 @@
-// One optimizer update over all variables in a single compiled call (src/kernels/assembly/optimizers.ts) instead of tfjs' 5–10
+// One optimizer update over all variables with the compiled kernel (src/kernels/assembly/optimizers.ts) instead of tfjs' 5–10
 // kernel calls per variable. It works on the tfjs optimizer's own slot variables (updated in place), created the way tfjs
 // creates them, so getWeights / setWeights (checkpoints) and dispose see the same state as after applyGradients. New values
 // go to new tensors that the variables are assigned, as tfjs does: tfjs-wasm caches XNNPACK operators, with the weights
@@ -88,34 +88,31 @@ export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMa
   const slotsOf = (i: number) => slotLists[kind].map(([list]) => (fields[list] as Slot[])[i].variable);
   // Slots are written in place: they must not share data with another tensor (setWeights can leave them so).
   for (const i of updated) for (const slot of slotsOf(i)) ownData(slot, backend);
-  const outputs = updated.map((i) => makeOutput(backend, variables[names[i]].shape));
-  try {
-    withScratch(backend, updated.length * entryBytes, (table) => {
-      const memory = (backend as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
-      const words = new Uint32Array(memory.buffer, table, updated.length * (entryBytes / 4));
-      const floats = new Float32Array(memory.buffer, table, updated.length * (entryBytes / 4));
-      updated.forEach((i, entry) => {
-        const name = names[i];
+  // One kernel call per variable, each into a new tensor that the variable is then assigned (its old data freed): the update
+  // holds one variable's worth beyond its inputs, not a second copy of the model, and no tfjs kernel runs.
+  const memory = (backend as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+  withScratch(backend, entryBytes, (entry) => {
+    for (const i of updated) {
+      const name = names[i];
+      const value = tf.engine().makeTensorFromTensorInfo(makeOutput(backend, variables[name].shape));
+      try {
+        // Views after the allocation, which may have grown (and so detached) the heap.
+        const words = new Uint32Array(memory.buffer, entry, entryBytes / 4);
+        const floats = new Float32Array(memory.buffer, entry, entryBytes / 4);
         const [first, second] = slotsOf(i);
-        const base = entry * (entryBytes / 4);
-        words[base] = addressOf(backend, variables[name]);
-        words[base + 1] = addressOf(backend, gradients[name]);
-        words[base + 2] = first ? addressOf(backend, first) : 0;
-        words[base + 3] = second ? addressOf(backend, second) : 0;
-        words[base + 4] = addressOf(backend, outputs[entry]);
-        words[base + 5] = gradients[name].size;
-        floats[base + 6] = decay?.appliesTo(name) ? decay.factor : 1;
-      });
-      run(kind, fields, backend, table, updated.length);
-    });
-  } catch (error) {
-    for (const output of outputs) backend.disposeData(output.dataId);
-    throw error;
-  }
-  updated.forEach((i, entry) => {
-    const value = tf.engine().makeTensorFromTensorInfo(outputs[entry]);
-    variables[names[i]].assign(value);
-    value.dispose();
+        words[0] = addressOf(backend, variables[name]);
+        words[1] = addressOf(backend, gradients[name]);
+        words[2] = first ? addressOf(backend, first) : 0;
+        words[3] = second ? addressOf(backend, second) : 0;
+        words[4] = addressOf(backend, value);
+        words[5] = gradients[name].size;
+        floats[6] = decay?.appliesTo(name) ? decay.factor : 1;
+        run(kind, fields, backend, entry, 1);
+        variables[name].assign(value);
+      } finally {
+        value.dispose();
+      }
+    }
   });
   if (kind === 'adam') {
     tf.tidy(() => {
