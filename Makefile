@@ -2,7 +2,7 @@
 NODE_BIN := node_modules/.bin
 FIXTURES := fixtures/generated/shapes/README.txt
 
-.PHONY: setup fixtures train test typecheck lint format bench sweep slurm-up slurm-down clean webgpu-sim
+.PHONY: setup fixtures kernels check-kernels train test typecheck lint format bench sweep slurm-up slurm-down clean webgpu-sim
 
 setup: node_modules/.installed
 
@@ -14,6 +14,14 @@ fixtures: $(FIXTURES)
 
 $(FIXTURES): node_modules/.installed scripts/make-fixtures.ts
 	$(NODE_BIN)/tsx scripts/make-fixtures.ts fixtures/generated/shapes 80
+
+# The compiled SIMD kernels (src/kernels/assembly/*.ts → kernels.wasm) are committed, so a user's `npm ci` suffices;
+# `make kernels` rebuilds them with the pinned AssemblyScript, `make check-kernels` (run by `make test`) fails on a stale artifact.
+kernels: setup
+	$(NODE_BIN)/tsx scripts/build-kernels.ts
+
+check-kernels: setup
+	$(NODE_BIN)/tsx scripts/build-kernels.ts --check
 
 # Each run gets its own folder (runs/default-<time>), so running it again never touches an earlier run.
 train: setup fixtures
@@ -41,7 +49,7 @@ webgpu-sim: setup
 # again; a machine that cannot run one fails those tests with what to do. If the test run dies before its clean-up, the
 # line after it stops a cluster the tests started (never one a developer brought up). scripts/run-tests.sh gives the tests
 # a temporary directory of their own and fails the run if they leave anything in it.
-test: setup fixtures typecheck lint webgpu-sim
+test: setup fixtures typecheck lint check-kernels webgpu-sim
 	scripts/run-tests.sh; status=$$?; scripts/slurm-dev.sh down --if-owner tests; exit $$status
 
 # A single-node Slurm cluster for trying `streamfit sweep --executor slurm`: eval "$$(make -s slurm-up)", then make slurm-down.

@@ -67,11 +67,13 @@ def measure(precision):
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
+    cpu_start = time.process_time()
     for _ in range(args.steps):
         step()
     synchronize()
     ms = (time.perf_counter() - start) * 1000 / args.steps
-    result = {"precision": precision, "msPerStep": ms, "imagesPerSec": args.batch * 1000 / ms}
+    cpu_ms = (time.process_time() - cpu_start) * 1000 / args.steps  # all threads
+    result = {"precision": precision, "msPerStep": ms, "cpuMsPerStep": cpu_ms, "imagesPerSec": args.batch * 1000 / ms}
     if device == "cuda":
         result["peakBytes"] = torch.cuda.max_memory_allocated()
     del model, optimizer, x, y
@@ -90,6 +92,7 @@ summary = {
     "model": args.model,
     "threads": torch.get_num_threads(),
     "msPerStep": first.get("msPerStep"),
+    "cpuMsPerStep": first.get("cpuMsPerStep"),
     "imagesPerSec": first.get("imagesPerSec"),
     "results": results,
 }

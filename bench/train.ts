@@ -112,6 +112,8 @@ export function benchTrainInChild(options: TrainBenchOptions): TrainBenchResult 
 
 export interface PytorchResult {
   msPerStep: number;
+  /** Process CPU time a step, all threads (the first precision's). */
+  cpuMsPerStep?: number;
   imagesPerSec: number;
   version: string;
   device: string;

@@ -1,4 +1,4 @@
-// `streamfit bench pipeline|train`: benchmarks that print JSON with their in-run baseline.
+// `streamfit bench pipeline|train|cache|kernels`: benchmarks that print JSON with their in-run baseline.
 
 import { FlagError } from '../src/errors.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
@@ -35,7 +35,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       recompute: Boolean(values.recompute),
     };
     const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
-    const lines = [`${result.backend}: ${result.msPerStep} ms a step, ${result.imagesPerSec} images/s`];
+    const lines = [`${result.backend}: ${result.msPerStep} ms a step (${result.cpuMsPerStep} ms of CPU), ${result.imagesPerSec} images/s`];
     if (result.gpuBytesAfter !== undefined)
       lines.push(`GPU bytes: ${result.gpuBytesBefore} held before, ${result.gpuBytesAfter} after, peak in use ${result.gpuPeakBytes}`);
     if (values.baseline) {
@@ -84,6 +84,27 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   if (which === 'kernels') {
     const { values } = parseFlags(rest, benchKernelsFlags);
+    const backend = values.backend ?? 'webgpu';
+    if (backend === 'wasm') {
+      // The compiled SIMD kernels against the implementations they replaced, on the calls of one CPU-sized step.
+      const { benchWasmKernels } = await import('../bench/wasm-kernels.ts');
+      const result = await benchWasmKernels({
+        model: values.model ?? 'efficientnet-b0',
+        imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
+        batch: intFlag(values.batch, '--batch', 8),
+        repeats: intFlag(values.repeats, '--repeats', 5),
+      });
+      const lines = result.kernels.map(
+        (line) =>
+          `${line.kernel}: ${line.compiledMs} ms vs ${line.baselineMs} ms (${line.baseline}) → ×${line.speedup}, ${line.calls} calls`,
+      );
+      lines.push(
+        `all: ${result.total.compiledMs} ms vs ${result.total.baselineMs} ms a step → ×${result.total.speedup} (load ${result.loadAverage[0]})`,
+      );
+      report(values.json, result, lines.join('\n'));
+      return;
+    }
+    if (backend !== 'webgpu') throw new FlagError('--backend', `bench kernels measures 'webgpu' or 'wasm', got '${backend}'`);
     const { benchWebgpuKernels } = await import('../bench/webgpu-kernels.ts');
     const result = await benchWebgpuKernels({
       imageSize: intFlag(values['image-size'], '--image-size', 224, 32),

@@ -93,8 +93,10 @@ export const benchTrainFlags = {
 } as const satisfies FlagSpecs;
 
 export const benchKernelsFlags = {
-  'image-size': { type: 'string', value: 'N', help: 'input side (default 224)' },
-  batch: { type: 'string', value: 'N', help: 'samples per pass (default 32)' },
+  backend: { type: 'string', value: 'NAME', help: 'webgpu (default: the WGSL kernels) or wasm (the compiled SIMD kernels)' },
+  model: { type: 'string', value: 'NAME', help: 'wasm: the built-in model whose step’s calls are timed (default efficientnet-b0)' },
+  'image-size': { type: 'string', value: 'N', help: 'input side (default 224 on webgpu, 128 on wasm)' },
+  batch: { type: 'string', value: 'N', help: 'samples per pass (default 32 on webgpu, 8 on wasm)' },
   repeats: { type: 'string', value: 'N', help: 'timed repeats of each kernel (default 5)' },
 } as const satisfies FlagSpecs;
 

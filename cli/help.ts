@@ -90,7 +90,10 @@ export const commands = {
     sections: [
       { heading: 'bench pipeline', flags: benchPipelineFlags },
       { heading: 'bench train', flags: benchTrainFlags },
-      { heading: 'bench kernels (webgpu: streamfit’s WGSL training kernels against tfjs’ own)', flags: benchKernelsFlags },
+      {
+        heading: 'bench kernels (streamfit’s training kernels against those they replace: WGSL on webgpu, compiled SIMD on wasm)',
+        flags: benchKernelsFlags,
+      },
       { heading: 'bench cache', flags: benchCacheFlags },
     ],
   },

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { middleAxisLayout } from '../src/kernels/reductions.ts';
+import { sliceRuns } from '../src/kernels/slice.ts';
 import { seededRandom } from '../src/math/random.ts';
 import { createModel } from '../src/models/create-model.ts';
 
@@ -63,17 +65,24 @@ function relativeError(actual: Float32Array, expected: Float32Array): number {
 }
 
 for (const kind of ['conv', 'depthwise'] as const) {
-  test(`${kind} gradients on wasm equal the cpu backend's for strides 1/2, same/valid, kernels 1/3/5`, async () => {
+  // 23 channels = one 16-wide SIMD block, one 4-wide block and 3 scalar channels; 6 channels has no 16-wide block.
+  test(`${kind} gradients on wasm equal the cpu backend's for strides 1/2, same/valid, kernels 1/3/5, 6/23 channels`, async () => {
     for (const kernel of [1, 3, 5]) {
       for (const stride of [1, 2]) {
         for (const pad of ['same', 'valid'] as const) {
-          for (const size of [9, 12]) {
-            const channels = 6;
-            const xShape = [2, size, size + 1, channels];
-            const wShape = kind === 'conv' ? [kernel, kernel, channels, 4] : [kernel, kernel, channels, kernel === 3 ? 2 : 1];
+          // Batch 1 at 9 px: 90 pixels, not a multiple of the 4-row blocks; 12 px × 2: 312, over one 256-row block.
+          for (const [size, channels, batch] of [
+            [9, 6, 2],
+            [12, 6, 2],
+            [9, 23, 1],
+            [12, 23, 2],
+          ]) {
+            const xShape = [batch, size, size + 1, channels];
+            const outChannels = channels === 6 ? 4 : 21;
+            const wShape = kind === 'conv' ? [kernel, kernel, channels, outChannels] : [kernel, kernel, channels, kernel === 3 ? 2 : 1];
             const expected = await convGradients('cpu', kind, xShape, wShape, stride, pad);
             const actual = await convGradients('wasm', kind, xShape, wShape, stride, pad);
-            const label = `${kind} k${kernel} s${stride} ${pad} ${size}px`;
+            const label = `${kind} k${kernel} s${stride} ${pad} ${JSON.stringify(xShape)}`;
             assert.equal(actual[0].length, expected[0].length, label);
             assert.ok(
               relativeError(actual[0], expected[0]) <= 1e-4,
@@ -89,6 +98,176 @@ for (const kind of ['conv', 'depthwise'] as const) {
     }
   });
 }
+
+test('Sum and Mean take the compiled path only for contiguous axes that keep the last one', () => {
+  assert.deepEqual(middleAxisLayout([8, 64, 64, 32], [0, 1, 2]), { outer: 1, reduce: 8 * 64 * 64, inner: 32, axes: [0, 1, 2] });
+  assert.deepEqual(middleAxisLayout([8, 64, 64, 32], [2, 1]), { outer: 8, reduce: 64 * 64, inner: 32, axes: [1, 2] });
+  assert.deepEqual(middleAxisLayout([6, 40], -2), { outer: 1, reduce: 6, inner: 40, axes: [0] });
+  assert.equal(middleAxisLayout([8, 64, 64, 32], [3]), undefined, 'innermost: tfjs-wasm needs no transpose');
+  assert.equal(middleAxisLayout([8, 64, 64, 32], [0, 2]), undefined, 'not contiguous');
+  assert.equal(middleAxisLayout([8, 0, 64, 32], [1, 2]), undefined, 'empty');
+});
+
+test("Sum and Mean on wasm equal the cpu backend's over N·H·W, H·W, leading and innermost axes", async () => {
+  const cases: [number[], number | number[], boolean][] = [
+    [[4, 30, 30, 23], [0, 1, 2], false], // 3600 rows: several float32 blocks added in float64
+    [[4, 30, 30, 23], [1, 2], true],
+    [[2, 5, 7, 16], [0], false],
+    [[2, 5, 7, 16], [1], true],
+    [[3, 5, 7], [0, 1], false],
+    [[6, 40], 0, true],
+    [[2, 5, 7, 3], [-1], false], // innermost: tfjs' own kernel
+    [[2, 5, 7, 3], [0, 2], false], // not contiguous: tfjs' own kernel
+  ];
+  for (const [shape, axis, keepDims] of cases) {
+    for (const op of ['sum', 'mean'] as const) {
+      const values = randomArray(
+        shape.reduce((a, b) => a * b),
+        `reduce${shape}`,
+      ).map((value) => value + 3);
+      const run = async (backend: 'cpu' | 'wasm') => {
+        await selectBackend(backend);
+        return tf.tidy(() => {
+          const input = tf.tensor(values, shape);
+          const result = op === 'sum' ? tf.sum(input, axis, keepDims) : tf.mean(input, axis, keepDims);
+          return { shape: result.shape, data: result.dataSync().slice() as Float32Array };
+        });
+      };
+      const expected = await run('cpu');
+      const actual = await run('wasm');
+      const label = `${op} ${JSON.stringify(shape)} axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
+      assert.deepEqual(actual.shape, expected.shape, label);
+      assert.ok(relativeError(actual.data, expected.data) <= 1e-4, `${label}: error ${relativeError(actual.data, expected.data)}`);
+    }
+  }
+  // Integer sums keep tfjs' kernel and dtype.
+  await selectBackend('wasm');
+  const counts = tf.tensor([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+  const total = tf.sum(counts, 0);
+  assert.equal(total.dtype, 'int32');
+  assert.deepEqual(Array.from(total.dataSync()), [9, 12]);
+  tf.dispose([counts, total]);
+});
+
+/** Runs `compute` on the cpu backend, then on wasm, and returns both results' shapes and values. */
+async function onBothBackends(compute: () => tf.Tensor) {
+  const results = [];
+  for (const backend of ['cpu', 'wasm'] as const) {
+    await selectBackend(backend);
+    results.push(
+      tf.tidy(() => {
+        const result = compute();
+        return { shape: result.shape, dtype: result.dtype, data: Array.from(result.dataSync()) };
+      }),
+    );
+  }
+  return { expected: results[0], actual: results[1] };
+}
+
+test("FusedBatchNorm on wasm equals the cpu backend's with and without scale and offset, [C] and [1, 1, 1, C] statistics", async () => {
+  for (const [shape, statisticsShape] of [
+    [[2, 5, 7, 23], [23]],
+    [
+      [2, 5, 7, 23],
+      [1, 1, 1, 23],
+    ],
+    [[9, 16], [16]],
+    [
+      [2, 3, 4, 5],
+      [4, 5],
+    ], // statistics over two axes: tfjs' own kernel
+  ]) {
+    for (const withScaleAndOffset of [true, false]) {
+      const values = (seed: string, shape: number[], shift = 0) =>
+        tf.tensor(
+          randomArray(tf.util.sizeFromShape(shape), seed).map((value) => value + shift),
+          shape,
+        );
+      const { expected, actual } = await onBothBackends(() =>
+        tf.batchNorm(
+          values('bn x', shape, 0.5),
+          values('bn mean', statisticsShape),
+          values('bn variance', statisticsShape, 1.5),
+          withScaleAndOffset ? values('bn offset', statisticsShape) : undefined,
+          withScaleAndOffset ? values('bn scale', statisticsShape) : undefined,
+          1e-3,
+        ),
+      );
+      const label = `batchNorm ${JSON.stringify(shape)} statistics ${JSON.stringify(statisticsShape)} scale/offset ${withScaleAndOffset}`;
+      assert.deepEqual(actual.shape, expected.shape, label);
+      const error = relativeError(Float32Array.from(actual.data), Float32Array.from(expected.data));
+      assert.ok(error <= 1e-4, `${label}: error ${error}`);
+    }
+  }
+});
+
+test('Slice is split into the longest contiguous runs over strided outer axes', () => {
+  // ZeroPadding2D's gradient: drop the last row and column of each image, runs of 64 pixels × 96 channels.
+  assert.deepEqual(sliceRuns([8, 65, 65, 96], [0, 0, 0, 0], [8, 64, 64, 96]), {
+    offset: 0,
+    run: 64 * 96,
+    outer: [
+      [1, 0],
+      [8, 65 * 65 * 96],
+      [64, 65 * 96],
+    ],
+  });
+  assert.deepEqual(sliceRuns([5, 7], [1, 2], [3, 4]), {
+    offset: 9,
+    run: 4,
+    outer: [
+      [1, 35],
+      [1, 35],
+      [3, 7],
+    ],
+  });
+  assert.equal(sliceRuns([1, 2, 3, 4, 5], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]), undefined, "rank 5: tfjs-wasm's own kernel");
+});
+
+test("Slice on wasm equals the cpu backend's for ranks 1–5, float32 and int32, contiguous or not", async () => {
+  const cases: [number[], number[], number[]][] = [
+    [
+      [2, 9, 9, 6],
+      [0, 0, 0, 0],
+      [2, 8, 8, 6],
+    ],
+    [
+      [2, 9, 9, 6],
+      [1, 2, 3, 1],
+      [1, 5, 4, 3],
+    ],
+    [
+      [3, 4, 5],
+      [1, 0, 2],
+      [2, 4, 3],
+    ],
+    [
+      [7, 5],
+      [2, 1],
+      [3, -1],
+    ],
+    [[11], [3], [5]],
+    [
+      [4, 6],
+      [1, 0],
+      [2, 6],
+    ], // contiguous: tfjs' own kernel
+    [
+      [2, 3, 4, 5, 6],
+      [0, 1, 0, 2, 1],
+      [2, 1, 3, 2, 4],
+    ], // rank 5: tfjs' own kernel
+  ];
+  for (const [shape, begin, size] of cases) {
+    for (const dtype of ['float32', 'int32'] as const) {
+      const values = randomArray(tf.util.sizeFromShape(shape), `slice${shape}`).map((value) =>
+        dtype === 'int32' ? Math.round(value * 100) : value,
+      );
+      const { expected, actual } = await onBothBackends(() => tf.slice(tf.tensor(values, shape, dtype), begin, size));
+      assert.deepEqual(actual, expected, `slice ${JSON.stringify({ shape, begin, size, dtype })}`);
+    }
+  }
+});
 
 test('EfficientNet-B0 trains on wasm without leaking tensors', async () => {
   await selectBackend('wasm');

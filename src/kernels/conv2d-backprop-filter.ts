@@ -1,9 +1,9 @@
-// Conv2DBackpropFilter for wasm. A 1×1, stride-1 convolution's filter gradient is one matrix product xᵀ·dy (wasm's fastest
-// kernel); any other shape runs as loops on the heap: dW[i, j, ci, co] = Σ x[n, oh·s + i − top, ow·s + j − left, ci] · dy[n, oh, ow, co].
+// Conv2DBackpropFilter for wasm, compiled SIMD (src/kernels/assembly/conv-filter.ts) on the heap:
+// dW[i, j, ci, co] = Σ x[n, oh·s + i − top, ow·s + j − left, ci] · dy[n, oh, ow, co]. A 1×1, stride-1 convolution's gradient is
+// xᵀ·dy, computed without the transpose tfjs-wasm's matrix product needs for it.
 
 import * as tf from '@tensorflow/tfjs';
-import { asTensor, kernelResult } from './ops-as-kernel.ts';
-import { heapViews } from './wasm-heap.ts';
+import { addressOf, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';
 
 interface Attrs {
   strides: [number, number] | number;
@@ -34,44 +34,35 @@ export const conv2dBackpropFilterConfig: tf.KernelConfig = {
     const [filterHeight, filterWidth, inChannels, outChannels] = filterShape;
     const { batchSize, inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth } = info;
     const { top, left } = info.padInfo;
-
-    const pointwise = filterHeight === 1 && filterWidth === 1 && strideHeight === 1 && strideWidth === 1 && top === 0 && left === 0;
-    if (pointwise) {
-      return kernelResult(backend, () => {
-        const rows = batchSize * outHeight * outWidth;
-        const x = tf.reshape(asTensor(xInfo, backend), [rows, inChannels]) as tf.Tensor2D;
-        const dy = tf.reshape(asTensor(dyInfo, backend), [rows, outChannels]) as tf.Tensor2D;
-        // An explicit transpose then a plain product is 3× faster on wasm than matMul's transposeA.
-        return tf.reshape(tf.matMul(tf.transpose(x), dy), filterShape);
-      });
-    }
-
-    const { output, outputView, inputViews } = heapViews(backend, filterShape, [xInfo, dyInfo]);
-    const [x, dy] = inputViews;
-    const sums = new Float64Array(filterHeight * filterWidth * inChannels * outChannels);
-    for (let n = 0; n < batchSize; n++) {
-      for (let oh = 0; oh < outHeight; oh++) {
-        for (let ow = 0; ow < outWidth; ow++) {
-          const dyBase = ((n * outHeight + oh) * outWidth + ow) * outChannels;
-          for (let i = 0; i < filterHeight; i++) {
-            const h = oh * strideHeight + i - top;
-            if (h < 0 || h >= inHeight) continue;
-            for (let j = 0; j < filterWidth; j++) {
-              const w = ow * strideWidth + j - left;
-              if (w < 0 || w >= inWidth) continue;
-              const xBase = ((n * inHeight + h) * inWidth + w) * inChannels;
-              for (let ci = 0; ci < inChannels; ci++) {
-                const value = x[xBase + ci];
-                if (value === 0) continue;
-                const sumBase = ((i * filterWidth + j) * inChannels + ci) * outChannels;
-                for (let co = 0; co < outChannels; co++) sums[sumBase + co] += value * dy[dyBase + co];
-              }
-            }
-          }
-        }
+    const output = makeOutput(backend, filterShape);
+    const kernels = compiledKernels(backend);
+    const [x, dy, result] = [addressOf(backend, xInfo), addressOf(backend, dyInfo), addressOf(backend, output)];
+    // Float64 sums, one per filter value: the result does not depend on the length of the N·OH·OW sum.
+    withScratch(backend, filterHeight * filterWidth * inChannels * outChannels * 8, (sums) => {
+      const pointwise = filterHeight === 1 && filterWidth === 1 && strideHeight === 1 && strideWidth === 1 && top === 0 && left === 0;
+      if (pointwise) kernels.pointwiseFilterGradient(x, dy, result, sums, batchSize * outHeight * outWidth, inChannels, outChannels);
+      else {
+        kernels.convFilterGradient(
+          x,
+          dy,
+          result,
+          sums,
+          batchSize,
+          inHeight,
+          inWidth,
+          inChannels,
+          outHeight,
+          outWidth,
+          outChannels,
+          filterHeight,
+          filterWidth,
+          strideHeight,
+          strideWidth,
+          top,
+          left,
+        );
       }
-    }
-    outputView.set(sums);
+    });
     return output;
   },
 };

@@ -1,9 +1,8 @@
-// DepthwiseConv2dNativeBackpropFilter for wasm, as one pass of loops on the heap:
+// DepthwiseConv2dNativeBackpropFilter for wasm, compiled SIMD (src/kernels/assembly/depthwise.ts) on the heap:
 // dW[i, j, c, q] = Σ over n, oh, ow of x[n, oh·s + i − top, ow·s + j − left, c] · dy[n, oh, ow, c·m + q].
-// Composing it from slices and reductions was 40× slower (one copy of x per filter tap).
 
 import * as tf from '@tensorflow/tfjs';
-import { heapViews } from './wasm-heap.ts';
+import { addressOf, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';
 
 interface Attrs {
   strides: [number, number] | number;
@@ -32,39 +31,29 @@ export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
     if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
       throw new Error('depthwise filter gradient: dilations above 1 are not supported');
     const [filterHeight, filterWidth, channels, multiplier] = filterShape;
-    const { batchSize, inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth } = info;
-    const { top, left } = info.padInfo;
-    const { output, outputView, inputViews } = heapViews(backend, filterShape, [xInfo, dyInfo]);
-    const [x, dy] = inputViews;
-    const outChannels = channels * multiplier;
-    // Sums over N·OH·OW terms: kept in float64 so the result does not depend on the summation order.
-    const sums = new Float64Array(filterHeight * filterWidth * outChannels);
-    for (let n = 0; n < batchSize; n++) {
-      for (let oh = 0; oh < outHeight; oh++) {
-        for (let ow = 0; ow < outWidth; ow++) {
-          const dyBase = ((n * outHeight + oh) * outWidth + ow) * outChannels;
-          for (let i = 0; i < filterHeight; i++) {
-            const h = oh * strideHeight + i - top;
-            if (h < 0 || h >= inHeight) continue;
-            for (let j = 0; j < filterWidth; j++) {
-              const w = ow * strideWidth + j - left;
-              if (w < 0 || w >= inWidth) continue;
-              const xBase = ((n * inHeight + h) * inWidth + w) * channels;
-              const sumBase = (i * filterWidth + j) * outChannels;
-              if (multiplier === 1) {
-                for (let c = 0; c < channels; c++) sums[sumBase + c] += x[xBase + c] * dy[dyBase + c];
-              } else {
-                for (let c = 0; c < channels; c++) {
-                  const value = x[xBase + c];
-                  for (let q = 0; q < multiplier; q++) sums[sumBase + c * multiplier + q] += value * dy[dyBase + c * multiplier + q];
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-    outputView.set(sums);
+    const output = makeOutput(backend, filterShape);
+    // Float64 sums, one per filter value: the result does not depend on the length of the N·OH·OW sum.
+    withScratch(backend, filterHeight * filterWidth * channels * multiplier * 8, (sums) =>
+      compiledKernels(backend).depthwiseFilterGradient(
+        addressOf(backend, xInfo),
+        addressOf(backend, dyInfo),
+        addressOf(backend, output),
+        sums,
+        info.batchSize,
+        info.inHeight,
+        info.inWidth,
+        channels,
+        multiplier,
+        info.outHeight,
+        info.outWidth,
+        filterHeight,
+        filterWidth,
+        info.strideHeight,
+        info.strideWidth,
+        info.padInfo.top,
+        info.padInfo.left,
+      ),
+    );
     return output;
   },
 };

@@ -2,13 +2,18 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { batchNormGradientConfig } from './batch-norm-gradient.ts';
+import { batchNormalizeConfig } from './batch-normalize.ts';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.ts';
 import { pointwiseBackpropInputConfig } from './conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.ts';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.ts';
+import { middleAxisReductionConfig } from './reductions.ts';
+import { sliceConfig } from './slice.ts';
 
 export const wasmTrainingKernels = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
 let registered = false;
+/** tfjs-wasm's own kernels that a wrapper replaced, by name (bench/wasm-kernels.ts measures against them). */
+export const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
@@ -16,13 +21,22 @@ export function registerWasmTrainingKernels(): void {
   for (const config of wasmTrainingKernels) {
     if (!tf.getKernel(config.kernelName, 'wasm')) tf.registerKernel(config);
   }
-  const original = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  if (original) {
-    tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-    tf.registerKernel(pointwiseBackpropInputConfig(original));
-  }
+  replaceKernel('Conv2DBackpropInput', pointwiseBackpropInputConfig);
+  replaceKernel('Sum', middleAxisReductionConfig);
+  replaceKernel('Mean', middleAxisReductionConfig);
+  replaceKernel('FusedBatchNorm', batchNormalizeConfig);
+  replaceKernel('Slice', sliceConfig);
   // Gradients are shared by all backends; this one computes the same values as tfjs' own with less memory everywhere.
   tf.registerGradient(batchNormGradientConfig);
+}
+
+/** Registers a wrapper of tfjs-wasm's own kernel (which it falls back to for the cases it does not cover). */
+function replaceKernel(name: string, wrap: (original: tf.KernelConfig) => tf.KernelConfig): void {
+  const original = tf.getKernel(name, 'wasm');
+  if (!original) return;
+  replacedWasmKernels.set(name, original);
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel(wrap(original));
 }
 
 export { registerWebgpuTrainingKernels } from './webgpu/register-webgpu.ts';

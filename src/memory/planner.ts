@@ -2,6 +2,7 @@
 // slots, activations kept for the backward pass), and the micro-batch / accumulation / recomputation that fit a budget.
 
 import type * as tf from '@tensorflow/tfjs';
+import { fusedUpdateTransient, runsCompiledKernels } from '../kernels/wasm-footprint.ts';
 import { UnsupportedGraph } from './lean-backward/layer-graph.ts';
 import { LeanBackward } from './lean-backward/lean-step.ts';
 import { type ActivationEstimate, estimateGraphMemory, estimateRecomputedMemory } from './lean-backward/memory-estimate.ts';
@@ -191,7 +192,11 @@ function estimateLeanStep(
     optimizer: optimizerSlots[optimizer] * profile.trainableBytes,
     ...backward,
     // The update runs after the backward pass has freed its activations: the step peaks at the higher of the two.
-    update: Math.max(0, Math.round(updateTransient[optimizer] * profile.trainableBytes) - backwardBytes),
+    // On wasm the update is one fused call (src/kernels/fused-update.ts) without tfjs' per-variable temporaries.
+    update: Math.max(
+      0,
+      Math.round((runsCompiledKernels() ? fusedUpdateTransient : updateTransient[optimizer]) * profile.trainableBytes) - backwardBytes,
+    ),
   };
   const predictedPeakBytes = Object.values(breakdown).reduce((sum, bytes) => sum + bytes, 0);
   return { microBatch, recompute, breakdown, predictedPeakBytes };

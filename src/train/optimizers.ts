@@ -1,6 +1,7 @@
 // Optimizers by name (Adam, AdamW, SGD with momentum / Nesterov, RMSprop) with a settable learning rate.
 
 import * as tf from '@tensorflow/tfjs';
+import { fusedUpdate } from '../kernels/fused-update.ts';
 
 export interface OptimizerConfig {
   name: 'adam' | 'adamw' | 'sgd' | 'rmsprop';
@@ -32,6 +33,9 @@ export function createOptimizer(config: OptimizerConfig): TrainingOptimizer {
       settable.learningRate = next;
     },
     apply(gradients, variables) {
+      // On wasm: one compiled call for the update and the decay of every variable, with tfjs' formulas.
+      const decay = weightDecay > 0 ? { factor: 1 - rate * weightDecay, appliesTo: (name: string) => /kernel/.test(name) } : undefined;
+      if (fusedUpdate(optimizer, gradients, decay)) return;
       optimizer.applyGradients(gradients);
       if (weightDecay > 0) {
         tf.tidy(() => {

@@ -2,6 +2,7 @@
 // the bias gradient as a sum, and the activation's derivative from its output (relu, sigmoid…) or a kept pre-activation (swish).
 
 import * as tf from '@tensorflow/tfjs';
+import { compiledConvolutionWorkspace, runsCompiledKernels } from '../../../kernels/wasm-footprint.ts';
 import { activationGradient, activationName } from '../activation-gradients.ts';
 import { type BackwardContext, inputShapeFor, type Layer, type LayerRule, type RuleAnalysis } from '../layer-rule.ts';
 
@@ -32,7 +33,12 @@ function convolutionRule(className: string, kernelOf: (fields: ConvolutionFields
   const depthwise = className === 'DepthwiseConv2D';
   return {
     kind: depthwise ? 'depthwise-conv2d' : 'conv2d',
-    workspace: depthwise ? { input: 5.3, output: 0 } : { input: 4.9, output: 3 },
+    workspace: () =>
+      runsCompiledKernels()
+        ? compiledConvolutionWorkspace[depthwise ? 'depthwise' : 'conv2d']
+        : depthwise
+          ? { input: 5.3, output: 0 }
+          : { input: 4.9, output: 3 },
     handles(layer) {
       if (layer.getClassName() !== className) return false;
       const fields = fieldsOf(layer);

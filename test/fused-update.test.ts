@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/ladder.ts';
+import { fusedUpdate } from '../src/kernels/fused-update.ts';
+import { seededRandom } from '../src/math/random.ts';
+import { createOptimizer, type OptimizerConfig } from '../src/train/optimizers.ts';
+import { Trainer } from '../src/train/trainer.ts';
+
+// Odd sizes: each has a 4-wide SIMD part and a scalar tail, or only a tail.
+const shapes: Record<string, number[]> = { 'conv/kernel': [3, 3, 5, 7], 'conv/bias': [13], 'bn/gamma': [1], 'head/kernel': [6, 11] };
+
+function randomArray(length: number, seed: string, scale = 1): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length }, () => (random() * 2 - 1) * scale);
+}
+
+interface Trajectory {
+  /** Variable values after each step, by name. */
+  values: Record<string, Float32Array>[];
+  /** The optimizer's getWeights() at the end: slot names and values. */
+  weights: { name: string; values: Float32Array }[];
+  tensorsAfterFirstStep: number;
+  tensorsAtEnd: number;
+}
+
+/** Runs `steps` updates with seeded gradients through createOptimizer on one backend; the learning rate changes at step 3. */
+async function trajectory(backend: 'cpu' | 'wasm', config: OptimizerConfig, steps: number, prefix: string): Promise<Trajectory> {
+  await selectBackend(backend);
+  const variables = Object.entries(shapes).map(([name, shape]) =>
+    tf.variable(tf.tensor(randomArray(tf.util.sizeFromShape(shape), `init ${name}`), shape), true, `${prefix}/${name}`),
+  );
+  const training = createOptimizer(config);
+  const values: Record<string, Float32Array>[] = [];
+  let tensorsAfterFirstStep = 0;
+  for (let step = 0; step < steps; step++) {
+    if (step === 3) training.setLearningRate(config.lr / 3);
+    tf.tidy(() => {
+      const gradients: tf.NamedTensorMap = {};
+      for (const variable of variables) {
+        gradients[variable.name] = tf.tensor(
+          randomArray(variable.size, `gradient ${variable.name.split('/').slice(1).join('/')} ${step}`, 0.5),
+          variable.shape,
+        );
+      }
+      training.apply(gradients, variables);
+    });
+    values.push(
+      Object.fromEntries(
+        variables.map((variable) => [variable.name.slice(prefix.length + 1), variable.dataSync().slice() as Float32Array]),
+      ),
+    );
+    if (step === 0) tensorsAfterFirstStep = tf.memory().numTensors;
+  }
+  const tensorsAtEnd = tf.memory().numTensors;
+  const named = await training.optimizer.getWeights();
+  const weights = named.map(({ name, tensor }) => ({ name: name.replace(prefix, ''), values: tensor.dataSync().slice() as Float32Array }));
+  tf.dispose(named.map((weight) => weight.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
+  training.optimizer.dispose();
+  tf.dispose(variables);
+  return { values, weights, tensorsAfterFirstStep, tensorsAtEnd };
+}
+
+const configs: OptimizerConfig[] = [
+  { name: 'adam', lr: 0.01 },
+  { name: 'adamw', lr: 0.01, weightDecay: 0.1 },
+  { name: 'sgd', lr: 0.1 },
+  { name: 'sgd', lr: 0.1, momentum: 0.9 },
+  { name: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true },
+  { name: 'rmsprop', lr: 0.01 },
+  { name: 'rmsprop', lr: 0.01, momentum: 0.9 },
+];
+
+for (const config of configs) {
+  test(`the fused ${JSON.stringify(config)} update equals tfjs' optimizer bit for bit, step for step, slots included`, async () => {
+    // The cpu backend runs tfjs' own applyGradients (float32 operations, as tfjs-wasm's); wasm runs the fused kernel.
+    const expected = await trajectory('cpu', config, 6, 'reference');
+    const actual = await trajectory('wasm', config, 6, 'fused');
+    expected.values.forEach((step, index) => {
+      for (const name of Object.keys(shapes)) assert.deepEqual(actual.values[index][name], step[name], `step ${index + 1}, ${name}`);
+    });
+    assert.deepEqual(
+      actual.weights.map((weight) => weight.name.replace(/_\d+$/, '')),
+      expected.weights.map((weight) => weight.name.replace(/_\d+$/, '')),
+      'the same slots, in the same order, for checkpoints',
+    );
+    actual.weights.forEach((weight, index) => assert.deepEqual(weight.values, expected.weights[index].values, weight.name));
+    assert.equal(actual.tensorsAtEnd, actual.tensorsAfterFirstStep, 'no tensor leaks across steps');
+  });
+}
+
+test('the fused update runs on wasm for every optimizer streamfit makes, and declines other backends', async () => {
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await selectBackend(backend);
+    for (const config of configs) {
+      const variable = tf.variable(
+        tf.ones([5]),
+        true,
+        `declines/${backend}/${config.name}/${config.momentum ?? 0}${config.nesterov ?? ''}`,
+      );
+      const training = createOptimizer(config);
+      const gradient = tf.fill([5], 0.5);
+      assert.equal(
+        fusedUpdate(training.optimizer, { [variable.name]: gradient }),
+        backend === 'wasm',
+        `${backend} ${JSON.stringify(config)}`,
+      );
+      tf.dispose([variable, gradient]);
+      training.optimizer.dispose();
+    }
+  }
+});
+
+test('the fused update leaves a tensor that shares the variable data untouched', async () => {
+  await selectBackend('wasm');
+  const initial = tf.tensor([1, 2, 3, 4, 5]);
+  const variable = initial.variable(true, 'shared/kernel'); // shares the data of `initial`
+  const optimizer = tf.train.sgd(0.5);
+  const gradient = tf.ones([5]);
+  assert.ok(fusedUpdate(optimizer, { [variable.name]: gradient }));
+  assert.deepEqual(Array.from(initial.dataSync()), [1, 2, 3, 4, 5]);
+  assert.deepEqual(Array.from(variable.dataSync()), [0.5, 1.5, 2.5, 3.5, 4.5]);
+  tf.dispose([initial, variable, gradient]);
+  optimizer.dispose();
+});
+
+test('convolutions and products see the updated weights (tfjs-wasm caches XNNPACK operators by filter tensor)', async () => {
+  await selectBackend('wasm');
+  const x = tf.tensor(randomArray(2 * 5 * 5 * 3, 'cache x'), [2, 5, 5, 3]);
+  const cases: [string, number[], (filter: tf.Tensor) => tf.Tensor][] = [
+    ['conv', [3, 3, 3, 4], (filter) => tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same')],
+    ['pointwise', [1, 1, 3, 4], (filter) => tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same')],
+    ['depthwise', [3, 3, 3, 1], (filter) => tf.depthwiseConv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same')],
+    ['matMul', [3, 4], (filter) => tf.matMul(tf.reshape(x, [50, 3]), filter as tf.Tensor2D)],
+  ];
+  for (const [label, shape, apply] of cases) {
+    const filter = tf.variable(
+      tf.tensor(randomArray(tf.util.sizeFromShape(shape), `cache ${label}`), shape),
+      true,
+      `cache/${label}/kernel`,
+    );
+    const optimizer = tf.train.adam(0.1);
+    tf.dispose(apply(filter)); // tfjs-wasm now holds an operator with these weights packed
+    const gradient = tf.onesLike(filter);
+    assert.ok(fusedUpdate(optimizer, { [filter.name]: gradient }));
+    const fresh = tf.tensor(filter.dataSync(), shape); // the new weights in a tensor tfjs-wasm has never seen
+    const [actual, expected] = [apply(filter), apply(fresh)];
+    assert.deepEqual(actual.dataSync(), expected.dataSync(), `${label} uses the updated weights`);
+    tf.dispose([filter, gradient, fresh, actual, expected]);
+    optimizer.dispose();
+  }
+  x.dispose();
+});
+
+/** A small convnet with every layer kind EfficientNet trains (conv, BatchNorm, depthwise, 1×1, dense), no dropout. */
+function smallConvnet(): tf.LayersModel {
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [12, 12, 3], filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }),
+      tf.layers.batchNormalization(),
+      tf.layers.activation({ activation: 'relu' }),
+      tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }),
+      tf.layers.conv2d({ filters: 12, kernelSize: 1, useBias: false }),
+      tf.layers.batchNormalization(),
+      tf.layers.globalAveragePooling2d({}),
+      tf.layers.dense({ units: 3, activation: 'softmax' }),
+    ],
+  });
+}
+
+test("Trainer steps on wasm (compiled kernels, fused update) follow the cpu backend's", async () => {
+  const size = 6;
+  const pixels = Uint8Array.from(randomArray(size * 12 * 12 * 3, 'trainer pixels'), (value) => Math.round((value + 1) * 127));
+  const batch = {
+    x: pixels,
+    y: Int32Array.from({ length: size }, (_, i) => i % 3),
+    keys: [],
+    shape: [size, 12, 12, 3],
+    dtype: 'uint8',
+    bytes: pixels.length,
+  };
+  let initial: Float32Array[] | undefined;
+  const results: Float32Array[][] = [];
+  for (const backend of ['cpu', 'wasm'] as const) {
+    await selectBackend(backend);
+    const model = smallConvnet();
+    initial ??= model.getWeights().map((weight) => weight.dataSync().slice() as Float32Array);
+    model.setWeights(model.getWeights().map((weight, i) => tf.tensor(initial![i], weight.shape)));
+    const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.05, momentum: 0.9 }, accumulate: 2 });
+    for (let step = 0; step < 6; step++) await trainer.step(batch as never);
+    results.push(model.getWeights().map((weight) => weight.dataSync().slice() as Float32Array));
+    trainer.dispose();
+    model.dispose();
+  }
+  const [expected, actual] = results;
+  expected.forEach((values, i) => {
+    let difference = 0;
+    let scale = 0;
+    let moved = 0;
+    for (let k = 0; k < values.length; k++) {
+      difference = Math.max(difference, Math.abs(actual[i][k] - values[k]));
+      scale = Math.max(scale, Math.abs(values[k]));
+      moved = Math.max(moved, Math.abs(values[k] - initial![i][k]));
+    }
+    // Relative to how far training moved the weight: a sum with cancellation (BatchNorm's beta starts at 0) carries a
+    // larger relative error than each kernel's 1e-4, but stale or wrong weights miss by a large part of the step.
+    assert.ok(difference <= 1e-3 * moved + 1e-6 * scale, `weight ${i}: ${difference} apart (moved ${moved}, largest value ${scale})`);
+    assert.ok(moved > 0, `weight ${i} was trained`);
+  });
+});
