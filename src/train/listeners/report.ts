@@ -90,7 +90,7 @@ export class Report implements StatefulListener<'report'> {
           ['time per epoch', seconds.length > 0 ? `${formatDuration(mean(seconds))} (mean of ${seconds.length})` : '–'],
           ['images/s', rates.length > 0 ? `${mean(rates).toFixed(1)} training (mean over epochs)` : '–'],
           ['backend', this.backend],
-          ['memory', `peak RSS so far ${formatBytes(process.resourceUsage().maxRSS * 1024)}`],
+          ['memory', `peak RSS ${summary ? '' : 'so far '}${formatBytes(process.resourceUsage().maxRSS * 1024)}`],
           ['run folder', run.runDir],
         ],
         config: { ...config },
