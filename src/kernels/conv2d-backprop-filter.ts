@@ -2,35 +2,20 @@
 // dW[i, j, ci, co] = Σ x[n, oh·s + i − top, ow·s + j − left, ci] · dy[n, oh, ow, co]. A 1×1, stride-1 convolution's gradient is
 // xᵀ·dy, computed without the transpose tfjs-wasm's matrix product needs for it.
 
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { addressOf, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';
-
-interface Attrs {
-  strides: [number, number] | number;
-  pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape: [number, number, number, number];
-}
+import { convolutionAttributes, convolutionInfo, type Shape4 } from './convolution-attributes.ts';
 
 export const conv2dBackpropFilterConfig: tf.KernelConfig = {
   kernelName: 'Conv2DBackpropFilter',
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Attrs;
+    const attributes = convolutionAttributes(attrs);
+    const { dataFormat, filterShape } = attributes;
     if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
     const xInfo = inputs.x as tf.TensorInfo;
     const dyInfo = inputs.dy as tf.TensorInfo;
-    const info = tf.backend_util.computeConv2DInfo(
-      xInfo.shape as [number, number, number, number],
-      filterShape,
-      strides,
-      1,
-      pad as never,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
+    const info = convolutionInfo(xInfo.shape as Shape4, filterShape, attributes, 'conv');
     const [filterHeight, filterWidth, inChannels, outChannels] = filterShape;
     const { batchSize, inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth } = info;
     const { top, left } = info.padInfo;

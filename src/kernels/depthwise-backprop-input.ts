@@ -1,26 +1,20 @@
 // DepthwiseConv2dNativeBackpropInput for wasm, compiled SIMD (src/kernels/assembly/depthwise.ts) on the heap: every dy value,
 // times each filter tap, is added to the input pixel that tap read: dx[n, oh·s + i − top, ow·s + j − left, c] += dy · W[i, j, c].
 
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { addressOf, compiledKernels, makeOutput } from './compiled-kernels.ts';
-
-interface Attrs {
-  strides: [number, number] | number;
-  dilations: [number, number] | number;
-  pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  inputShape: [number, number, number, number];
-}
+import { convolutionAttributes, convolutionInfo } from './convolution-attributes.ts';
 
 export const depthwiseBackpropInputConfig: tf.KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropInput',
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs as unknown as Attrs;
+    const attributes = convolutionAttributes(attrs);
+    const { inputShape } = attributes;
     const dyInfo = inputs.dy as tf.TensorInfo;
     const filterInfo = inputs.filter as tf.TensorInfo;
     const filterShape = filterInfo.shape as [number, number, number, number];
-    const info = tf.backend_util.computeConv2DInfo(inputShape, filterShape, strides, dilations, pad as never, dimRoundingMode, true);
+    const info = convolutionInfo(inputShape, filterShape, attributes, 'depthwise');
     if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
       throw new Error('depthwise input gradient: dilations above 1 are not supported');
     const [filterHeight, filterWidth, channels, multiplier] = filterShape;

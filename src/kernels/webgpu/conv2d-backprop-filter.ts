@@ -3,16 +3,9 @@
 // of dW in registers. The row sum is split across workgroups (tfjs' own shader runs one thread per dW element, each over
 // every row: a few hundred threads on a 1×1 convolution), and the parts are added in a fixed order by a second pass.
 
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
+import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
 import { program, release, run, splitCount, sumSplits } from './program.ts';
-
-interface Attrs {
-  strides: [number, number] | number;
-  pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape: [number, number, number, number];
-}
 
 const threads = 16; // a workgroup is threads × threads
 const depth = 16; // rows of x and dy staged in workgroup memory per iteration
@@ -26,20 +19,12 @@ export const conv2dBackpropFilterWebgpuConfig: tf.KernelConfig = {
   kernelName: 'Conv2DBackpropFilter',
   backendName: 'webgpu',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Attrs;
+    const attributes = convolutionAttributes(attrs);
+    const { dataFormat, filterShape } = attributes;
     if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on webgpu supports NHWC only');
     const x = inputs.x as tf.TensorInfo;
     const dy = inputs.dy as tf.TensorInfo;
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      strides,
-      1,
-      pad as never,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
+    const info = convolutionInfo(x.shape as Shape4, filterShape, attributes, 'conv');
     const [filterHeight, filterWidth, inChannels, outChannels] = filterShape;
     const taps = filterHeight * filterWidth;
     const rows = info.batchSize * info.outHeight * info.outWidth;

@@ -4,17 +4,10 @@
 // 4.22 runs a naive shader here by default (one thread per dx element, reading W once per thread and output channel).
 
 import * as tf from '@tensorflow/tfjs';
+import { convolutionAttributes, convolutionInfo } from '../convolution-attributes.ts';
 import { asTensor, kernelResult } from '../ops-as-kernel.ts';
 import { registersFor } from './conv2d-backprop-filter.ts';
 import { maxWorkgroupsPerDimension, program, run } from './program.ts';
-
-interface Attrs {
-  strides: [number, number] | number;
-  pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  inputShape: [number, number, number, number];
-}
 
 const threads = 16;
 const depth = 16;
@@ -27,21 +20,13 @@ export const conv2dBackpropInputWebgpuConfig: tf.KernelConfig = {
   kernelName: 'Conv2DBackpropInput',
   backendName: 'webgpu',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Attrs;
+    const attributes = convolutionAttributes(attrs);
+    const { dataFormat, inputShape } = attributes;
     if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropInput on webgpu supports NHWC only');
     const dy = inputs.dy as tf.TensorInfo;
     const filter = inputs.filter as tf.TensorInfo;
     const filterShape = filter.shape as [number, number, number, number];
-    const info = tf.backend_util.computeConv2DInfo(
-      inputShape,
-      filterShape,
-      strides,
-      1,
-      pad as never,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
+    const info = convolutionInfo(inputShape, filterShape, attributes, 'conv');
     const [filterHeight, filterWidth, inChannels, outChannels] = filterShape;
     const pointwise =
       filterHeight === 1 &&

@@ -3,16 +3,9 @@
 // split its rows, and the rows are further split across workgroups; partial sums are added in a fixed order afterwards.
 // tfjs' own shader runs one thread per dW element over every row: 9 × channels threads for a 3×3 layer.
 
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
+import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
 import { program, release, run, splitCount, sumSplits } from './program.ts';
-
-interface Attrs {
-  strides: [number, number] | number;
-  dilations: [number, number] | number;
-  pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape: [number, number, number, number];
-}
 
 const channelsPerWorkgroup = 64;
 const lanes = 4; // threads that share a channel's rows inside a workgroup
@@ -21,18 +14,11 @@ export const depthwiseBackpropFilterWebgpuConfig: tf.KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropFilter',
   backendName: 'webgpu',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs as unknown as Attrs;
+    const attributes = convolutionAttributes(attrs);
+    const { filterShape } = attributes;
     const x = inputs.x as tf.TensorInfo;
     const dy = inputs.dy as tf.TensorInfo;
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      strides,
-      dilations,
-      pad as never,
-      dimRoundingMode,
-      true,
-    );
+    const info = convolutionInfo(x.shape as Shape4, filterShape, attributes, 'depthwise');
     if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
       throw new Error('depthwise filter gradient on webgpu: dilations above 1 are not supported');
     const [filterHeight, filterWidth, channels, multiplier] = filterShape;

@@ -3,16 +3,9 @@
 // taps a stride skips are never visited (tfjs tests each with a float division and fract()), and the grid is strided so
 // any size fits the dispatch limit.
 
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
+import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
 import { program, run } from './program.ts';
-
-interface Attrs {
-  strides: [number, number] | number;
-  dilations: [number, number] | number;
-  pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  inputShape: [number, number, number, number];
-}
 
 const workgroupSize = 256;
 
@@ -20,18 +13,11 @@ export const depthwiseBackpropInputWebgpuConfig: tf.KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropInput',
   backendName: 'webgpu',
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs as unknown as Attrs;
+    const attributes = convolutionAttributes(attrs);
+    const { inputShape } = attributes;
     const dy = inputs.dy as tf.TensorInfo;
     const filter = inputs.filter as tf.TensorInfo;
-    const info = tf.backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      strides,
-      dilations,
-      pad as never,
-      dimRoundingMode,
-      true,
-    );
+    const info = convolutionInfo(inputShape, filter.shape as Shape4, attributes, 'depthwise');
     if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
       throw new Error('depthwise input gradient on webgpu: dilations above 1 are not supported');
     const [filterHeight, filterWidth, channels, multiplier] = filter.shape;
