@@ -46,3 +46,19 @@ test('the webgpu device gets the adapter’s own buffer limits, and the ladder s
   }
   await selectBackend('cpu');
 });
+
+test('the automatic ladder never opens OpenGL ES: no Dawn warnings on a machine whose only adapter is a software one', async () => {
+  const script = "import('./src/backend/ladder.ts').then(async (m) => console.log((await m.selectBackend()).name))";
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', script], {
+    encoding: 'utf8',
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+  });
+  const { stdout: report } = await promisify(execFile)(process.execPath, [cli, 'backends', '--json'], { encoding: 'utf8' });
+  const webgpu = JSON.parse(report.trim().split('\n').pop()!).backends.find((rung: { name: string }) => rung.name === 'webgpu');
+  if (webgpu.adapter?.api === 'opengles') {
+    assert.notEqual(stdout.trim(), 'webgpu');
+    assert.doesNotMatch(stderr, /Warning: .*artificially reduced/, stderr);
+  } else {
+    assert.equal(stdout.trim() === 'webgpu', Boolean(webgpu.automatic), `${stdout}\n${stderr}`);
+  }
+});

@@ -70,14 +70,22 @@ async function probeTensorflow(name: 'tfjs-node-gpu' | 'tfjs-node'): Promise<Run
 
 async function probeWebgpu(): Promise<RungReport> {
   const { findAdapter } = await import('./webgpu-adapter.ts');
-  const { description } = await findAdapter();
+  const { description } = await findAdapter({ openGl: true });
+  // The ladder takes a hardware adapter by itself only through Vulkan (or the platform's own API), never OpenGL ES.
+  const automatic = !description.software && description.api !== 'opengles';
   const dawn = (require('webgpu/package.json') as { version: string }).version;
   const version = (await import('./webgpu-backend.ts')).webgpuBackendVersion;
   return {
     name: 'webgpu',
     available: true,
-    automatic: !description.software,
-    ...(description.software ? { reason: 'a software adapter: used only when asked for with --backend webgpu' } : {}),
+    automatic,
+    ...(automatic
+      ? {}
+      : {
+          reason: description.software
+            ? 'a software adapter: used only when asked for with --backend webgpu'
+            : 'an OpenGL ES adapter: used only when asked for with --backend webgpu',
+        }),
     version,
     adapter: { ...description, dawn },
   };

@@ -59,10 +59,12 @@ export async function loadDawn(): Promise<DawnModule> {
 }
 
 /**
- * The best adapter Dawn finds: Vulkan (or the platform's own API) first, then OpenGL ES in compatibility mode, which
- * covers machines whose only driver is Mesa's llvmpipe. Throws with the reason when there is none.
+ * The best adapter Dawn finds: Vulkan (or the platform's own API) first, then, with `openGl`, OpenGL ES in compatibility
+ * mode, which covers machines whose only driver is Mesa's llvmpipe. The automatic ladder leaves OpenGL ES out: Dawn's
+ * compatibility path is meant for the software adapter, and asking for it prints Dawn's limit warnings on every start.
+ * Throws with the reason when there is none.
  */
-export async function findAdapter(): Promise<FoundAdapter> {
+export async function findAdapter({ openGl }: { openGl: boolean }): Promise<FoundAdapter> {
   const { create, globals } = await loadDawn();
   Object.assign(globalThis, globals);
   const reasons: string[] = [];
@@ -76,7 +78,8 @@ export async function findAdapter(): Promise<FoundAdapter> {
   } else {
     reasons.push('Vulkan: libvulkan.so.1 not found (Debian: libvulkan1)');
   }
-  if (process.platform === 'linux') {
+  if (process.platform === 'linux' && !openGl) reasons.push('OpenGL ES: tried only when asked for with --backend webgpu');
+  if (process.platform === 'linux' && openGl) {
     // EGL needs a platform without a display server; Mesa reads this when Dawn opens EGL, so setting it here is enough.
     process.env.EGL_PLATFORM ??= 'surfaceless';
     const glGpu = create(['backend=opengles']);

@@ -48,7 +48,7 @@ export async function startWebgpu(allowSoftware: boolean): Promise<WebgpuStarted
     if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start again');
     return started;
   }
-  const found = await findAdapter();
+  const found = await findAdapter({ openGl: allowSoftware });
   const { description } = found;
   if (description.software && !allowSoftware) {
     throw new Error(softwareRefusal(description));
