@@ -45,7 +45,7 @@ export interface TrainBenchResult {
   gpuPeakBytes?: number;
 }
 
-function syntheticBatch(size: number, imageSize: number, classes: number): Batch {
+export function syntheticBatch(size: number, imageSize: number, classes: number): Batch {
   const length = size * imageSize * imageSize * 3;
   const x = Uint8Array.from({ length }, (_, i) => (i * 2654435761) >>> 24);
   return {
