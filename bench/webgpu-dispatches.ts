@@ -33,6 +33,7 @@ process.stdout.write(
       cpuMsPerStep: per((used.user + used.system) / 1000),
       dispatchesPerStep: per(counts.dispatches),
       submitsPerStep: per(counts.submits),
+      computePassesPerStep: per(counts.computePasses),
       buffersCreatedPerStep: per(counts.buffersCreated),
       uniformBuffersPerStep: per(counts.uniformBuffers),
       byProgram: Object.fromEntries(Object.entries(counts.byProgram).map(([name, count]) => [name, per(count)])),

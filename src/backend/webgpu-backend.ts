@@ -9,6 +9,7 @@ import backendPackage from '@tensorflow/tfjs-backend-webgpu/package.json' with {
 import { registerWebgpuTrainingKernels } from '../kernels/register.ts';
 import { type AdapterDescription, findAdapter } from './webgpu-adapter.ts';
 import { watchDevice } from './webgpu-health.ts';
+import { uploadWithWriteBuffer } from './webgpu-upload.ts';
 
 export interface WebgpuStarted {
   /** tfjs-backend-webgpu's version. */
@@ -72,7 +73,9 @@ export async function startWebgpu(allowSoftware: boolean): Promise<WebgpuStarted
     const device = await found.adapter.requestDevice({ requiredFeatures, requiredLimits });
     watchDevice(device);
     deviceLimits = Object.fromEntries(raisedLimits.map((name) => [name, (device.limits as unknown as Record<string, number>)[name]]));
-    return new webgpu.WebGPUBackend(device, found.adapter.info);
+    const backend = new webgpu.WebGPUBackend(device, found.adapter.info);
+    uploadWithWriteBuffer(backend);
+    return backend;
   });
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start (requestDevice failed)');
   registerWebgpuTrainingKernels();

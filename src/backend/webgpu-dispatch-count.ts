@@ -11,6 +11,8 @@ export interface DispatchCounts {
   dispatches: number;
   /** queue.submit calls (tfjs submits every 15 dispatches, and before each read). */
   submits: number;
+  /** Compute passes begun: tfjs ends one at every submit, copy (a read back) and upload. */
+  computePasses: number;
   /** GPUBuffers created (the pool reuses buffers of an exact size; a warm step should create none). */
   buffersCreated: number;
   buffersDestroyed: number;
@@ -33,7 +35,15 @@ export async function countDispatches<T>(body: () => Promise<T> | T): Promise<{ 
   if (tf.getBackend() !== 'webgpu') throw new Error(`countDispatches needs the webgpu backend, not ${tf.getBackend()}`);
   const backend = tf.backend() as unknown as BackendLike;
   const device = backend.bufferManager.device;
-  const counts: DispatchCounts = { dispatches: 0, submits: 0, buffersCreated: 0, buffersDestroyed: 0, uniformBuffers: 0, byProgram: {} };
+  const counts: DispatchCounts = {
+    dispatches: 0,
+    submits: 0,
+    computePasses: 0,
+    buffersCreated: 0,
+    buffersDestroyed: 0,
+    uniformBuffers: 0,
+    byProgram: {},
+  };
   // Own properties shadow the prototype's methods; deleting them restores the originals.
   const { recordAndSubmit, submitQueue, makeUniforms } = backend;
   const createBuffer = device.createBuffer;
@@ -59,6 +69,14 @@ export async function countDispatches<T>(body: () => Promise<T> | T): Promise<{ 
     counts.buffersCreated++;
     return createBuffer.call(this, descriptor);
   };
+  const encoderPrototype = (
+    globalThis as unknown as { GPUCommandEncoder: { prototype: { beginComputePass(...args: unknown[]): unknown } } }
+  ).GPUCommandEncoder.prototype;
+  const beginComputePass = encoderPrototype.beginComputePass;
+  encoderPrototype.beginComputePass = function (...args) {
+    counts.computePasses++;
+    return beginComputePass.apply(this, args);
+  };
   const bufferPrototype = (globalThis as unknown as { GPUBuffer: { prototype: { destroy(): void } } }).GPUBuffer.prototype;
   const destroy = bufferPrototype.destroy;
   bufferPrototype.destroy = function () {
@@ -75,5 +93,6 @@ export async function countDispatches<T>(body: () => Promise<T> | T): Promise<{ 
     if (Object.hasOwn(device, 'createBuffer')) delete (device as Partial<typeof device>).createBuffer;
     else device.createBuffer = createBuffer;
     bufferPrototype.destroy = destroy;
+    encoderPrototype.beginComputePass = beginComputePass;
   }
 }
