@@ -7,7 +7,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { addressOf, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';
-import { fusedUpdateWebgpu } from './webgpu/fused-update.ts';
+import { fusedUpdateWebgpu, type GradientHandling } from './webgpu/fused-update.ts';
 
 /** AdamW's decoupled weight decay: the variables it applies to are multiplied by `factor` after the step. */
 export interface DecoupledDecay {
@@ -68,12 +68,21 @@ const entryBytes = 28;
 /**
  * Applies `gradients` as `optimizer.applyGradients(gradients)` would (then the decoupled decay, when given), in one call.
  * Returns false, doing nothing, where it does not apply: another backend than wasm or webgpu, an optimizer or option it does not
- * implement (Adagrad, centred RMSprop), or a gradient that is not float32.
+ * implement (Adagrad, centred RMSprop), or a gradient that is not float32. `handling` (scaled or cleared gradients: the
+ * trainer's accumulators) is done on webgpu only: elsewhere the call returns false with it.
  */
-export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMap, decay?: DecoupledDecay): boolean {
+export function fusedUpdate(
+  optimizer: tf.Optimizer,
+  gradients: tf.NamedTensorMap,
+  decay?: DecoupledDecay,
+  handling?: GradientHandling,
+): boolean {
   const kind = kindOf(optimizer);
   const backendName = tf.getBackend();
   if ((backendName !== 'wasm' && backendName !== 'webgpu') || !kind) return false;
+  if (handling && backendName !== 'webgpu') return false;
+  // Cleared gradients are written in place: they must be variables (accumulators).
+  if (handling?.clearGradients && Object.values(gradients).some((gradient) => gradient && !(gradient instanceof tf.Variable))) return false;
   const names = Object.keys(gradients);
   if (names.some((name) => gradients[name] && gradients[name].dtype !== 'float32')) return false;
   const fields = optimizer as unknown as OptimizerFields;
@@ -94,14 +103,15 @@ export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMa
   if (backendName === 'webgpu') {
     // In place: the variables and Adam's accumulated betas too must hold data of their own.
     const betas: [tf.Variable, tf.Variable] | undefined = kind === 'adam' ? [fields.accBeta1, fields.accBeta2] : undefined;
-    for (const variable of [...updated.map((i) => variables[names[i]]), ...(betas ?? [])]) ownData(variable, backend);
+    const cleared = handling?.clearGradients ? updated.map((i) => gradients[names[i]] as tf.Variable) : [];
+    for (const tensor of [...updated.map((i) => variables[names[i]]), ...(betas ?? []), ...cleared]) ownData(tensor, backend);
     const updates = updated.map((i) => ({
       value: variables[names[i]],
       gradient: gradients[names[i]],
       slots: slotsOf(i),
       factor: decay?.appliesTo(names[i]) ? decay.factor : 1,
     }));
-    fusedUpdateWebgpu(kind, fields, updates, betas);
+    fusedUpdateWebgpu(kind, fields, updates, betas, handling);
     fields.incrementIterations();
     return true;
   }

@@ -32,6 +32,7 @@ export interface UpdateScalars {
 
 export interface VariableUpdate {
   value: tf.Variable;
+  /** Written (zeroed) too when the update clears gradients. */
   gradient: tf.Tensor;
   /** The kind's slots, in the wasm kernel's order (Adam: m, v; momentum: accumulation; RMSprop: mean square, moment). */
   slots: tf.Variable[];
@@ -88,26 +89,33 @@ const updateBodies: Record<UpdateKind, { slots: string[]; uniforms: string[]; bo
   },
 };
 
-function updateShader(kind: UpdateKind): string {
+function updateShader(kind: UpdateKind, clearGradients: boolean): string {
   const { slots, uniforms, body } = updateBodies[kind];
   const storage = ['value', 'gradient', ...slots, ...(kind === 'adam' ? ['accBeta1', 'accBeta2'] : [])];
-  const written = new Set(['value', ...slots]);
+  const written = new Set(['value', ...slots, ...(clearGradients ? ['gradient'] : [])]);
+  // The gradient is read once, scaled (a sum of micro-batch gradients times 1/samples, rounded as tfjs' mul), and zeroed
+  // after when the caller accumulates into it.
+  const scaled = body.replace(/gradient\[i\]/g, 'gradientAt(i)');
   return `
-    struct Uniforms { ${uniforms.map((name) => `${name} : f32,`).join(' ')} }
+    struct Uniforms { gradientScale : f32, ${uniforms.map((name) => `${name} : f32,`).join(' ')} }
     ${storage.map((name, i) => `@group(0) @binding(${i}) var<storage, ${written.has(name) ? 'read_write' : 'read'}> ${name} : array<f32>;`).join('\n    ')}
     @group(0) @binding(${storage.length}) var<uniform> p : Uniforms;
 
     @compute @workgroup_size(${workgroupSize})
     fn main(@builtin(global_invocation_id) id : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
       let size = arrayLength(&gradient);
-      for (var i = id.x; i < size; i += groups.x * ${workgroupSize}u) {${body}
+      for (var i = id.x; i < size; i += groups.x * ${workgroupSize}u) {${scaled}${clearGradients ? '\n        gradient[i] = 0.0;' : ''}
       }
+    }
+
+    fn gradientAt(i : u32) -> f32 {
+      return gradient[i] * p.gradientScale;
     }`;
 }
 
 /** Adam's accumulated betas after the step: β1ᵗ ← β1ᵗ·β1, β2ᵗ ← β2ᵗ·β2, in float32 as tfjs' `mul`. */
 const accumulatedBetasShader = `
-  struct Uniforms { beta1 : f32, oneMinusBeta1 : f32, beta2 : f32 }
+  struct Uniforms { gradientScale : f32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32 }
   @group(0) @binding(0) var<storage, read_write> accBeta1 : array<f32>;
   @group(0) @binding(1) var<storage, read_write> accBeta2 : array<f32>;
   @group(0) @binding(2) var<uniform> p : Uniforms;
@@ -118,7 +126,7 @@ const accumulatedBetasShader = `
     accBeta2[0] = accBeta2[0] * p.beta2;
   }`;
 
-function uniformValues(kind: UpdateKind, scalars: UpdateScalars, factor: number): Float32Array {
+function uniformValues(kind: UpdateKind, scalars: UpdateScalars, factor: number, gradientScale: number): Float32Array {
   const { learningRate, beta1, beta2, epsilon, momentum, useNesterov, decay } = scalars;
   const values: Record<UpdateKind, number[]> = {
     adam: [beta1, 1 - beta1, beta2, 1 - beta2, epsilon, -learningRate, factor],
@@ -127,28 +135,37 @@ function uniformValues(kind: UpdateKind, scalars: UpdateScalars, factor: number)
     rmsprop: [decay, 1 - decay, momentum, learningRate, epsilon],
   };
   // A uniform struct's size is a multiple of 16 bytes.
-  const padded = new Float32Array(Math.ceil(values[kind].length / 4) * 4);
-  padded.set(values[kind]);
+  const padded = new Float32Array(Math.ceil((values[kind].length + 1) / 4) * 4);
+  padded.set([gradientScale, ...values[kind]]);
   return padded;
+}
+
+export interface GradientHandling {
+  /** Each gradient is multiplied by it first (default 1). */
+  gradientScale?: number;
+  /** Zero the gradients after reading them (they are the caller's accumulators). */
+  clearGradients?: boolean;
 }
 
 /**
  * Records the update of every variable (one dispatch each) and, for Adam, of the accumulated betas (one more) into tfjs'
- * command stream. The variables, slots and betas must not share their data with other tensors.
+ * command stream. The variables, slots and betas (and the gradients, when cleared) must not share their data with other
+ * tensors.
  */
 export function fusedUpdateWebgpu(
   kind: UpdateKind,
   scalars: UpdateScalars,
   updates: VariableUpdate[],
   accumulatedBetas?: [tf.Variable, tf.Variable],
+  { gradientScale = 1, clearGradients = false }: GradientHandling = {},
 ): void {
   const backend = webgpuInternals();
-  const pipeline = computePipeline(backend, `streamfit_${kind}_update`, updateShader(kind));
+  const pipeline = computePipeline(backend, `streamfit_${kind}_update_${clearGradients}`, updateShader(kind, clearGradients));
   const uniforms = new Map<number, GPUBuffer>();
   const uniformFor = (factor: number) => {
     let buffer = uniforms.get(factor);
     if (!buffer) {
-      buffer = uniformBuffer(backend, uniformValues(kind, scalars, factor));
+      buffer = uniformBuffer(backend, uniformValues(kind, scalars, factor, gradientScale));
       uniforms.set(factor, buffer);
     }
     return buffer;
@@ -158,8 +175,8 @@ export function fusedUpdateWebgpu(
   if (kind === 'adam' && !betas) throw new Error('the Adam update needs the accumulated betas');
   try {
     for (const { value, gradient, slots, factor } of updates) {
-      const written = [value, ...slots];
-      const read = [gradient, ...(betas ?? [])];
+      const written = [value, ...slots, ...(clearGradients ? [gradient] : [])];
+      const read = [...(clearGradients ? [] : [gradient]), ...(betas ?? [])];
       const entries: GPUBindingResource[] = [bind(value), bind(gradient), ...slots.map(bind), ...(betas ?? []).map(bind)];
       entries.push({ buffer: uniformFor(factor) });
       const workgroups = Math.max(1, Math.min(Math.ceil(value.size / workgroupSize), 65535));
@@ -174,6 +191,7 @@ export function fusedUpdateWebgpu(
 
 function updateAccumulatedBetas(backend: WebgpuBackendInternals, betas: [tf.Variable, tf.Variable], uniform: GPUBuffer): void {
   const pipeline = computePipeline(backend, 'streamfit_accumulated_betas', accumulatedBetasShader);
+  // The Adam uniforms, whose first four fields are the gradient scale, β1, 1 − β1 and β2.
   const entries = [...betas.map((beta) => ({ buffer: bufferOf(backend, beta), size: 4 })), { buffer: uniform }];
   dispatch(backend, 'Streamfit_accumulated_betas', pipeline, entries, [1, 1, 1], betas);
   for (const beta of betas) writtenInPlace(backend, beta);
