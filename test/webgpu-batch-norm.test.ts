@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/ladder.ts';
+import { batchNormBackwardWebgpu } from '../src/kernels/webgpu/batch-norm-backward.ts';
+import { seededRandom } from '../src/math/random.ts';
+
+function randomArray(length: number, seed: string, shift = 0): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length }, () => random() * 2 - 1 + shift);
+}
+
+/** dx, dγ, dβ of training-mode BatchNorm by tfjs autodiff of the plain formula, on the cpu backend. */
+function reference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, epsilon: number): Float32Array[] {
+  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
+  return tf.tidy(() => {
+    const gradients = tf.grads((input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) => {
+      const { mean, variance } = tf.moments(input, axes);
+      return tf.add(tf.mul(tf.div(tf.sub(input, mean), tf.sqrt(tf.add(variance, epsilon))), scale), offset);
+    })([x, gamma, beta], dy);
+    return gradients.map((gradient) => gradient.dataSync() as Float32Array);
+  });
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
+  let scale = 0;
+  for (const value of expected) scale = Math.max(scale, Math.abs(value));
+  actual.forEach((value, i) => assert.ok(Math.abs(value - expected[i]) <= 1e-4 * scale, `${label}[${i}]: ${value} vs ${expected[i]}`));
+}
+
+// Channels over one workgroup's 64, rows split across workgroups, and a single channel.
+for (const shape of [
+  [2, 5, 7, 70],
+  [1, 48, 48, 3],
+  [3, 4, 4, 1],
+]) {
+  test(`BatchNorm's backward pass on webgpu equals autodiff on cpu to 1e-4 for [${shape}]`, async () => {
+    const channels = shape[3];
+    const size = tf.util.sizeFromShape(shape);
+    const data = {
+      x: randomArray(size, `x ${shape}`, 0.5),
+      dy: randomArray(size, `dy ${shape}`),
+      gamma: randomArray(channels, `gamma ${shape}`, 1),
+      beta: randomArray(channels, `beta ${shape}`),
+    };
+    const epsilon = 1e-3;
+    await selectBackend('cpu');
+    const make = () => ({
+      x: tf.tensor(data.x, shape),
+      dy: tf.tensor(data.dy, shape),
+      gamma: tf.tensor1d(data.gamma),
+      beta: tf.tensor1d(data.beta),
+    });
+    const onCpu = make();
+    const [dx, dGamma, dBeta] = reference(onCpu.x, onCpu.gamma, onCpu.beta, onCpu.dy, epsilon);
+    tf.dispose(Object.values(onCpu));
+    await selectBackend('webgpu');
+    const onGpu = make();
+    const { mean, variance } = tf.moments(onGpu.x, [0, 1, 2]);
+    const tensorsBefore = tf.memory().numTensors;
+    for (const withInputGradient of [true, false]) {
+      const gradients = batchNormBackwardWebgpu(onGpu.dy, onGpu.x, mean, variance, onGpu.gamma, epsilon, withInputGradient);
+      assertClose((await gradients.dGamma.data()) as Float32Array, dGamma, 'dGamma');
+      assertClose((await gradients.dBeta.data()) as Float32Array, dBeta, 'dBeta');
+      if (withInputGradient) assertClose((await gradients.dx!.data()) as Float32Array, dx, 'dx');
+      else assert.equal(gradients.dx, undefined);
+      tf.dispose([gradients.dx, gradients.dGamma, gradients.dBeta].filter((tensor) => tensor !== undefined));
+    }
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'the kernel leaves no tensor behind');
+    tf.dispose([...Object.values(onGpu), mean, variance]);
+  });
+}
