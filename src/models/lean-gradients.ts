@@ -4,14 +4,17 @@
 // the layer's output; as one op each they keep their input and one gradient.
 
 import * as tf from '@tensorflow/tfjs';
+import { fusesOnWebgpu, swishGradientWebgpu, swishWebgpu } from '../kernels/webgpu/elementwise.ts';
 
 const swishOp = tf.customGrad((x, save) => {
   const input = x as tf.Tensor;
   (save as tf.GradSaveFunc)([input]);
   return {
-    value: tf.mul(input, tf.sigmoid(input)),
+    // On webgpu one pass each way instead of two and five dispatches.
+    value: fusesOnWebgpu(input) ? swishWebgpu(input) : tf.mul(input, tf.sigmoid(input)),
     gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) =>
       tf.tidy(() => {
+        if (fusesOnWebgpu(dy, saved)) return swishGradientWebgpu(dy, saved);
         const sigmoid = tf.sigmoid(saved);
         // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
         return tf.mul(dy, tf.mul(sigmoid, tf.add(1, tf.mul(saved, tf.sub(1, sigmoid)))));

@@ -4,6 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { batchNormBackwardWebgpu } from '../../../kernels/webgpu/batch-norm-backward.ts';
+import { batchNormAffineWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
 import { type BatchNormalizationFields, LeanBatchNormalization, updateMovingStatistics } from '../../../models/layers.ts';
 import { batchNormWithBatchStatistics } from '../../../models/lean-gradients.ts';
 import { inputShapesOf, type Layer, type LayerRule } from '../layer-rule.ts';
@@ -43,6 +44,13 @@ export const batchNormalizationRule: LayerRule = {
     // differ from the forward pass's by rounding only.
     const fields = fieldsOf(layer);
     const [mean, variance] = usesBatchStatistics(layer) ? extras : [fields.movingMean.read(), fields.movingVariance.read()];
+    if (fusesOnWebgpu(input)) {
+      // One dispatch instead of seven.
+      const gamma = gammaOf(fields);
+      const output = batchNormAffineWebgpu(input, mean, variance, gamma, fields.beta!.read(), fields.epsilon);
+      if (!fields.gamma) gamma.dispose();
+      return output;
+    }
     const [scale, offset] = tf.tidy(() => {
       const scale = tf.mul(gammaOf(fields), tf.rsqrt(tf.add(variance, fields.epsilon)));
       return [scale, tf.sub(fields.beta!.read(), tf.mul(mean, scale))];
@@ -64,7 +72,7 @@ export const batchNormalizationRule: LayerRule = {
     const count = dy.size / dy.shape[dy.rank - 1];
     const [mean, variance] = [context.saved.extra(0), context.saved.extra(1)];
     const input = context.saved.input(0);
-    if (tf.getBackend() === 'webgpu' && dy.dtype === 'float32') {
+    if (fusesOnWebgpu(dy)) {
       // Four dispatches instead of about twenty: on a GPU the step is bound by the host's cost per dispatch.
       const gamma = gammaOf(fields);
       const gradients = batchNormBackwardWebgpu(dy, input, mean, variance, gamma, fields.epsilon, context.inputsNeedGradient[0]);
