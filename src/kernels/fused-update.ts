@@ -165,7 +165,7 @@ function run(kind: Kind, fields: OptimizerFields, backend: tf.KernelBackend, tab
 }
 
 /** Gives a slot data of its own before it is written in place (it may share it with a tensor it was assigned from). */
-function ownData(variable: tf.Variable, backend: tf.KernelBackend): void {
+export function ownData(variable: tf.Variable, backend: tf.KernelBackend = tf.backend()): void {
   if ((backend as unknown as { refCount(dataId: tf.DataId): number }).refCount(variable.dataId) <= 1) return;
   const copy = tf.mul(variable, 1);
   variable.assign(copy);
