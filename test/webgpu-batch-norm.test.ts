@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { batchNormBackwardWebgpu } from '../src/kernels/webgpu/batch-norm-backward.ts';
+import { channelVarianceWebgpu } from '../src/kernels/webgpu/channel-sum.ts';
 import { seededRandom } from '../src/math/random.ts';
 import { type BatchNormalizationFields, updateMovingStatistics } from '../src/models/layers.ts';
 
@@ -99,3 +100,22 @@ test('the moving statistics update on webgpu (one dispatch, in place) equals the
   assertClose(results[1][0], results[0][0], 'moving mean');
   assertClose(results[1][1], results[0][1], 'moving variance');
 });
+
+for (const shape of [
+  [2, 5, 7, 70],
+  [1, 48, 48, 3],
+]) {
+  test(`the batch variance on webgpu (one split reduction of (x − mean)²) equals tf.moments on cpu to 1e-4 for [${shape}]`, async () => {
+    const values = randomArray(tf.util.sizeFromShape(shape), `variance ${shape}`, 3);
+    const results: Float32Array[] = [];
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await selectBackend(backend);
+      const x = tf.tensor(values, shape);
+      const mean = tf.mean(x, [0, 1, 2]);
+      const variance = backend === 'cpu' ? tf.moments(x, [0, 1, 2]).variance : channelVarianceWebgpu(x, mean);
+      results.push((await variance.data()) as Float32Array);
+      tf.dispose([x, mean, variance]);
+    }
+    assertClose(results[1], results[0], 'variance');
+  });
+}

@@ -4,6 +4,7 @@
 // the layer's output; as one op each they keep their input and one gradient.
 
 import * as tf from '@tensorflow/tfjs';
+import { channelVarianceWebgpu } from '../kernels/webgpu/channel-sum.ts';
 import { fusesOnWebgpu, swishGradientWebgpu, swishWebgpu } from '../kernels/webgpu/elementwise.ts';
 
 const swishOp = tf.customGrad((x, save) => {
@@ -74,6 +75,12 @@ export function leanBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.T
  */
 export function batchNormWithBatchStatistics(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): BatchStatistics {
   const axes = x.shape.slice(0, -1).map((_, axis) => axis);
+  if (fusesOnWebgpu(x) && x.rank > 1) {
+    // tf.moments' numbers in two split reductions instead of two reductions, a subtraction and a square.
+    const mean = tf.mean(x, axes);
+    const variance = channelVarianceWebgpu(x, mean);
+    return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
+  }
   const { mean, variance } = tf.moments(x, axes);
   return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
 }
