@@ -33,7 +33,7 @@ if [ -f .gpu/bundle.tar.xz ]; then
 else
   command -v node >/dev/null || { say "no Node binary and no .gpu/bundle.tar.xz (make one with bench/gpu-pack.sh)"; exit 1; }
   node=(node --max-old-space-size=16384)
-  cli=("${node[@]}" --import tsx cli/main.ts)
+  cli=("${node[@]}" --import tsx cli/entry.ts)
 fi
 
 # Vulkan: the loader from .gl/ when the box has none; the NVIDIA driver's ICD file when the loader finds no driver.
