@@ -44,7 +44,6 @@ export async function countDispatches<T>(body: () => Promise<T> | T): Promise<{ 
     uniformBuffers: 0,
     byProgram: {},
   };
-  // Own properties shadow the prototype's methods; deleting them restores the originals.
   const { recordAndSubmit, submitQueue, makeUniforms } = backend;
   const createBuffer = device.createBuffer;
   const note = (name: string) => {
@@ -89,7 +88,8 @@ export async function countDispatches<T>(body: () => Promise<T> | T): Promise<{ 
     return { result, counts };
   } finally {
     directDispatchListeners.delete(note);
-    for (const key of ['recordAndSubmit', 'submitQueue', 'makeUniforms'] as const) delete (backend as Partial<BackendLike>)[key];
+    // Put back what was there (other wrappers, src/backend/webgpu-backend.ts, may have been own properties already).
+    Object.assign(backend, { recordAndSubmit, submitQueue, makeUniforms });
     if (Object.hasOwn(device, 'createBuffer')) delete (device as Partial<typeof device>).createBuffer;
     else device.createBuffer = createBuffer;
     bufferPrototype.destroy = destroy;
