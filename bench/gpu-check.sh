@@ -33,7 +33,7 @@ if [ -f .gpu/bundle.tar.xz ]; then
 else
   command -v node >/dev/null || { say "no Node binary and no .gpu/bundle.tar.xz (make one with bench/gpu-pack.sh)"; exit 1; }
   node=(node --max-old-space-size=16384)
-  cli=("${node[@]}" --import tsx cli/main.ts)
+  cli=("${node[@]}" --import tsx cli/entry.ts)
 fi
 
 # Vulkan: the loader from .gl/ when the box has none; the NVIDIA driver's ICD file when the loader finds no driver.
@@ -135,7 +135,7 @@ for (const name of ['b0', 'b3']) {
   const runs = r.pytorch?.results ?? [];
   const torch = (p) => runs.find((x) => x.precision === p)?.msPerStep;
   const ratio = (p) => (torch(p) ? ` (${(r.msPerStep / torch(p)).toFixed(2)}×)` : '');
-  rows.push([`${r.model} ${r.imageSize}px b${r.batchSize ?? r.batch}`, `webgpu ${ms(r.msPerStep)}, PyTorch fp32 ${ms(torch('fp32'))}${ratio('fp32')}, amp ${ms(torch('amp'))}${ratio('amp')}, GPU held ${gib(r.gpuBytesAfter)} (peak in use ${gib(r.gpuPeakBytes)}), tensors ${r.numTensorsBefore}→${r.numTensorsAfter}`]);
+  rows.push([`${r.model} ${r.imageSize}px b${r.batchSize ?? r.batch}`, `webgpu ${ms(r.msPerStep)}, PyTorch fp32 ${ms(torch('fp32'))}${ratio('fp32')}, amp ${ms(torch('amp'))}${ratio('amp')}, GPU held ${gib(r.gpuBytesAfter)} (peak in use ${gib(r.gpuPeakBytes)}), tensors ${r.numTensorsBefore}→${r.numTensorsAfter}, ${r.dispatchesPerStep ?? '?'} dispatches and ${r.submitsPerStep ?? '?'} submits a step`]);
 }
 const plan = steps.b7plan.result;
 rows.push(['b7 plan', plan?.microBatch ? `micro-batch ${plan.microBatch} × ${plan.accumulate}${plan.recompute ? ' + recompute' : ''}, predicted ${gib(plan.predictedPeakBytes)}, measured ${gib(plan.measuredPeakBytes)} (×${plan.measuredOverPredicted})${plan.gpuAllocatedBytes !== undefined ? `, GPU held ${gib(plan.gpuAllocatedBytes)}, peak in use ${gib(plan.gpuPeakBytes)}` : ''}` : steps.b7plan.error ?? 'failed']);

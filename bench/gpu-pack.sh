@@ -12,9 +12,9 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root="$stage/streamfit"
 mkdir -p "$root/node_modules/webgpu/dist/linux-x64"
-# webgpu stays external (a native module, loaded from node_modules beside the bundle); CommonJS code in the bundle gets
-# a real require through the banner.
-node_modules/.bin/esbuild cli/main.ts --bundle --platform=node --format=esm --external:webgpu \
+# webgpu stays external (a native module, loaded from node_modules beside the bundle); class names are kept (the dispatch
+# counts name tfjs' programs by class); CommonJS code in the bundle gets a real require through the banner.
+node_modules/.bin/esbuild cli/entry.ts --bundle --platform=node --format=esm --keep-names --external:webgpu \
   --banner:js="import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" \
   --outfile="$root/streamfit.mjs" --log-level=warning
 cp bench/pytorch_train.py "$root/"

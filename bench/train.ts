@@ -6,6 +6,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { type BackendInfo, selectBackend } from '../src/backend/ladder.ts';
+import { countDispatches, type DispatchCounts } from '../src/backend/webgpu-dispatch-count.ts';
 import { gpuBytes, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { createModel } from '../src/models/create-model.ts';
@@ -43,9 +44,16 @@ export interface TrainBenchResult {
   gpuBytesBefore?: number;
   gpuBytesAfter?: number;
   gpuPeakBytes?: number;
+  /** webgpu only, per timed step: compute dispatches, queue submits, compute passes, buffers created (0 once warm), and the
+   * programs with the most dispatches. On a fast GPU the step is bound by the host's cost per dispatch. */
+  dispatchesPerStep?: number;
+  submitsPerStep?: number;
+  computePassesPerStep?: number;
+  buffersCreatedPerStep?: number;
+  topPrograms?: Record<string, number>;
 }
 
-function syntheticBatch(size: number, imageSize: number, classes: number): Batch {
+export function syntheticBatch(size: number, imageSize: number, classes: number): Batch {
   const length = size * imageSize * imageSize * 3;
   const x = Uint8Array.from({ length }, (_, i) => (i * 2654435761) >>> 24);
   return {
@@ -71,8 +79,13 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   const gpuBefore = gpuBytes();
   const start = performance.now();
   const startCpu = process.cpuUsage();
-  const { peakBytes } = await withPeakGpuBytes(async () => {
+  const timedSteps = async () => {
     for (let step = 0; step < options.steps; step++) await trainer.step(batch);
+  };
+  let counts: DispatchCounts | undefined;
+  const { peakBytes } = await withPeakGpuBytes(async () => {
+    if (backend.name === 'webgpu') counts = (await countDispatches(timedSteps)).counts;
+    else await timedSteps();
   });
   const msPerStep = (performance.now() - start) / options.steps;
   const cpu = process.cpuUsage(startCpu);
@@ -97,6 +110,7 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     ...(backend.name === 'webgpu'
       ? { adapter: backend.adapter, gpuBytesBefore: gpuBefore?.allocated, gpuBytesAfter: gpuAfter?.allocated, gpuPeakBytes: peakBytes }
       : {}),
+    ...(counts ? perStep(counts, options.steps) : {}),
   };
 }
 
@@ -166,6 +180,21 @@ function pythonWithTorch(): string {
 
 export function machine(): Record<string, unknown> {
   return { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, tfjs: tf.version.tfjs };
+}
+
+function perStep(counts: DispatchCounts, steps: number): Partial<TrainBenchResult> {
+  const per = (value: number) => round(value / steps);
+  return {
+    dispatchesPerStep: per(counts.dispatches),
+    submitsPerStep: per(counts.submits),
+    computePassesPerStep: per(counts.computePasses),
+    buffersCreatedPerStep: per(counts.buffersCreated),
+    topPrograms: Object.fromEntries(
+      Object.entries(counts.byProgram)
+        .slice(0, 8)
+        .map(([name, count]) => [name, per(count)]),
+    ),
+  };
 }
 
 function round(value: number): number {

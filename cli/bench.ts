@@ -38,6 +38,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const lines = [`${result.backend}: ${result.msPerStep} ms a step (${result.cpuMsPerStep} ms of CPU), ${result.imagesPerSec} images/s`];
     if (result.gpuBytesAfter !== undefined)
       lines.push(`GPU bytes: ${result.gpuBytesBefore} held before, ${result.gpuBytesAfter} after, peak in use ${result.gpuPeakBytes}`);
+    if (result.dispatchesPerStep !== undefined)
+      lines.push(
+        `per step: ${result.dispatchesPerStep} dispatches, ${result.submitsPerStep} submits, ${result.buffersCreatedPerStep} buffers created`,
+      );
     if (values.baseline) {
       // The baseline runs in a child process, with its own (often fewer) steps: the cpu backend takes minutes a step.
       const baseline = benchTrainInChild({

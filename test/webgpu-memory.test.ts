@@ -6,6 +6,8 @@ import { WebgpuOutOfMemory, watchDevice, watchedDevice, withDeviceErrorScope } f
 import { capPooledBytes, gpuBytes, releasePooledBuffers, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import { isOutOfMemory } from '../src/memory/out-of-memory.ts';
 import { withPeakBytes } from '../src/memory/peak-bytes.ts';
+import { estimateStep, profileModel } from '../src/memory/planner.ts';
+import { createModel } from '../src/models/create-model.ts';
 
 await selectBackend('webgpu');
 
@@ -119,4 +121,29 @@ test('a capped pool destroys pooled buffers of other sizes instead of growing pa
     capPooledBytes(undefined);
     releasePooledBuffers();
   }
+});
+
+test('a freed tensor over 64 MiB that pending commands use goes back to the pool at once, not 15 dispatches later', async () => {
+  const manager = (tf.backend() as unknown as { bufferManager: { numBytesUsed: number } }).bufferManager;
+  const x = tf.fill([17 * 2 ** 20], 1); // 68 MiB, on the device
+  await x.data();
+  const inUse = manager.numBytesUsed;
+  const y = tf.add(x, 1); // a pending dispatch reads x and writes y
+  x.dispose();
+  assert.ok(manager.numBytesUsed <= inUse, `x's buffer was released with the submit (${manager.numBytesUsed} > ${inUse})`);
+  assert.equal((await y.data())[0], 2);
+  y.dispose();
+});
+
+test('the planner on webgpu counts the held gradients of a chunk and no optimizer temporaries', async () => {
+  const { model } = await createModel('efficientnet-b0', { classes: 10, imageSize: 64 });
+  const profile = profileModel(model);
+  const estimate = estimateStep(profile, 4, 'adam', false);
+  assert.equal(estimate.breakdown.grads, profile.trainableBytes, 'a whole chunk of gradients waits for the device');
+  assert.equal(estimate.breakdown.update, 0, 'the WGSL update writes in place');
+  await selectBackend('cpu');
+  const onCpu = estimateStep(profileModel(model), 4, 'adam', false);
+  assert.ok(onCpu.breakdown.grads < profile.trainableBytes / 4, 'elsewhere each gradient is added as it comes');
+  await selectBackend('webgpu');
+  model.dispose();
 });

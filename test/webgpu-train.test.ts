@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { countDispatches } from '../src/backend/webgpu-dispatch-count.ts';
 import { gpuBytes } from '../src/backend/webgpu-memory.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { buildEfficientNet } from '../src/models/efficientnet.ts';
@@ -105,6 +106,33 @@ test('over the --memory budget on webgpu the micro-batch is split and every samp
     assert.equal(events.length, 1, JSON.stringify(events));
     assert.equal(trainer.chunks, 2);
     assert.equal(result.update?.samples, 8, 'the same 8 samples trained');
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+});
+
+test('a warm Trainer step on webgpu updates each variable in one dispatch, and creates no buffer', async () => {
+  const model = tinyEfficientNet();
+  const trainer = new Trainer({ model, optimizer: { name: 'adamw', lr: 1e-3, weightDecay: 0.01 }, accumulate: 1 });
+  const batch = syntheticBatch(2, 32, 3, 6);
+  try {
+    for (let step = 0; step < 2; step++) await trainer.step(batch); // kernels compiled, slots made, the pool warm
+    const { counts } = await countDispatches(() => trainer.step(batch));
+    const byProgram = counts.byProgram;
+    assert.equal(
+      byProgram.Streamfit_adamw_update ?? byProgram.Streamfit_adam_update,
+      model.trainableWeights.length,
+      JSON.stringify(byProgram),
+    );
+    assert.equal(byProgram.Streamfit_accumulated_betas, 1);
+    // Accumulators are zeroed inside the update (no FillProgram each), and each BatchNorm's moving statistics take one dispatch.
+    assert.ok((byProgram.FillProgram ?? 0) <= 1, JSON.stringify(byProgram)); // one zeros tensor in the loss, none per accumulator
+    const batchNorms = model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization').length;
+    assert.equal(byProgram.Streamfit_moving_statistics, batchNorms);
+    assert.equal(byProgram.Streamfit_batch_norm_gradient_sums, batchNorms, 'BatchNorm backward: one pass for dβ and dγ each');
+    assert.equal(byProgram.Streamfit_batch_norm_input_gradient, batchNorms, 'and one for dx (every one feeds a convolution)');
+    assert.equal(counts.buffersCreated, 0, JSON.stringify(counts));
   } finally {
     trainer.dispose();
     model.dispose();

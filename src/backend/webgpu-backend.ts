@@ -9,6 +9,8 @@ import backendPackage from '@tensorflow/tfjs-backend-webgpu/package.json' with {
 import { registerWebgpuTrainingKernels } from '../kernels/register.ts';
 import { type AdapterDescription, findAdapter } from './webgpu-adapter.ts';
 import { watchDevice } from './webgpu-health.ts';
+import { submitWhenFreedBytesPending } from './webgpu-memory.ts';
+import { uploadWithWriteBuffer } from './webgpu-upload.ts';
 
 export interface WebgpuStarted {
   /** tfjs-backend-webgpu's version. */
@@ -72,7 +74,11 @@ export async function startWebgpu(allowSoftware: boolean): Promise<WebgpuStarted
     const device = await found.adapter.requestDevice({ requiredFeatures, requiredLimits });
     watchDevice(device);
     deviceLimits = Object.fromEntries(raisedLimits.map((name) => [name, (device.limits as unknown as Record<string, number>)[name]]));
-    return new webgpu.WebGPUBackend(device, found.adapter.info);
+    const backend = new webgpu.WebGPUBackend(device, found.adapter.info);
+    uploadWithWriteBuffer(backend);
+    // 64 MiB: B0 at 128 px, micro-batch 16, peaked 25 % lower for 3 % more submits (16 MiB: 28 % lower, 29 % more).
+    submitWhenFreedBytesPending(backend, 64 * 2 ** 20);
+    return backend;
   });
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start (requestDevice failed)');
   registerWebgpuTrainingKernels();

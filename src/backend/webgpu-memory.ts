@@ -157,3 +157,40 @@ export function withPeakGpuBytesSync<T>(compute: () => T): { result: T; peakByte
     watch.stop();
   }
 }
+
+interface DisposingBackend {
+  tensorMap: { get(dataId: object): { resource?: { size?: number } | null } | undefined };
+  commandQueueOwnedIds: WeakSet<object>;
+  disposeData(dataId: object, force?: boolean): boolean;
+  submitQueue(): void;
+  endComputePassEncoder(): void;
+}
+
+/**
+ * Submits the pending commands as soon as `thresholdBytes` of freed tensors wait for them. tfjs defers the release of a
+ * disposed tensor's buffer that pending commands use until its next submit (every 15 dispatches), so up to 15 dispatches'
+ * worth of freed layer outputs stay in use: 45 % over the planned peak for B0 at 128 px, micro-batch 16, on the software
+ * adapter (−7 % with this at 64 MiB). An early submit hands them to the pool for the next allocation.
+ */
+export function submitWhenFreedBytesPending(backend: object, thresholdBytes: number): void {
+  const disposing = backend as DisposingBackend;
+  const { disposeData, submitQueue } = disposing;
+  let pending = 0;
+  disposing.submitQueue = function (this: DisposingBackend) {
+    pending = 0;
+    return submitQueue.call(this);
+  };
+  disposing.disposeData = function (this: DisposingBackend, dataId: object, force?: boolean) {
+    const deferred = this.commandQueueOwnedIds.has(dataId);
+    const bytes = this.tensorMap.get(dataId)?.resource?.size ?? 0;
+    const released = disposeData.call(this, dataId, force);
+    if (released && deferred && bytes > 0) {
+      pending += bytes;
+      if (pending >= thresholdBytes) {
+        this.endComputePassEncoder();
+        this.submitQueue();
+      }
+    }
+    return released;
+  };
+}

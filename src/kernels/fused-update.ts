@@ -2,10 +2,12 @@
 // kernel calls per variable. It works on the tfjs optimizer's own slot variables (updated in place), created the way tfjs
 // creates them, so getWeights / setWeights (checkpoints) and dispose see the same state as after applyGradients. New values
 // go to new tensors that the variables are assigned, as tfjs does: tfjs-wasm caches XNNPACK operators, with the weights
-// packed into them, by tensor, so a convolution's filter must never change in place.
+// packed into them, by tensor, so a convolution's filter must never change in place. On webgpu the same slots and
+// formulas run as one WGSL dispatch per variable, in place (src/kernels/webgpu/fused-update.ts).
 
 import * as tf from '@tensorflow/tfjs';
 import { addressOf, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';
+import { fusedUpdateWebgpu, type GradientHandling } from './webgpu/fused-update.ts';
 
 /** AdamW's decoupled weight decay: the variables it applies to are multiplied by `factor` after the step. */
 export interface DecoupledDecay {
@@ -65,12 +67,22 @@ const entryBytes = 28;
 
 /**
  * Applies `gradients` as `optimizer.applyGradients(gradients)` would (then the decoupled decay, when given), in one call.
- * Returns false, doing nothing, where it does not apply: another backend than wasm, an optimizer or option it does not
- * implement (Adagrad, centred RMSprop), or a gradient that is not float32.
+ * Returns false, doing nothing, where it does not apply: another backend than wasm or webgpu, an optimizer or option it does not
+ * implement (Adagrad, centred RMSprop), or a gradient that is not float32. `handling` (scaled or cleared gradients: the
+ * trainer's accumulators) is done on webgpu only: elsewhere the call returns false with it.
  */
-export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMap, decay?: DecoupledDecay): boolean {
+export function fusedUpdate(
+  optimizer: tf.Optimizer,
+  gradients: tf.NamedTensorMap,
+  decay?: DecoupledDecay,
+  handling?: GradientHandling,
+): boolean {
   const kind = kindOf(optimizer);
-  if (tf.getBackend() !== 'wasm' || !kind) return false;
+  const backendName = tf.getBackend();
+  if ((backendName !== 'wasm' && backendName !== 'webgpu') || !kind) return false;
+  if (handling && backendName !== 'webgpu') return false;
+  // Cleared gradients are written in place: they must be variables (accumulators).
+  if (handling?.clearGradients && Object.values(gradients).some((gradient) => gradient && !(gradient instanceof tf.Variable))) return false;
   const names = Object.keys(gradients);
   if (names.some((name) => gradients[name] && gradients[name].dtype !== 'float32')) return false;
   const fields = optimizer as unknown as OptimizerFields;
@@ -88,6 +100,21 @@ export function fusedUpdate(optimizer: tf.Optimizer, gradients: tf.NamedTensorMa
   const slotsOf = (i: number) => slotLists[kind].map(([list]) => (fields[list] as Slot[])[i].variable);
   // Slots are written in place: they must not share data with another tensor (setWeights can leave them so).
   for (const i of updated) for (const slot of slotsOf(i)) ownData(slot, backend);
+  if (backendName === 'webgpu') {
+    // In place: the variables and Adam's accumulated betas too must hold data of their own.
+    const betas: [tf.Variable, tf.Variable] | undefined = kind === 'adam' ? [fields.accBeta1, fields.accBeta2] : undefined;
+    const cleared = handling?.clearGradients ? updated.map((i) => gradients[names[i]] as tf.Variable) : [];
+    for (const tensor of [...updated.map((i) => variables[names[i]]), ...(betas ?? []), ...cleared]) ownData(tensor, backend);
+    const updates = updated.map((i) => ({
+      value: variables[names[i]],
+      gradient: gradients[names[i]],
+      slots: slotsOf(i),
+      factor: decay?.appliesTo(names[i]) ? decay.factor : 1,
+    }));
+    fusedUpdateWebgpu(kind, fields, updates, betas, handling);
+    fields.incrementIterations();
+    return true;
+  }
   // One kernel call per variable, each into a new tensor that the variable is then assigned (its old data freed): the update
   // holds one variable's worth beyond its inputs, not a second copy of the model, and no tfjs kernel runs.
   const memory = (backend as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
@@ -138,7 +165,7 @@ function run(kind: Kind, fields: OptimizerFields, backend: tf.KernelBackend, tab
 }
 
 /** Gives a slot data of its own before it is written in place (it may share it with a tensor it was assigned from). */
-function ownData(variable: tf.Variable, backend: tf.KernelBackend): void {
+export function ownData(variable: tf.Variable, backend: tf.KernelBackend = tf.backend()): void {
   if ((backend as unknown as { refCount(dataId: tf.DataId): number }).refCount(variable.dataId) <= 1) return;
   const copy = tf.mul(variable, 1);
   variable.assign(copy);

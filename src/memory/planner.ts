@@ -3,6 +3,7 @@
 
 import type * as tf from '@tensorflow/tfjs';
 import { fusedUpdateTransient, runsCompiledKernels } from '../kernels/wasm-footprint.ts';
+import { runsWebgpuUpdate, webgpuUpdateTransient } from '../kernels/webgpu/footprint.ts';
 import { UnsupportedGraph } from './lean-backward/layer-graph.ts';
 import { LeanBackward } from './lean-backward/lean-step.ts';
 import { type ActivationEstimate, estimateGraphMemory, estimateRecomputedMemory } from './lean-backward/memory-estimate.ts';
@@ -68,6 +69,12 @@ const optimizerSlots: Record<OptimizerName, number> = { adam: 2, adamw: 2, rmspr
  * tfjs 4.22's optimizers (SGD with momentum 1.4).
  */
 const updateTransient: Record<OptimizerName, number> = { adam: 15, adamw: 15, rmsprop: 2.6, sgd: 1.4 };
+
+function updateTransientOnBackend(optimizer: OptimizerName): number {
+  if (runsCompiledKernels()) return fusedUpdateTransient;
+  if (runsWebgpuUpdate()) return webgpuUpdateTransient;
+  return updateTransient[optimizer];
+}
 
 function elements(shape: ReadonlyArray<number | null>): number {
   return shape.reduce<number>((product, size) => product * (size ?? 1), 1);
@@ -181,7 +188,8 @@ function estimateLeanStep(
 ): StepEstimate {
   const estimate = recompute && lean.recomputed ? lean.recomputed : lean.plain;
   const backward = {
-    grads: 2 * lean.largestWeightBytes,
+    // On webgpu the chunk's gradients wait for the device's word before they are added (src/train/trainer.ts).
+    grads: runsWebgpuUpdate() ? profile.trainableBytes : 2 * lean.largestWeightBytes,
     activations: Math.round(estimate.keptBytes * microBatch),
     workspace: Math.round((estimate.peakBytes - estimate.keptBytes) * microBatch),
   };
@@ -192,11 +200,9 @@ function estimateLeanStep(
     optimizer: optimizerSlots[optimizer] * profile.trainableBytes,
     ...backward,
     // The update runs after the backward pass has freed its activations: the step peaks at the higher of the two.
-    // On wasm the update is one fused call (src/kernels/fused-update.ts) without tfjs' per-variable temporaries.
-    update: Math.max(
-      0,
-      Math.round((runsCompiledKernels() ? fusedUpdateTransient : updateTransient[optimizer]) * profile.trainableBytes) - backwardBytes,
-    ),
+    // On wasm the update is one fused call (src/kernels/fused-update.ts) without tfjs' per-variable temporaries; on webgpu
+    // one in-place dispatch per variable that also reads the accumulators unscaled.
+    update: Math.max(0, Math.round(updateTransientOnBackend(optimizer) * profile.trainableBytes) - backwardBytes),
   };
   const predictedPeakBytes = Object.values(breakdown).reduce((sum, bytes) => sum + bytes, 0);
   return { microBatch, recompute, breakdown, predictedPeakBytes };

@@ -2,6 +2,8 @@
 // swish that keep little for the backward pass, and Keras' input Normalization.
 
 import * as tf from '@tensorflow/tfjs';
+import { fusesOnWebgpu } from '../kernels/webgpu/elementwise.ts';
+import { updateMovingStatisticsWebgpu } from '../kernels/webgpu/moving-statistics.ts';
 import { seedOf } from '../math/random.ts';
 import { leanBatchNormTraining, leanSwish } from './lean-gradients.ts';
 
@@ -50,6 +52,13 @@ export type BatchStatisticsSink = (mean: tf.Tensor, variance: tf.Tensor, count: 
 
 /** Moves the moving mean and variance towards a batch's statistics, as tfjs' BatchNormalization does in training. */
 export function updateMovingStatistics(fields: BatchNormalizationFields, mean: tf.Tensor, variance: tf.Tensor): void {
+  // LayerVariable.read() is the tf.Variable itself (tfjs-layers' variables.ts).
+  const [movingMean, movingVariance] = [fields.movingMean.read(), fields.movingVariance.read()];
+  if (fusesOnWebgpu(mean, variance) && movingMean instanceof tf.Variable && movingVariance instanceof tf.Variable) {
+    // One dispatch, in place, instead of six and two scalar uploads.
+    updateMovingStatisticsWebgpu(movingMean, movingVariance, mean, variance, fields.momentum);
+    return;
+  }
   tf.tidy(() => {
     for (const [variable, batchValue] of [
       [fields.movingMean, mean],

@@ -120,6 +120,8 @@ export class Trainer {
   lastPeakBytes = 0;
   private readonly lean?: LeanBackward;
   private readonly accumulatorOf = new Map<Variable, Variable>();
+  /** Accumulators known to hold zeros: a window's first gradient is assigned to them, not added (one kernel fewer each). */
+  private readonly zeroAccumulators = new Set<Variable>();
   /** The micro-batch being added chunk by chunk with the lean backward pass, kept across out-of-memory retries. */
   private leanProgress?: MicroBatchProgress;
 
@@ -150,6 +152,7 @@ export class Trainer {
     this.windowLoss = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_loss'));
     this.windowCorrect = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_correct'));
     this.variables.forEach((variable, i) => this.accumulatorOf.set(variable, this.accumulators[i]));
+    for (const accumulator of this.accumulators) this.zeroAccumulators.add(accumulator);
   }
 
   /** The lean backward pass unless asked for tfjs' autodiff or the model's graph is one it does not take (then said so). */
@@ -276,6 +279,7 @@ export class Trainer {
       const [sums, loss, correct] = [batchSum!, lossSum!, correctSum!];
       tf.tidy(() => {
         this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.add(accumulator, sums[i])));
+        this.zeroAccumulators.clear();
         this.windowLoss.assign(tf.add(this.windowLoss, loss));
         this.windowCorrect.assign(tf.add(this.windowCorrect, correct));
       });
@@ -338,7 +342,8 @@ export class Trainer {
 
   private addInto(variable: Variable, gradient: tf.Tensor, added: Set<Variable>): void {
     const accumulator = this.accumulatorOf.get(variable)!;
-    tf.tidy(() => accumulator.assign(tf.add(accumulator, gradient)));
+    if (this.zeroAccumulators.delete(accumulator)) accumulator.assign(gradient);
+    else tf.tidy(() => accumulator.assign(tf.add(accumulator, gradient)));
     added.add(variable);
   }
 
@@ -466,19 +471,25 @@ export class Trainer {
   private applyUpdate(learningRate: number): void {
     const { l1 = 0, l2 = 0 } = this.options;
     this.training.setLearningRate(learningRate);
-    tf.tidy(() => {
-      const scale = 1 / this.samplesInWindow;
-      const gradients: tf.NamedTensorMap = {};
-      const penalty =
-        l1 || l2 ? tf.variableGrads(() => regularizationPenalty(this.variables, l1, l2) ?? tf.scalar(0), this.variables).grads : {};
-      this.variables.forEach((variable, i) => {
-        const mean = tf.mul(this.accumulators[i], scale);
-        gradients[variable.name] = penalty[variable.name] ? tf.add(mean, penalty[variable.name]) : mean;
+    const scale = 1 / this.samplesInWindow;
+    // Without a penalty the optimizer scales and zeroes the accumulators itself (on webgpu inside its one dispatch per variable).
+    if (!l1 && !l2) this.training.applyAccumulated(this.accumulators, scale, this.variables);
+    else {
+      tf.tidy(() => {
+        const gradients: tf.NamedTensorMap = {};
+        const penalty = tf.variableGrads(() => regularizationPenalty(this.variables, l1, l2) ?? tf.scalar(0), this.variables).grads;
+        this.variables.forEach((variable, i) => {
+          const mean = tf.mul(this.accumulators[i], scale);
+          gradients[variable.name] = penalty[variable.name] ? tf.add(mean, penalty[variable.name]) : mean;
+        });
+        this.training.apply(gradients, this.variables);
       });
-      this.training.apply(gradients, this.variables);
-    });
+      tf.tidy(() => {
+        for (const accumulator of this.accumulators) accumulator.assign(tf.zerosLike(accumulator));
+      });
+    }
+    for (const accumulator of this.accumulators) this.zeroAccumulators.add(accumulator);
     tf.tidy(() => {
-      for (const accumulator of this.accumulators) accumulator.assign(tf.zerosLike(accumulator));
       this.windowLoss.assign(tf.scalar(0));
       this.windowCorrect.assign(tf.scalar(0));
     });
@@ -497,6 +508,7 @@ export class Trainer {
   restoreAccumulators(state: AccumulatorState): void {
     tf.tidy(() => {
       this.accumulators.forEach((accumulator, i) => accumulator.assign(tf.tensor(state.values[i], accumulator.shape)));
+      this.zeroAccumulators.clear();
       this.windowLoss.assign(tf.scalar(state.lossSum));
       this.windowCorrect.assign(tf.scalar(state.correct));
     });

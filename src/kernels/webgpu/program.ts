@@ -98,17 +98,24 @@ export function splitCount(rows: number, tiles: number, outputElements: number, 
 }
 
 /**
- * Adds up `splits` partial results laid out one after the other, in a fixed order, times `scale`:
- * out[i] = scale · Σ_s partial[s·size + i].
+ * Adds up `splits` partial results laid out one after the other from `offset`, in a fixed order, times `scale`:
+ * out[i] = scale · Σ_s partial[offset + s·size + i].
  */
-export function sumSplits(backend: unknown, partial: tf.TensorInfo, splits: number, outputShape: number[], scale = 1): tf.TensorInfo {
+export function sumSplits(
+  backend: unknown,
+  partial: tf.TensorInfo,
+  splits: number,
+  outputShape: number[],
+  scale = 1,
+  offset = 0,
+): tf.TensorInfo {
   const size = outputShape.reduce((a, b) => a * b, 1);
   const workgroups = Math.min(Math.ceil(size / 256), 4096);
   const built = program({
     key: 'sum_splits',
     outputShape,
     inputs: ['partial'],
-    uniforms: { elements: size, splits },
+    uniforms: { elements: size, splits, offset },
     floatUniforms: { scale },
     workgroupSize: [256, 1, 1],
     dispatch: [workgroups, 1, 1],
@@ -118,7 +125,7 @@ export function sumSplits(backend: unknown, partial: tf.TensorInfo, splits: numb
         for (var i = i32(workgroupId.x) * 256 + i32(localIndex); i < uniforms.elements; i += stride) {
           var sum = 0.0;
           for (var s = 0; s < uniforms.splits; s++) {
-            sum += partial[s * uniforms.elements + i];
+            sum += partial[uniforms.offset + s * uniforms.elements + i];
           }
           result[i] = sum * uniforms.scale;
         }

@@ -2,6 +2,7 @@
 // written so that each full-size tensor is freed as soon as the next op has used it: at most four are alive at once.
 
 import * as tf from '@tensorflow/tfjs';
+import { fusesOnWebgpu, swishGradientWebgpu } from '../../kernels/webgpu/elementwise.ts';
 import { after } from './tensor-views.ts';
 
 export interface ActivationGradient {
@@ -58,6 +59,7 @@ const gradients: Record<string, ActivationGradient> = {
   swish: {
     reads: 'input',
     backward: (dy, x) => {
+      if (fusesOnWebgpu(dy, x!)) return after([dy, x], () => swishGradientWebgpu(dy, x!));
       const sigmoid = tf.sigmoid(x!);
       const scaled = after([dy], () => tf.mul(dy, sigmoid));
       const complement = after([sigmoid], () => tf.sub(1, sigmoid));

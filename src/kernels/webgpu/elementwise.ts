@@ -1,0 +1,76 @@
+// One WGSL pass over the elements of a tensor for a chain of tfjs ops (swish and its derivative, BatchNorm's per-channel
+// affine map): on a GPU a training step is bound by the host's cost per dispatch, so a chain of five elementwise ops costs
+// about five times what one pass costs. Full-size inputs are indexed by i, per-channel ones (the last axis) by c.
+
+import * as tf from '@tensorflow/tfjs';
+import { program, run } from './program.ts';
+
+const workgroupSize = 256;
+
+/**
+ * A tensor of `like`'s shape whose element i the WGSL `body` writes to result[i], reading the `inputs` by name (each an
+ * array<f32>), `i`, and `c`, the channel (index along the last axis). `floats` become f32 uniforms. Disposes nothing.
+ */
+export function elementwise(key: string, like: tf.Tensor, inputs: Record<string, tf.Tensor>, body: string, floats = {}): tf.Tensor {
+  const elements = like.size;
+  const built = program({
+    key,
+    outputShape: like.shape,
+    inputs: Object.keys(inputs),
+    uniforms: { elements, channels: like.shape[like.rank - 1] ?? 1 },
+    floatUniforms: floats,
+    workgroupSize: [workgroupSize, 1, 1],
+    dispatch: [Math.max(1, Math.min(Math.ceil(elements / workgroupSize), 65535)), 1, 1],
+    code: `
+      fn main() {
+        let stride = i32(numWorkgroups.x) * ${workgroupSize};
+        for (var i = i32(workgroupId.x) * ${workgroupSize} + i32(localIndex); i < uniforms.elements; i += stride) {
+          let c = i % uniforms.channels;
+          ${body}
+        }
+      }`,
+  });
+  return tf.engine().makeTensorFromTensorInfo(run(tf.backend(), built, Object.values(inputs))) as tf.Tensor;
+}
+
+/** True where these fusions apply: the webgpu backend and float32 tensors. */
+export function fusesOnWebgpu(...tensors: tf.Tensor[]): boolean {
+  return tf.getBackend() === 'webgpu' && tensors.every((tensor) => tensor.dtype === 'float32');
+}
+
+/** swish(x) = x·σ(x), σ as tfjs' webgpu shader computes it. */
+export function swishWebgpu(x: tf.Tensor): tf.Tensor {
+  return elementwise('swish', x, { xValues: x }, 'let v = xValues[i]; result[i] = v * (1.0 / (1.0 + exp(-v)));');
+}
+
+/** dy · σ(x)·(1 + x·(1 − σ(x))), in the lean backward pass's operation order. */
+export function swishGradientWebgpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  return elementwise(
+    'swish_gradient',
+    x,
+    { dyValues: dy, xValues: x },
+    'let v = xValues[i]; let s = 1.0 / (1.0 + exp(-v)); result[i] = (dyValues[i] * s) * ((1.0 - s) * v + 1.0);',
+  );
+}
+
+/**
+ * BatchNorm as a per-channel affine map: x·s + (β − mean·s) with s = γ/√(variance + ε), as the lean backward pass rebuilds a
+ * layer's output.
+ */
+export function batchNormAffineWebgpu(
+  x: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+): tf.Tensor {
+  return elementwise(
+    'batch_norm_affine',
+    x,
+    { xValues: x, meanValues: mean, varianceValues: variance, gammaValues: gamma, betaValues: beta },
+    `let scale = gammaValues[c] * inverseSqrt(varianceValues[c] + uniforms.epsilon);
+          result[i] = xValues[i] * scale + (betaValues[c] - meanValues[c] * scale);`,
+    { epsilon },
+  );
+}

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/ladder.ts';
+import { batchNormBackwardWebgpu } from '../src/kernels/webgpu/batch-norm-backward.ts';
+import { channelVarianceWebgpu } from '../src/kernels/webgpu/channel-sum.ts';
+import { seededRandom } from '../src/math/random.ts';
+import { type BatchNormalizationFields, updateMovingStatistics } from '../src/models/layers.ts';
+
+function randomArray(length: number, seed: string, shift = 0): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length }, () => random() * 2 - 1 + shift);
+}
+
+/** dx, dγ, dβ of training-mode BatchNorm by tfjs autodiff of the plain formula, on the cpu backend. */
+function reference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, epsilon: number): Float32Array[] {
+  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
+  return tf.tidy(() => {
+    const gradients = tf.grads((input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) => {
+      const { mean, variance } = tf.moments(input, axes);
+      return tf.add(tf.mul(tf.div(tf.sub(input, mean), tf.sqrt(tf.add(variance, epsilon))), scale), offset);
+    })([x, gamma, beta], dy);
+    return gradients.map((gradient) => gradient.dataSync() as Float32Array);
+  });
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
+  let scale = 0;
+  for (const value of expected) scale = Math.max(scale, Math.abs(value));
+  actual.forEach((value, i) => assert.ok(Math.abs(value - expected[i]) <= 1e-4 * scale, `${label}[${i}]: ${value} vs ${expected[i]}`));
+}
+
+// Channels over one workgroup's 64, rows split across workgroups, and a single channel.
+for (const shape of [
+  [2, 5, 7, 70],
+  [1, 48, 48, 3],
+  [3, 4, 4, 1],
+]) {
+  test(`BatchNorm's backward pass on webgpu equals autodiff on cpu to 1e-4 for [${shape}]`, async () => {
+    const channels = shape[3];
+    const size = tf.util.sizeFromShape(shape);
+    const data = {
+      x: randomArray(size, `x ${shape}`, 0.5),
+      dy: randomArray(size, `dy ${shape}`),
+      gamma: randomArray(channels, `gamma ${shape}`, 1),
+      beta: randomArray(channels, `beta ${shape}`),
+    };
+    const epsilon = 1e-3;
+    await selectBackend('cpu');
+    const make = () => ({
+      x: tf.tensor(data.x, shape),
+      dy: tf.tensor(data.dy, shape),
+      gamma: tf.tensor1d(data.gamma),
+      beta: tf.tensor1d(data.beta),
+    });
+    const onCpu = make();
+    const [dx, dGamma, dBeta] = reference(onCpu.x, onCpu.gamma, onCpu.beta, onCpu.dy, epsilon);
+    tf.dispose(Object.values(onCpu));
+    await selectBackend('webgpu');
+    const onGpu = make();
+    const { mean, variance } = tf.moments(onGpu.x, [0, 1, 2]);
+    const tensorsBefore = tf.memory().numTensors;
+    for (const withInputGradient of [true, false]) {
+      const gradients = batchNormBackwardWebgpu(onGpu.dy, onGpu.x, mean, variance, onGpu.gamma, epsilon, withInputGradient);
+      assertClose((await gradients.dGamma.data()) as Float32Array, dGamma, 'dGamma');
+      assertClose((await gradients.dBeta.data()) as Float32Array, dBeta, 'dBeta');
+      if (withInputGradient) assertClose((await gradients.dx!.data()) as Float32Array, dx, 'dx');
+      else assert.equal(gradients.dx, undefined);
+      tf.dispose([gradients.dx, gradients.dGamma, gradients.dBeta].filter((tensor) => tensor !== undefined));
+    }
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'the kernel leaves no tensor behind');
+    tf.dispose([...Object.values(onGpu), mean, variance]);
+  });
+}
+
+test('the moving statistics update on webgpu (one dispatch, in place) equals the cpu backend, and spares a tensor sharing their data', async () => {
+  const channels = 70;
+  const arrays = ['moving mean', 'moving variance', 'batch mean', 'batch variance'].map((seed) => randomArray(channels, seed, 1));
+  const results: Float32Array[][] = [];
+  for (const backend of ['cpu', 'webgpu'] as const) {
+    await selectBackend(backend);
+    const initial = tf.tensor1d(arrays[0]);
+    // The moving mean shares the data of `initial`, as after setWeights.
+    const [movingMean, movingVariance] = [initial.variable(false), tf.variable(tf.tensor1d(arrays[1]), false)];
+    const layerVariable = (variable: tf.Variable) => ({ read: () => variable, write: (value: tf.Tensor) => variable.assign(value) });
+    const fields = {
+      momentum: 0.9,
+      epsilon: 1e-3,
+      movingMean: layerVariable(movingMean),
+      movingVariance: layerVariable(movingVariance),
+    } as unknown as BatchNormalizationFields;
+    const [mean, variance] = [tf.tensor1d(arrays[2]), tf.tensor1d(arrays[3])];
+    const tensorsBefore = tf.memory().numTensors;
+    for (let step = 0; step < 3; step++) updateMovingStatistics(fields, mean, variance);
+    assert.equal(tf.memory().numTensors, tensorsBefore, `${backend}: no tensor made or lost`);
+    results.push([(await movingMean.data()) as Float32Array, (await movingVariance.data()) as Float32Array]);
+    assert.deepEqual(await initial.data(), arrays[0], `${backend}: the tensor that shared the moving mean is unchanged`);
+    tf.dispose([initial, movingMean, movingVariance, mean, variance]);
+  }
+  assertClose(results[1][0], results[0][0], 'moving mean');
+  assertClose(results[1][1], results[0][1], 'moving variance');
+});
+
+for (const shape of [
+  [2, 5, 7, 70],
+  [1, 48, 48, 3],
+]) {
+  test(`the batch variance on webgpu (one split reduction of (x − mean)²) equals tf.moments on cpu to 1e-4 for [${shape}]`, async () => {
+    const values = randomArray(tf.util.sizeFromShape(shape), `variance ${shape}`, 3);
+    const results: Float32Array[] = [];
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await selectBackend(backend);
+      const x = tf.tensor(values, shape);
+      const mean = tf.mean(x, [0, 1, 2]);
+      const variance = backend === 'cpu' ? tf.moments(x, [0, 1, 2]).variance : channelVarianceWebgpu(x, mean);
+      results.push((await variance.data()) as Float32Array);
+      tf.dispose([x, mean, variance]);
+    }
+    assertClose(results[1], results[0], 'variance');
+  });
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/ladder.ts';
+import { batchNormAffineWebgpu, swishGradientWebgpu, swishWebgpu } from '../src/kernels/webgpu/elementwise.ts';
+import { seededRandom } from '../src/math/random.ts';
+
+function randomArray(length: number, seed: string, scale = 4, shift = 0): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length }, () => (random() * 2 - 1) * scale + shift);
+}
+
+/** `compute` on the cpu backend and on webgpu over the same host arrays; both results as arrays. */
+async function onBoth(
+  arrays: Record<string, { values: Float32Array; shape: number[] }>,
+  compute: (t: Record<string, tf.Tensor>, gpu: boolean) => tf.Tensor,
+) {
+  const results: Float32Array[] = [];
+  for (const backend of ['cpu', 'webgpu'] as const) {
+    await selectBackend(backend);
+    const tensors = Object.fromEntries(Object.entries(arrays).map(([name, { values, shape }]) => [name, tf.tensor(values, shape)]));
+    const before = tf.memory().numTensors;
+    const result = compute(tensors, backend === 'webgpu');
+    results.push((await result.data()) as Float32Array);
+    result.dispose();
+    assert.equal(tf.memory().numTensors, before, `${backend}: only the result was made`);
+    tf.dispose(Object.values(tensors));
+  }
+  return results;
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
+  let scale = 0;
+  for (const value of expected) scale = Math.max(scale, Math.abs(value));
+  actual.forEach((value, i) => assert.ok(Math.abs(value - expected[i]) <= 1e-4 * scale, `${label}[${i}]: ${value} vs ${expected[i]}`));
+}
+
+// Over one workgroup (256), a non-multiple of it, and a single element.
+for (const shape of [[2, 9, 9, 37], [1]]) {
+  const size = tf.util.sizeFromShape(shape);
+  test(`swish and its gradient on webgpu equal tfjs' ops on cpu to 1e-4 for [${shape}]`, async () => {
+    const arrays = { x: { values: randomArray(size, `x ${shape}`), shape }, dy: { values: randomArray(size, `dy ${shape}`, 1), shape } };
+    const [forwardCpu, forwardGpu] = await onBoth(arrays, ({ x }, gpu) => (gpu ? swishWebgpu(x) : tf.tidy(() => tf.mul(x, tf.sigmoid(x)))));
+    assertClose(forwardGpu, forwardCpu, 'swish');
+    const [backwardCpu, backwardGpu] = await onBoth(arrays, ({ x, dy }, gpu) =>
+      gpu ? swishGradientWebgpu(dy, x) : tf.tidy(() => tf.grad((input: tf.Tensor) => tf.mul(input, tf.sigmoid(input)))(x, dy)),
+    );
+    assertClose(backwardGpu, backwardCpu, 'swish gradient');
+  });
+  test(`BatchNorm's affine map on webgpu equals tf.batchNorm on cpu to 1e-4 for [${shape}]`, async () => {
+    const channels = shape.at(-1)!;
+    const perChannel = (seed: string, scale = 1, shift = 0) => ({ values: randomArray(channels, seed, scale, shift), shape: [channels] });
+    const arrays = {
+      x: { values: randomArray(size, `bn x ${shape}`), shape },
+      mean: perChannel('mean'),
+      variance: perChannel('variance', 0.5, 1),
+      gamma: perChannel('gamma', 1, 1),
+      beta: perChannel('beta'),
+    };
+    const [expected, actual] = await onBoth(arrays, ({ x, mean, variance, gamma, beta }, gpu) =>
+      gpu ? batchNormAffineWebgpu(x, mean, variance, gamma, beta, 1e-3) : tf.batchNorm(x, mean, variance, beta, gamma, 1e-3),
+    );
+    assertClose(actual, expected, 'batch norm');
+  });
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/ladder.ts';
+import { countDispatches } from '../src/backend/webgpu-dispatch-count.ts';
+import { fusedUpdate } from '../src/kernels/fused-update.ts';
+import { seededRandom } from '../src/math/random.ts';
+import { createOptimizer, type OptimizerConfig } from '../src/train/optimizers.ts';
+
+// Sizes that are not multiples of the workgroup, one over a workgroup, and a single element.
+const shapes: Record<string, number[]> = { 'conv/kernel': [3, 3, 5, 7], 'conv/bias': [13], 'bn/gamma': [1], 'head/kernel': [30, 11] };
+
+function randomArray(length: number, seed: string, scale = 1): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length }, () => (random() * 2 - 1) * scale);
+}
+
+interface Trajectory {
+  values: Record<string, Float32Array>[];
+  weights: { name: string; values: Float32Array }[];
+  tensorsAfterFirstStep: number;
+  tensorsAtEnd: number;
+}
+
+/** `steps` updates with seeded gradients through createOptimizer; the learning rate changes at step 3; read asynchronously. */
+async function trajectory(backend: 'cpu' | 'webgpu', config: OptimizerConfig, steps: number, prefix: string): Promise<Trajectory> {
+  await selectBackend(backend);
+  const variables = Object.entries(shapes).map(([name, shape]) =>
+    tf.variable(tf.tensor(randomArray(tf.util.sizeFromShape(shape), `init ${name}`), shape), true, `${prefix}/${name}`),
+  );
+  const training = createOptimizer(config);
+  const values: Record<string, Float32Array>[] = [];
+  let tensorsAfterFirstStep = 0;
+  for (let step = 0; step < steps; step++) {
+    if (step === 3) training.setLearningRate(config.lr / 3);
+    tf.tidy(() => {
+      const gradients: tf.NamedTensorMap = {};
+      for (const variable of variables) {
+        const name = variable.name.split('/').slice(1).join('/');
+        gradients[variable.name] = tf.tensor(randomArray(variable.size, `gradient ${name} ${step}`, 0.5), variable.shape);
+      }
+      training.apply(gradients, variables);
+    });
+    // Reading caches the values on the host (tfjs webgpu): the next in-place update must not be hidden by that copy.
+    const read = await Promise.all(variables.map((variable) => variable.data() as Promise<Float32Array>));
+    values.push(Object.fromEntries(variables.map((variable, i) => [variable.name.slice(prefix.length + 1), read[i]])));
+    if (step === 0) tensorsAfterFirstStep = tf.memory().numTensors;
+  }
+  const tensorsAtEnd = tf.memory().numTensors;
+  const named = await training.optimizer.getWeights();
+  const weights = await Promise.all(
+    named.map(async ({ name, tensor }) => ({ name: name.replace(prefix, ''), values: (await tensor.data()) as Float32Array })),
+  );
+  tf.dispose(named.map((weight) => weight.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
+  training.optimizer.dispose();
+  tf.dispose(variables);
+  return { values, weights, tensorsAfterFirstStep, tensorsAtEnd };
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, tolerance: number, label: string): void {
+  assert.equal(actual.length, expected.length, label);
+  let scale = 0;
+  for (const value of expected) scale = Math.max(scale, Math.abs(value));
+  for (let i = 0; i < expected.length; i++) {
+    const error = Math.abs(actual[i] - expected[i]);
+    assert.ok(error <= tolerance * Math.max(scale, 1e-6), `${label}[${i}]: ${actual[i]} vs ${expected[i]} (scale ${scale})`);
+  }
+}
+
+const configs: OptimizerConfig[] = [
+  { name: 'adam', lr: 0.01 },
+  { name: 'adamw', lr: 0.01, weightDecay: 0.1 },
+  { name: 'sgd', lr: 0.1 },
+  { name: 'sgd', lr: 0.1, momentum: 0.9 },
+  { name: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true },
+  { name: 'rmsprop', lr: 0.01, momentum: 0.9 },
+];
+
+for (const config of configs) {
+  test(`the WGSL ${JSON.stringify(config)} update follows tfjs' optimizer on cpu to 1e-5, step for step, slots included`, async () => {
+    const expected = await trajectory('cpu', config, 6, 'reference');
+    const actual = await trajectory('webgpu', config, 6, 'fused');
+    expected.values.forEach((step, index) => {
+      for (const name of Object.keys(shapes)) assertClose(actual.values[index][name], step[name], 1e-5, `step ${index + 1}, ${name}`);
+    });
+    assert.deepEqual(
+      actual.weights.map((weight) => weight.name.replace(/_\d+$/, '')),
+      expected.weights.map((weight) => weight.name.replace(/_\d+$/, '')),
+      'the same slots, in the same order, for checkpoints',
+    );
+    actual.weights.forEach((weight, index) => assertClose(weight.values, expected.weights[index].values, 1e-5, weight.name));
+    assert.equal(actual.tensorsAtEnd, actual.tensorsAfterFirstStep, 'no tensor leaks across steps');
+  });
+}
+
+test('the Adam update is one dispatch per variable and one for the betas, with no upload', async () => {
+  await selectBackend('webgpu');
+  const variables = [5, 300, 7].map((size, i) => tf.variable(tf.ones([size]), true, `count/${i}/kernel`));
+  const gradients = Object.fromEntries(variables.map((variable) => [variable.name, tf.fill(variable.shape, 0.5)]));
+  const training = createOptimizer({ name: 'adamw', lr: 0.1, weightDecay: 0.1 });
+  training.apply(gradients, variables); // the first update makes the slots
+  await variables[0].data();
+  const { counts } = await countDispatches(async () => {
+    training.apply(gradients, variables);
+    await variables[0].data();
+  });
+  assert.equal(counts.dispatches, 4, JSON.stringify(counts));
+  assert.deepEqual(Object.keys(counts.byProgram).sort(), ['Streamfit_accumulated_betas', 'Streamfit_adam_update']);
+  assert.equal(counts.buffersCreated, 0, 'every buffer comes from the pool (the read back included)');
+  tf.dispose([...variables, ...Object.values(gradients)]);
+  training.optimizer.dispose();
+});
+
+test('the in-place update leaves a tensor that shared the variable data untouched', async () => {
+  await selectBackend('webgpu');
+  const initial = tf.tensor([1, 2, 3, 4, 5]);
+  const variable = initial.variable(true, 'shared-webgpu/kernel'); // shares the data of `initial`
+  const optimizer = tf.train.sgd(0.5);
+  const gradient = tf.ones([5]);
+  assert.ok(fusedUpdate(optimizer, { [variable.name]: gradient }));
+  assert.deepEqual(Array.from(await initial.data()), [1, 2, 3, 4, 5]);
+  assert.deepEqual(Array.from(await variable.data()), [0.5, 1.5, 2.5, 3.5, 4.5]);
+  tf.dispose([initial, variable, gradient]);
+  optimizer.dispose();
+});
+
+/** `steps` updates from accumulated sums (three micro-batches' worth each) through applyAccumulated; the sums after each. */
+async function accumulatedTrajectory(backend: 'cpu' | 'webgpu', config: OptimizerConfig, steps: number, prefix: string) {
+  await selectBackend(backend);
+  const entries = Object.entries(shapes);
+  const variables = entries.map(([name, shape]) =>
+    tf.variable(tf.tensor(randomArray(tf.util.sizeFromShape(shape), `init ${name}`), shape), true, `${prefix}/${name}`),
+  );
+  const sums = entries.map(([name, shape]) => tf.variable(tf.zeros(shape), false, `${prefix}/sum/${name}`));
+  const training = createOptimizer(config);
+  const values: Float32Array[][] = [];
+  const sumsAfter: Float32Array[][] = [];
+  for (let step = 0; step < steps; step++) {
+    tf.tidy(() => {
+      sums.forEach((sum, i) => sum.assign(tf.tensor(randomArray(sum.size, `sum ${entries[i][0]} ${step}`, 1.5), sum.shape)));
+    });
+    training.applyAccumulated(sums, 1 / 3, variables);
+    values.push(await Promise.all(variables.map((variable) => variable.data() as Promise<Float32Array>)));
+    sumsAfter.push(await Promise.all(sums.map((sum) => sum.data() as Promise<Float32Array>)));
+  }
+  training.optimizer.dispose();
+  tf.dispose([...variables, ...sums]);
+  return { values, sumsAfter };
+}
+
+for (const config of [configs[1], configs[3]]) {
+  test(`applyAccumulated ${JSON.stringify(config)} scales and zeroes the sums inside the WGSL update, as tfjs does on cpu`, async () => {
+    const expected = await accumulatedTrajectory('cpu', config, 4, 'reference-accumulated');
+    const actual = await accumulatedTrajectory('webgpu', config, 4, 'fused-accumulated');
+    expected.values.forEach((step, index) => {
+      step.forEach((values, i) => assertClose(actual.values[index][i], values, 1e-5, `step ${index + 1}, variable ${i}`));
+      for (const sum of actual.sumsAfter[index])
+        assert.ok(
+          sum.every((value) => value === 0),
+          `step ${index + 1}: sums zeroed`,
+        );
+    });
+  });
+}
