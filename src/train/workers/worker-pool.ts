@@ -1,0 +1,284 @@
+// The data-parallel workers of one trainer: hands each micro-batch of a window to worker (index in window mod N), sums
+// the workers' gradient slots in worker order (the same result whatever the timing), averages their BatchNorm moving
+// statistics, and replaces a worker that died so the window can be computed again.
+
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import type { Batch } from '../../data/samples.ts';
+import { StreamfitError } from '../../errors.ts';
+import type { BackoffEvent } from '../trainer.ts';
+import { type SharedBatch, toSharedBatch } from './shared-batch.ts';
+import { SharedWeights, weightsLayout } from './shared-weights.ts';
+import type { FromWorker, ToWorker, WorkerStart, WorkerTrainerOptions } from './worker-messages.ts';
+import { type WorkerSlot, workerBootstrap, workerEntry } from './worker-slots.ts';
+
+/** A worker died (its thread exited, or its wasm heap ran out): its share of the window is lost and is computed again. */
+export class WorkerLost extends StreamfitError {
+  constructor(
+    readonly worker: number,
+    readonly reason: string,
+  ) {
+    super(`training worker ${worker} was lost (${reason})`);
+  }
+}
+
+/** A worker could not start, or its step failed for a reason other than memory (a bug, bad data): the run stops. */
+export class WorkerFailed extends StreamfitError {
+  constructor(
+    readonly worker: number,
+    readonly reason: string,
+  ) {
+    super(`training worker ${worker}: ${reason}`);
+  }
+}
+
+/** The window's sums over every worker: gradients of model.trainableWeights (flat, in order), loss, correct, samples. */
+export interface WindowSums {
+  gradients: Float32Array;
+  lossSum: number;
+  correct: number;
+  samples: number;
+}
+
+type Reply<T extends FromWorker['type']> = Extract<FromWorker, { type: T }>;
+type Request = ToWorker extends infer M ? (M extends { id: number } ? Omit<M, 'id'> : never) : never;
+
+function layoutShape(variable: tf.LayerVariable): number[] {
+  return variable.shape.map((extent) => extent ?? 1);
+}
+
+/** One worker thread and its requests in flight. */
+class WorkerThread {
+  readonly worker: Worker;
+  readonly ready: Promise<void>;
+  alive = true;
+  /** Micro-batches handed to it since the last collect. */
+  batches = 0;
+  private started = false;
+  private nextId = 0;
+  private readonly requests = new Map<number, { resolve: (reply: FromWorker) => void; reject: (error: Error) => void }>();
+
+  constructor(
+    readonly index: number,
+    start: WorkerStart,
+  ) {
+    // Its own loader (training-worker.mjs registers tsx): the parent's --import flags are not repeated in the thread.
+    this.worker = new Worker(workerBootstrap, { workerData: start, execArgv: [] });
+    let markReady = () => {};
+    let failStart = (_error: Error) => {};
+    this.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failStart = reject;
+    });
+    this.ready.catch(() => {}); // awaited by every request; a thread that never gets one must not warn
+    const lost = (reason: string, startFailed = false) => {
+      if (!this.alive) return;
+      this.alive = false;
+      // A start that failed (no module, no backend) would fail the same way again; a thread killed meanwhile would not.
+      const error = startFailed && !this.started ? new WorkerFailed(index, `could not start: ${reason}`) : new WorkerLost(index, reason);
+      failStart(error);
+      for (const request of this.requests.values()) request.reject(error);
+      this.requests.clear();
+    };
+    this.worker.on('message', (message: FromWorker) => {
+      if (message.type === 'ready') {
+        this.started = true;
+        markReady();
+        return;
+      }
+      if (message.type === 'start-failed') return lost(message.message, true);
+      const request = this.requests.get(message.id);
+      this.requests.delete(message.id);
+      if (message.type !== 'failed') request?.resolve(message);
+      else if (message.outOfMemory) {
+        // A wasm heap that ran out may be left broken: the worker is replaced, not reused.
+        request?.reject(new WorkerLost(index, message.message));
+        this.terminate();
+      } else request?.reject(new WorkerFailed(index, message.message));
+    });
+    this.worker.on('error', (error) => lost(error.message.split('\n')[0], true));
+    this.worker.on('exit', (code) => lost(`its thread exited with code ${code}`));
+  }
+
+  async request<T extends FromWorker['type']>(message: Request): Promise<Reply<T>> {
+    await this.ready;
+    if (!this.alive) throw new WorkerLost(this.index, 'its thread had ended');
+    const id = this.nextId++;
+    const reply = new Promise<FromWorker>((resolve, reject) => this.requests.set(id, { resolve, reject }));
+    this.worker.postMessage({ ...message, id } as ToWorker);
+    return (await reply) as Reply<T>;
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+/** A micro-batch of the window not yet collected: kept until then, so that a lost worker's share can be computed again. */
+interface PendingBatch {
+  batch: SharedBatch;
+  optimizerStep: number;
+  indexInWindow: number;
+  done?: Promise<void>;
+}
+
+export interface WorkerPoolHooks {
+  /** A worker's own out-of-memory backoff (its micro-batch now runs in `event.chunks` chunks). */
+  onBackoff?: (event: BackoffEvent) => void;
+}
+
+export class WorkerPool {
+  private readonly threads: WorkerThread[];
+  private readonly weights: SharedWeights;
+  private weightsVersion = 0;
+  private readonly slotBuffers: SharedArrayBuffer[];
+  private readonly statistics: number[];
+  private readonly gradientLength: number;
+  private readonly starts: WorkerStart[];
+  private pending: PendingBatch[] = [];
+  /** The largest chunk count a worker reported (its own backoffs). */
+  chunks = 1;
+
+  constructor(
+    private readonly model: tf.LayersModel,
+    readonly slots: readonly WorkerSlot[],
+    trainer: WorkerTrainerOptions,
+    private readonly hooks: WorkerPoolHooks = {},
+  ) {
+    const layout = weightsLayout(model);
+    this.weights = SharedWeights.allocate(layout);
+    const trainable = new Set(model.trainableWeights);
+    this.statistics = model.weights.flatMap((weight, i) =>
+      !trainable.has(weight) && /moving_(mean|variance)$/.test(weight.originalName) ? [i] : [],
+    );
+    const size = (shape: readonly (number | null)[]) => shape.reduce<number>((product, extent) => product * (extent ?? 1), 1);
+    this.gradientLength = model.trainableWeights.reduce((sum, weight) => sum + size(weight.shape), 0);
+    const statisticsLength = this.statistics.reduce((sum, i) => sum + size(layout.shapes[i]), 0);
+    this.slotBuffers = slots.map(() => new SharedArrayBuffer((this.gradientLength + statisticsLength) * 4));
+    const topology = model.toJSON(undefined, false) as object;
+    this.starts = slots.map((slot, index) => ({
+      index,
+      slot,
+      topology,
+      weights: { buffer: this.weights.buffer, layout },
+      slotBuffer: this.slotBuffers[index],
+      statistics: this.statistics,
+      trainableShapes: model.trainableWeights.map((weight) => [...weight.shape] as number[]),
+      trainer,
+      entry: workerEntry.href,
+    }));
+    this.threads = this.starts.map((start, index) => new WorkerThread(index, start));
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  /** Hands a micro-batch to its worker (copied into shared memory); resolves once handed, not once computed. */
+  async submit(batch: Batch, position: { optimizerStep: number; indexInWindow: number }, chunks: number): Promise<void> {
+    // The first micro-batch since the last collect: the workers load the main thread's weights (after the update, or
+    // whatever changed them since, such as precise BN) before computing it.
+    if (this.pending.length === 0) await this.publishWeights();
+    const pending: PendingBatch = { batch: toSharedBatch(batch), ...position };
+    this.pending.push(pending);
+    this.dispatch(pending, chunks);
+  }
+
+  private dispatch(pending: PendingBatch, chunks: number): void {
+    const thread = this.threads[pending.indexInWindow % this.threads.length];
+    thread.batches++;
+    const { batch, optimizerStep, indexInWindow } = pending;
+    pending.done = thread
+      .request<'trained'>({ type: 'train', batch, optimizerStep, indexInWindow, chunks, weightsVersion: this.weightsVersion })
+      .then((reply) => {
+        this.chunks = Math.max(this.chunks, reply.chunks);
+        for (const event of reply.backoffs) this.hooks.onBackoff?.(event);
+      });
+    pending.done.catch(() => {}); // collect() awaits it and handles the failure
+  }
+
+  /** Samples per micro-batch of the window not yet collected (the largest), for the backoff's chunk size. */
+  get pendingMicroBatch(): number {
+    return Math.max(0, ...this.pending.map((pending) => pending.batch.shape[0]));
+  }
+
+  /**
+   * Waits for the window's micro-batches, then sums every worker's slot in worker order and averages the BatchNorm
+   * moving statistics of the workers that trained into the main thread's model. Throws WorkerLost when a worker died;
+   * then retry() computes the same micro-batches again.
+   */
+  async collect(): Promise<WindowSums> {
+    await Promise.all(this.pending.map((pending) => pending.done));
+    const contributing = this.threads.filter((thread) => thread.batches > 0);
+    const replies = await Promise.all(contributing.map((thread) => thread.request<'collected'>({ type: 'collect' })));
+    const sums: WindowSums = { gradients: new Float32Array(this.gradientLength), lossSum: 0, correct: 0, samples: 0 };
+    for (const [k, thread] of contributing.entries()) {
+      const slot = new Float32Array(this.slotBuffers[thread.index], 0, this.gradientLength);
+      for (let j = 0; j < slot.length; j++) sums.gradients[j] += slot[j];
+      sums.lossSum += replies[k].lossSum;
+      sums.correct += replies[k].correct;
+      sums.samples += replies[k].samples;
+    }
+    await this.averageStatistics(contributing.map((thread) => thread.index));
+    this.pending = [];
+    for (const thread of this.threads) thread.batches = 0;
+    return sums;
+  }
+
+  /**
+   * Every trained worker started from the main thread's statistics m and moved them to its own w_k: the model gets
+   * m + Σ (w_k − m) / K, summed in worker order (unchanged statistics, such as frozen BatchNorm's, stay bit for bit).
+   */
+  private async averageStatistics(workers: number[]): Promise<void> {
+    if (workers.length === 0 || this.statistics.length === 0) return;
+    const slots = workers.map((worker) => new Float32Array(this.slotBuffers[worker]));
+    let offset = this.gradientLength;
+    for (const index of this.statistics) {
+      const variable = this.model.weights[index];
+      const base = (await variable.read().data()) as Float32Array;
+      const averaged = new Float32Array(base.length);
+      for (let j = 0; j < base.length; j++) {
+        let moved = 0;
+        for (const slot of slots) moved += slot[offset + j] - base[j];
+        averaged[j] = base[j] + moved / slots.length;
+      }
+      tf.tidy(() => {
+        variable.write(tf.tensor(averaged, layoutShape(variable), 'float32'));
+      });
+      offset += base.length;
+    }
+  }
+
+  /** Replaces the workers that died, clears the others' sums and hands every micro-batch of the window out again. */
+  async retry(chunks: number): Promise<void> {
+    await Promise.all(this.pending.map((pending) => pending.done?.catch(() => {})));
+    for (const [index, thread] of this.threads.entries()) {
+      if (thread.alive) continue;
+      void thread.terminate();
+      this.threads[index] = new WorkerThread(index, this.starts[index]);
+    }
+    await Promise.all(this.threads.map((thread) => thread.request<'reset-done'>({ type: 'reset', weightsVersion: this.weightsVersion })));
+    for (const thread of this.threads) thread.batches = 0;
+    for (const pending of this.pending) this.dispatch(pending, chunks);
+  }
+
+  private async publishWeights(): Promise<void> {
+    await this.weights.write(this.model);
+    this.weightsVersion++;
+  }
+
+  /** Resolves once every worker has built its model (or rejects with the first that could not). */
+  async started(): Promise<void> {
+    await Promise.all(this.threads.map((thread) => thread.ready));
+  }
+
+  /** Ends a worker's thread as a crash would (fault tests). */
+  terminateWorker(index: number): Promise<number> {
+    return this.threads[index].terminate();
+  }
+
+  /** Ends every worker's thread. */
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((thread) => thread.terminate()));
+  }
+}
