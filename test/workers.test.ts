@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { configFromFlags } from '../src/config/config-flags.ts';
+import { defaultTrainConfig, validateTrainConfig } from '../src/config/train-config.ts';
 import type { Batch } from '../src/data/samples.ts';
+import { ConfigError } from '../src/errors.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { type BackoffEvent, Trainer, type TrainerOptions } from '../src/train/trainer.ts';
-import type { WorkerSlot } from '../src/train/workers/worker-slots.ts';
+import { physicalCores, resolveWorkerSlots, type WorkerSlot } from '../src/train/workers/worker-slots.ts';
 import { sliceBatch, syntheticBatch } from './helpers/batches.ts';
 
 await selectBackend('wasm');
@@ -128,4 +132,59 @@ test('with 2 workers the main thread holds the same tensors from update 1 to upd
   await trainer.workerPool!.close();
   assert.equal(threads(), 0, process.getActiveResourcesInfo().join(', '));
   model.dispose();
+});
+
+test('BatchNorm in training mode: each worker normalizes with its own batch statistics; the moving averages are averaged', async () => {
+  const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 32, freeze: 'none', dropout: 0, seed: 2 });
+  const initial = model.getWeights().map((weight) => weight.clone());
+  const [first, second] = [syntheticBatch(2, 32, 3, 21), syntheticBatch(2, 32, 3, 22)];
+  const moving = model.weights.flatMap((weight, i) => (/moving_(mean|variance)$/.test(weight.originalName) ? [i] : []));
+  const pick = (weights: Float32Array[]) => moving.map((i) => weights[i]);
+  // Each micro-batch's forward pass alone, from the initial weights, at its place in the window (its dropout masks).
+  const movedBy = async (batch: Batch, indexInWindow: number) => {
+    model.setWeights(initial);
+    const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-2 }, accumulate: 2 });
+    trainer.batchesInWindow = indexInWindow;
+    await trainer.step(batch);
+    trainer.dispose();
+    return pick(weightsOf(model));
+  };
+  const [afterFirst, afterSecond] = [await movedBy(first, 0), await movedBy(second, 1)];
+  const start = pick(initial.map((tensor) => tensor.dataSync() as Float32Array));
+  const expected = start.map((values, i) => values.map((value, j) => value + (afterFirst[i][j] - value + (afterSecond[i][j] - value)) / 2));
+
+  const single = await train(model, initial, [first, second], {});
+  const parallel = await train(model, initial, [first, second], { workers: two });
+  const trainable = new Set(model.trainableWeights.map((weight) => weight.originalName));
+  const trainableOf = (weights: Float32Array[]) => weights.filter((_, i) => trainable.has(model.weights[i].originalName));
+  const gradients = relativeDifference(trainableOf(single.weights), trainableOf(parallel.weights));
+  assert.ok(gradients <= 1e-5, `trainable weights: relative difference ${gradients}`);
+  const statistics = relativeDifference(expected, pick(parallel.weights));
+  assert.ok(statistics <= 1e-5, `moving statistics: relative difference ${statistics}`);
+  assert.ok(relativeDifference(pick(single.weights), pick(parallel.weights)) > 1e-4, 'one thread updates them one after the other');
+  tf.dispose(initial);
+  model.dispose();
+});
+
+test('workers: auto is the physical cores on wasm and cpu, at most the micro-batches of an update, 1 elsewhere; bad counts name the field', () => {
+  const cores = physicalCores();
+  assert.ok(cores >= 1 && cores <= availableParallelism());
+  assert.equal(resolveWorkerSlots('auto', 'wasm', 64).length, cores);
+  assert.equal(resolveWorkerSlots('auto', 'wasm', 1).length, 1);
+  assert.equal(resolveWorkerSlots('auto', 'webgpu', 64).length, 1);
+  assert.deepEqual(resolveWorkerSlots(2, 'cpu', 4), [{ backend: 'cpu' }, { backend: 'cpu' }]);
+  assert.throws(
+    () => resolveWorkerSlots(2, 'webgpu', 4),
+    (error) => error instanceof ConfigError && error.field === 'workers' && /wasm and cpu/.test(error.message),
+  );
+  assert.throws(() => resolveWorkerSlots(3, 'wasm', 2), /config field 'workers': got 3, but an update has 2 micro-batches/);
+  assert.equal(validateTrainConfig({ data: 'd', name: 'n', out: 'o', ...defaultTrainConfig }).workers, 'auto');
+  assert.throws(
+    () => validateTrainConfig({ data: 'd', name: 'n', out: 'o', ...defaultTrainConfig, workers: 0 }),
+    /config field 'workers': got 0/,
+  );
+  assert.deepEqual(configFromFlags({ workers: 'auto' }), { workers: 'auto' });
+  assert.deepEqual(configFromFlags({ workers: '4' }), { workers: 4 });
+  for (const bad of ['0', 'two', '1.5'])
+    assert.throws(() => configFromFlags({ workers: bad }), /flag --workers: expected a whole number from 1 up or 'auto'/);
 });
