@@ -65,6 +65,11 @@ export const planFlags = {
   measure: { type: 'boolean', help: 'run real steps at the planned micro-batch and add measuredPeakBytes' },
   alternatives: { type: 'boolean', help: 'plan every built-in model at its native resolution too' },
   backend: { type: 'string', value: 'NAME', help: 'backend for --measure (default: the ladder; cpu without --measure)' },
+  workers: {
+    type: 'string',
+    value: 'N|auto',
+    help: 'data-parallel workers whose host memory counts (default 1; auto: the physical cores)',
+  },
 } as const satisfies FlagSpecs;
 
 export const modelsFlags = {} as const satisfies FlagSpecs;
