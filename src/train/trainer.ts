@@ -18,6 +18,7 @@ import { batchTensors } from './batch-tensor.ts';
 import { correctCount, crossEntropy, regularizationPenalty } from './loss.ts';
 import { createOptimizer, type OptimizerConfig, type TrainingOptimizer } from './optimizers.ts';
 import { learningRateAt, type Schedule } from './schedules.ts';
+import { readTensor, writeVariable, zeroVariable } from './workers/tensor-memory.ts';
 import { WorkerLost, WorkerPool } from './workers/worker-pool.ts';
 import type { WorkerSlot } from './workers/worker-slots.ts';
 
@@ -132,6 +133,8 @@ export class Trainer {
   private leanProgress?: MicroBatchProgress;
   /** The data-parallel workers, when there are two or more. */
   readonly workerPool?: WorkerPool;
+  /** Whether the accumulators and window totals are zero (the workers' sums can then be assigned, not added). */
+  private windowEmpty = true;
 
   constructor(options: TrainerOptions) {
     this.options = options;
@@ -244,7 +247,12 @@ export class Trainer {
    */
   private async stepOnWorkers(pool: WorkerPool, batch: Batch): Promise<StepResult> {
     const samples = batch.shape[0];
-    await pool.submit(batch, { optimizerStep: this.optimizerStep, indexInWindow: this.batchesInWindow }, this.chunks);
+    await pool.submit(
+      batch,
+      { optimizerStep: this.optimizerStep, indexInWindow: this.batchesInWindow },
+      this.chunks,
+      this.options.accumulate,
+    );
     this.batchesInWindow++;
     this.samplesInWindow += samples;
     const learningRate = this.learningRate;
@@ -285,15 +293,19 @@ export class Trainer {
 
   /** Adds summed gradients (flat, in the order of the trainable weights), a loss sum and a correct count into the window. */
   private addToAccumulators(gradients: Float32Array, lossSum: number, correct: number): void {
+    let offset = 0;
+    for (const accumulator of this.accumulators) {
+      const sum = gradients.subarray(offset, offset + accumulator.size);
+      // An empty window takes the sums as they are (in place where the backend allows); else they are added.
+      if (this.windowEmpty) writeVariable(accumulator, sum);
+      else tf.tidy(() => accumulator.assign(tf.add(accumulator, tf.tensor(sum.slice(), accumulator.shape))));
+      offset += accumulator.size;
+    }
     tf.tidy(() => {
-      let offset = 0;
-      for (const accumulator of this.accumulators) {
-        accumulator.assign(tf.add(accumulator, tf.tensor(gradients.subarray(offset, offset + accumulator.size), accumulator.shape)));
-        offset += accumulator.size;
-      }
       this.windowLoss.assign(tf.add(this.windowLoss, tf.scalar(lossSum)));
       this.windowCorrect.assign(tf.add(this.windowCorrect, tf.scalar(correct)));
     });
+    this.windowEmpty = false;
   }
 
   /** Reads the window's loss and correct count once, refuses a non-finite loss before it reaches the weights, and applies the update. */
@@ -562,13 +574,25 @@ export class Trainer {
 
   /** Zeroes the accumulators and the window's loss, count and position (after an update; a worker after each collect). */
   resetWindow(): void {
+    for (const accumulator of this.accumulators) zeroVariable(accumulator);
     tf.tidy(() => {
-      for (const accumulator of this.accumulators) accumulator.assign(tf.zerosLike(accumulator));
       this.windowLoss.assign(tf.scalar(0));
       this.windowCorrect.assign(tf.scalar(0));
     });
     this.batchesInWindow = 0;
     this.samplesInWindow = 0;
+    this.windowEmpty = true;
+  }
+
+  /** Copies the accumulated gradients into `target` (flat, in the order of the trainable weights): a worker's collect. */
+  async copyWindow(target: Float32Array): Promise<{ lossSum: number; correct: number }> {
+    let offset = 0;
+    for (const accumulator of this.accumulators) {
+      readTensor(accumulator, target, offset);
+      offset += accumulator.size;
+    }
+    const [lossSum, correct] = await this.readWindow();
+    return { lossSum, correct };
   }
 
   /** Host copies of the accumulators, window position and loss, for checkpoints (read asynchronously). */
@@ -588,6 +612,7 @@ export class Trainer {
     });
     this.batchesInWindow = state.batchesInWindow;
     this.samplesInWindow = state.samplesInWindow;
+    this.windowEmpty = false;
   }
 
   dispose(): void {

@@ -10,6 +10,7 @@ import '../../models/create-model.ts'; // registers streamfit's layers (BatchNor
 import { type BackoffEvent, Trainer } from '../trainer.ts';
 import { fromSharedBatch } from './shared-batch.ts';
 import { SharedWeights } from './shared-weights.ts';
+import { readTensor } from './tensor-memory.ts';
 import type { FromWorker, ToWorker, WorkerStart } from './worker-messages.ts';
 
 const start = workerData as WorkerStart;
@@ -26,7 +27,6 @@ async function startWorker() {
       `the worker's model has trainable weights ${shapes.length} [${shapes.slice(0, 4)}…], the main thread's ${expected.length}`,
     );
   const weights = new SharedWeights(start.weights.buffer, start.weights.layout);
-  weights.readInto(model);
   const backoffs: BackoffEvent[] = [];
   // Never applies an update (accumulate is unbounded): the main thread holds the optimizer.
   const trainer = new Trainer({
@@ -47,12 +47,14 @@ try {
 }
 const { model, weights, trainer, backoffs } = worker;
 const slot = new Float32Array(start.slotBuffer);
+const modelWeights = model.weights; // gathered once: the getter walks every layer
 let weightsVersion = -1; // the version the model holds; the first task loads the weights of its window
 let samples = 0;
 
+/** The whole model the first time (and after a reset), then only what a window changes: frozen weights stay as they are. */
 function loadWeights(version: number): void {
   if (version === weightsVersion) return;
-  weights.readInto(model);
+  weights.readInto(modelWeights, weightsVersion === -1 ? undefined : start.changing);
   weightsVersion = version;
 }
 
@@ -68,16 +70,11 @@ async function handle(message: ToWorker): Promise<void> {
       samples += message.batch.shape[0];
       send({ type: 'trained', id: message.id, chunks: trainer.chunks, backoffs: [...backoffs] });
     } else if (message.type === 'collect') {
-      const state = await trainer.accumulatorState();
-      let offset = 0;
-      for (const values of state.values) {
-        slot.set(values, offset);
-        offset += values.length;
-      }
+      const state = await trainer.copyWindow(slot);
+      let offset = start.trainableShapes.reduce((sum, shape) => sum + shape.reduce((product, size) => product * size, 1), 0);
       for (const index of start.statistics) {
-        const values = weights.layout.shapes[index].reduce((product, size) => product * size, 1);
-        slot.set((await model.weights[index].read().data()) as Float32Array, offset);
-        offset += values;
+        readTensor(modelWeights[index].read(), slot, offset);
+        offset += modelWeights[index].read().size;
       }
       const collected = samples;
       trainer.resetWindow();

@@ -22,6 +22,8 @@ export interface WorkerStart {
   slotBuffer: SharedArrayBuffer;
   /** Indices (model.weights order) of the BatchNorm moving statistics, written after the gradients. */
   statistics: number[];
+  /** Indices (model.weights order) of the weights a window can change (trainable ones and moving statistics). */
+  changing: number[];
   /** Shapes of model.trainableWeights, checked against the worker's build. */
   trainableShapes: number[][];
   trainer: WorkerTrainerOptions;

@@ -3,12 +3,13 @@
 // statistics, and replaces a worker that died so the window can be computed again.
 
 import { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../data/samples.ts';
 import { StreamfitError } from '../../errors.ts';
 import type { BackoffEvent } from '../trainer.ts';
 import { type SharedBatch, toSharedBatch } from './shared-batch.ts';
 import { SharedWeights, weightsLayout } from './shared-weights.ts';
+import { writeVariable } from './tensor-memory.ts';
 import type { FromWorker, ToWorker, WorkerStart, WorkerTrainerOptions } from './worker-messages.ts';
 import { type WorkerSlot, workerBootstrap, workerEntry } from './worker-slots.ts';
 
@@ -43,10 +44,6 @@ export interface WindowSums {
 type Reply<T extends FromWorker['type']> = Extract<FromWorker, { type: T }>;
 type Request = ToWorker extends infer M ? (M extends { id: number } ? Omit<M, 'id'> : never) : never;
 
-function layoutShape(variable: tf.LayerVariable): number[] {
-  return variable.shape.map((extent) => extent ?? 1);
-}
-
 /** One worker thread and its requests in flight. */
 class WorkerThread {
   readonly worker: Worker;
@@ -54,6 +51,8 @@ class WorkerThread {
   alive = true;
   /** Micro-batches handed to it since the last collect. */
   batches = 0;
+  /** Its collect, asked for right behind its last micro-batch of the window (so it runs while the others compute). */
+  collecting?: Promise<Reply<'collected'>>;
   private started = false;
   private nextId = 0;
   private readonly requests = new Map<number, { resolve: (reply: FromWorker) => void; reject: (error: Error) => void }>();
@@ -119,6 +118,8 @@ interface PendingBatch {
   batch: SharedBatch;
   optimizerStep: number;
   indexInWindow: number;
+  /** Its worker's last micro-batch of the window. */
+  last: boolean;
   done?: Promise<void>;
 }
 
@@ -133,18 +134,26 @@ export class WorkerPool {
   private weightsVersion = 0;
   private readonly slotBuffers: SharedArrayBuffer[];
   private readonly statistics: number[];
+  /** Weights a window changes (trainable ones and moving statistics): the only ones shared again after the first time. */
+  private readonly changing: number[];
+  private published = false;
   private readonly gradientLength: number;
+  /** The window's gradient sum, reused from window to window. */
+  private readonly sum: Float32Array;
   private readonly starts: WorkerStart[];
+  /** model.weights, gathered once (the getter walks every layer). */
+  private readonly modelWeights: tf.LayerVariable[];
   private pending: PendingBatch[] = [];
   /** The largest chunk count a worker reported (its own backoffs). */
   chunks = 1;
 
   constructor(
-    private readonly model: tf.LayersModel,
+    model: tf.LayersModel,
     readonly slots: readonly WorkerSlot[],
     trainer: WorkerTrainerOptions,
     private readonly hooks: WorkerPoolHooks = {},
   ) {
+    this.modelWeights = model.weights;
     const layout = weightsLayout(model);
     this.weights = SharedWeights.allocate(layout);
     const trainable = new Set(model.trainableWeights);
@@ -153,6 +162,8 @@ export class WorkerPool {
     );
     const size = (shape: readonly (number | null)[]) => shape.reduce<number>((product, extent) => product * (extent ?? 1), 1);
     this.gradientLength = model.trainableWeights.reduce((sum, weight) => sum + size(weight.shape), 0);
+    this.sum = new Float32Array(this.gradientLength);
+    this.changing = model.weights.flatMap((weight, i) => (trainable.has(weight) || this.statistics.includes(i) ? [i] : []));
     const statisticsLength = this.statistics.reduce((sum, i) => sum + size(layout.shapes[i]), 0);
     this.slotBuffers = slots.map(() => new SharedArrayBuffer((this.gradientLength + statisticsLength) * 4));
     const topology = model.toJSON(undefined, false) as object;
@@ -163,6 +174,7 @@ export class WorkerPool {
       weights: { buffer: this.weights.buffer, layout },
       slotBuffer: this.slotBuffers[index],
       statistics: this.statistics,
+      changing: this.changing,
       trainableShapes: model.trainableWeights.map((weight) => [...weight.shape] as number[]),
       trainer,
       entry: workerEntry.href,
@@ -174,12 +186,24 @@ export class WorkerPool {
     return this.threads.length;
   }
 
-  /** Hands a micro-batch to its worker (copied into shared memory); resolves once handed, not once computed. */
-  async submit(batch: Batch, position: { optimizerStep: number; indexInWindow: number }, chunks: number): Promise<void> {
+  /**
+   * Hands a micro-batch to its worker (copied into shared memory); resolves once handed, not once computed. `accumulate`
+   * (the window's micro-batches) tells which is a worker's last of the window: its collect is queued right behind it.
+   */
+  async submit(
+    batch: Batch,
+    position: { optimizerStep: number; indexInWindow: number },
+    chunks: number,
+    accumulate: number,
+  ): Promise<void> {
     // The first micro-batch since the last collect: the workers load the main thread's weights (after the update, or
     // whatever changed them since, such as precise BN) before computing it.
     if (this.pending.length === 0) await this.publishWeights();
-    const pending: PendingBatch = { batch: toSharedBatch(batch), ...position };
+    const pending: PendingBatch = {
+      batch: toSharedBatch(batch),
+      ...position,
+      last: position.indexInWindow + this.threads.length >= accumulate,
+    };
     this.pending.push(pending);
     this.dispatch(pending, chunks);
   }
@@ -195,6 +219,10 @@ export class WorkerPool {
         for (const event of reply.backoffs) this.hooks.onBackoff?.(event);
       });
     pending.done.catch(() => {}); // collect() awaits it and handles the failure
+    if (pending.last) {
+      thread.collecting = thread.request<'collected'>({ type: 'collect' });
+      thread.collecting.catch(() => {});
+    }
   }
 
   /** Samples per micro-batch of the window not yet collected (the largest), for the backoff's chunk size. */
@@ -210,41 +238,47 @@ export class WorkerPool {
   async collect(): Promise<WindowSums> {
     await Promise.all(this.pending.map((pending) => pending.done));
     const contributing = this.threads.filter((thread) => thread.batches > 0);
-    const replies = await Promise.all(contributing.map((thread) => thread.request<'collected'>({ type: 'collect' })));
-    const sums: WindowSums = { gradients: new Float32Array(this.gradientLength), lossSum: 0, correct: 0, samples: 0 };
+    const collects = contributing.map((thread) => thread.collecting ?? thread.request<'collected'>({ type: 'collect' }));
+    for (const collect of collects) collect.catch(() => {}); // each is awaited below, in order
+    const sums: WindowSums = { gradients: this.sum, lossSum: 0, correct: 0, samples: 0 };
+    // In worker order, each slot as soon as its worker is done (the first while the others may still compute).
     for (const [k, thread] of contributing.entries()) {
+      const reply = await collects[k];
       const slot = new Float32Array(this.slotBuffers[thread.index], 0, this.gradientLength);
-      for (let j = 0; j < slot.length; j++) sums.gradients[j] += slot[j];
-      sums.lossSum += replies[k].lossSum;
-      sums.correct += replies[k].correct;
-      sums.samples += replies[k].samples;
+      if (k === 0) sums.gradients.set(slot);
+      else for (let j = 0; j < slot.length; j++) sums.gradients[j] += slot[j];
+      sums.lossSum += reply.lossSum;
+      sums.correct += reply.correct;
+      sums.samples += reply.samples;
     }
-    await this.averageStatistics(contributing.map((thread) => thread.index));
+    if (contributing.length === 0) sums.gradients.fill(0);
+    this.averageStatistics(contributing.map((thread) => thread.index));
     this.pending = [];
-    for (const thread of this.threads) thread.batches = 0;
+    for (const thread of this.threads) {
+      thread.batches = 0;
+      thread.collecting = undefined;
+    }
     return sums;
   }
 
   /**
-   * Every trained worker started from the main thread's statistics m and moved them to its own w_k: the model gets
+   * Every trained worker started from the shared statistics m and moved them to its own w_k: the model gets
    * m + Σ (w_k − m) / K, summed in worker order (unchanged statistics, such as frozen BatchNorm's, stay bit for bit).
    */
-  private async averageStatistics(workers: number[]): Promise<void> {
+  private averageStatistics(workers: number[]): void {
     if (workers.length === 0 || this.statistics.length === 0) return;
     const slots = workers.map((worker) => new Float32Array(this.slotBuffers[worker]));
     let offset = this.gradientLength;
     for (const index of this.statistics) {
-      const variable = this.model.weights[index];
-      const base = (await variable.read().data()) as Float32Array;
+      const variable = this.modelWeights[index];
+      const base = this.weights.slice(index); // what the workers loaded at the window's start
       const averaged = new Float32Array(base.length);
       for (let j = 0; j < base.length; j++) {
         let moved = 0;
         for (const slot of slots) moved += slot[offset + j] - base[j];
         averaged[j] = base[j] + moved / slots.length;
       }
-      tf.tidy(() => {
-        variable.write(tf.tensor(averaged, layoutShape(variable), 'float32'));
-      });
+      writeVariable(variable.read() as tf.Variable, averaged);
       offset += base.length;
     }
   }
@@ -258,12 +292,16 @@ export class WorkerPool {
       this.threads[index] = new WorkerThread(index, this.starts[index]);
     }
     await Promise.all(this.threads.map((thread) => thread.request<'reset-done'>({ type: 'reset', weightsVersion: this.weightsVersion })));
-    for (const thread of this.threads) thread.batches = 0;
+    for (const thread of this.threads) {
+      thread.batches = 0;
+      thread.collecting = undefined;
+    }
     for (const pending of this.pending) this.dispatch(pending, chunks);
   }
 
   private async publishWeights(): Promise<void> {
-    await this.weights.write(this.model);
+    this.weights.write(this.modelWeights, this.published ? this.changing : undefined);
+    this.published = true;
     this.weightsVersion++;
   }
 
