@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
@@ -9,8 +11,12 @@ import type { Batch } from '../src/data/samples.ts';
 import { ConfigError } from '../src/errors.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { type BackoffEvent, Trainer, type TrainerOptions } from '../src/train/trainer.ts';
+import { WorkerFailed } from '../src/train/workers/worker-pool.ts';
 import { physicalCores, resolveWorkerSlots, type WorkerSlot } from '../src/train/workers/worker-slots.ts';
 import { sliceBatch, syntheticBatch } from './helpers/batches.ts';
+import { lastJson, streamfit } from './helpers/cli.ts';
+import { tempFolder } from './helpers/images.ts';
+import { tinyDataset } from './helpers/tiny-dataset.ts';
 
 await selectBackend('wasm');
 
@@ -187,4 +193,38 @@ test('workers: auto is the physical cores on wasm and cpu, at most the micro-bat
   assert.deepEqual(configFromFlags({ workers: '4' }), { workers: 4 });
   for (const bad of ['0', 'two', '1.5'])
     assert.throws(() => configFromFlags({ workers: bad }), /flag --workers: expected a whole number from 1 up or 'auto'/);
+});
+
+test('a worker whose step fails for another reason than memory stops the trainer with its message', async () => {
+  const model = await frozenModel();
+  const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 2, workers: two });
+  try {
+    await trainer.step(syntheticBatch(2, 32, 3, 1));
+    await assert.rejects(
+      trainer.step({ ...syntheticBatch(2, 32, 3, 2), shape: [2, 16, 16, 12] }), // the model takes 3 channels
+      (error: Error) => error instanceof WorkerFailed && /training worker 1: .*shape/i.test(error.message),
+    );
+    assert.equal(trainer.backoffs, 0, 'not retried as if out of memory');
+  } finally {
+    trainer.dispose();
+    await trainer.workerPool!.close();
+    model.dispose();
+  }
+});
+
+test('streamfit train --workers 2: the run says so in its log line and config.json, and leaks no tensor', async () => {
+  const data = tinyDataset(6);
+  const out = join(tempFolder(), 'run');
+  const flags = ['--model', 'efficientnet-b0', '--image-size', '32', '--batch-size', '4', '--micro-batch', '2', '--backend', 'wasm'];
+  const { code, stdout, stderr } = await streamfit(['train', data, '--out', out, '--epochs', '1', '--workers', '2', ...flags, '--json']);
+  assert.equal(code, 0, stderr);
+  const summary = lastJson(stdout);
+  assert.equal(summary.numTensorsEnd, summary.numTensorsStart);
+  assert.match(stderr, /backend wasm [^\n]*, 2 data-parallel workers of micro-batch 2/);
+  const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+  assert.equal(config.workers, 2);
+  assert.deepEqual(config.parallel, { workers: 2, slots: two });
+  const refused = await streamfit(['train', data, '--out', join(out, 'x'), '--workers', '3', ...flags]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^streamfit: config field 'workers': got 3, but an update has 2 micro-batches/);
 });
