@@ -228,3 +228,33 @@ test('streamfit train --workers 2: the run says so in its log line and config.js
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /^streamfit: config field 'workers': got 3, but an update has 2 micro-batches/);
 });
+
+test("a checkpoint inside a window gathers the workers' sums; restored into new workers, the update is the same", async () => {
+  const model = await frozenModel();
+  const initial = model.getWeights().map((weight) => weight.clone());
+  const big = syntheticBatch(8, 32, 3, 13);
+  const window = [0, 2, 4, 6].map((start) => sliceBatch(big, start, start + 2));
+  const whole = await train(model, initial, window, { workers: two });
+  model.setWeights(initial);
+  const options = { model, optimizer: { name: 'adam' as const, lr: 1e-2 }, accumulate: 4, workers: two };
+  const first = new Trainer(options);
+  await first.step(window[0]);
+  await first.step(window[1]);
+  const state = await first.accumulatorState();
+  assert.deepEqual([state.batchesInWindow, state.samplesInWindow], [2, 4]);
+  assert.ok(
+    state.values.some((values) => values.some((value) => value !== 0)),
+    'the sums so far are in the checkpoint',
+  );
+  first.dispose();
+  const second = new Trainer(options);
+  second.restoreAccumulators(state);
+  await second.step(window[2]);
+  const last = await second.step(window[3]);
+  assert.equal(last.update?.samples, 8);
+  second.dispose();
+  const difference = relativeDifference(whole.weights, weightsOf(model));
+  assert.ok(difference <= 1e-5, `relative difference ${difference}`);
+  tf.dispose(initial);
+  model.dispose();
+});
