@@ -258,3 +258,26 @@ test("a checkpoint inside a window gathers the workers' sums; restored into new 
   tf.dispose(initial);
   model.dispose();
 });
+
+test('three updates in a row with 2 workers follow the single thread: the workers take the new weights every time', async () => {
+  // BatchNorm in training mode normalizes each micro-batch by its own statistics in both, so the losses match too.
+  const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 32, freeze: 'none', dropout: 0, seed: 3 });
+  const initial = model.getWeights().map((weight) => weight.clone());
+  const microBatches = [31, 32, 33].flatMap((seed) => {
+    const batch = syntheticBatch(4, 32, 3, seed);
+    return [sliceBatch(batch, 0, 2), sliceBatch(batch, 2, 4)];
+  });
+  const run = (workers?: WorkerSlot[]) => train(model, initial, microBatches, { accumulate: 2, workers });
+  const [single, parallel] = [await run(), await run(two)];
+  const losses = (results: typeof single.results) => results.flatMap((result) => (result.update ? [result.update.loss] : []));
+  assert.equal(losses(parallel.results).length, 3);
+  losses(single.results).forEach((loss, i) =>
+    assert.ok(Math.abs(losses(parallel.results)[i] - loss) <= 1e-5 * loss, `update ${i + 1}: ${losses(parallel.results)[i]} vs ${loss}`),
+  );
+  const trainable = new Set(model.trainableWeights.map((weight) => weight.originalName));
+  const trainableOf = (weights: Float32Array[]) => weights.filter((_, i) => trainable.has(model.weights[i].originalName));
+  const difference = relativeDifference(trainableOf(single.weights), trainableOf(parallel.weights));
+  assert.ok(difference <= 1e-5, `relative difference ${difference}`);
+  tf.dispose(initial);
+  model.dispose();
+});

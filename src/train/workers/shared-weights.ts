@@ -3,7 +3,7 @@
 
 import type * as tf from '@tensorflow/tfjs';
 import { StreamfitError } from '../../errors.ts';
-import { readTensor, writeVariable } from './tensor-memory.ts';
+import { assignVariable, readTensor } from './tensor-memory.ts';
 
 /** Where each of the model's weights (model.weights order) lies in the buffer, in float32 elements. */
 export interface WeightsLayout {
@@ -52,7 +52,8 @@ export class SharedWeights {
 
   /** Loads the buffer into the model's weights (a worker), or only the weights at `indices`. */
   readInto(weights: readonly tf.LayerVariable[], indices?: readonly number[]): void {
-    for (const i of indices ?? weights.keys()) writeVariable(weights[i].read() as tf.Variable, this.view(i));
+    // New tensors, not writes in place: tfjs-wasm keeps each convolution's filter packed in a cache keyed by its tensor.
+    for (const i of indices ?? weights.keys()) assignVariable(weights[i].read() as tf.Variable, this.view(i));
   }
 
   /** Weight `i` (model.weights order), copied out. */

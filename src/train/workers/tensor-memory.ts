@@ -1,6 +1,6 @@
 // Direct access to a float32 tensor's memory where the backend keeps it in this thread's memory (tfjs-wasm's heap, tfjs'
-// cpu arrays), so the workers' weights and gradient sums move by one copy each way instead of a read, a new tensor and an
-// assignment per variable (about 80 ms a window for EfficientNet-B0's 4 M weights, against a few ms).
+// cpu arrays): the workers' gradient sums and the weights they share are read with one copy, and accumulators written
+// and zeroed in place, without a read, a new tensor and an assignment per variable.
 
 import * as tf from '@tensorflow/tfjs';
 import { addressOf } from '../../kernels/compiled-kernels.ts';
@@ -32,8 +32,9 @@ export function tensorMemory(tensor: tf.Tensor): Float32Array | undefined {
 }
 
 /**
- * Writes `values` into the variable in place, giving it data of its own first if it shares it (a variable assigned from
- * another tensor does); falls back to an assignment where the memory is not reachable.
+ * Writes `values` into the variable in place where it owns its data; else assigns it a new tensor. Only for variables no
+ * kernel caches anything of (accumulators): tfjs-wasm caches its XNNPACK operators, packed weights inside, by filter
+ * tensor, so a model weight written in place would keep convolving with its old values (assignVariable is for those).
  */
 export function writeVariable(variable: tf.Variable, values: Float32Array): void {
   const memory = ownsData(variable) ? tensorMemory(variable) : undefined;
@@ -47,7 +48,14 @@ export function writeVariable(variable: tf.Variable, values: Float32Array): void
   copy.dispose();
 }
 
-/** Sets the variable to zeros, in place where it can. */
+/** Gives the variable a new tensor holding a copy of `values` (model weights: see writeVariable). */
+export function assignVariable(variable: tf.Variable, values: Float32Array): void {
+  const copy = tf.tensor(values.slice(), variable.shape, 'float32');
+  variable.assign(copy);
+  copy.dispose();
+}
+
+/** Sets the variable to zeros, in place where it can (accumulators: see writeVariable). */
 export function zeroVariable(variable: tf.Variable): void {
   const memory = ownsData(variable) ? tensorMemory(variable) : undefined;
   if (memory) memory.fill(0);

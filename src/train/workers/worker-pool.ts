@@ -9,7 +9,7 @@ import { StreamfitError } from '../../errors.ts';
 import type { BackoffEvent } from '../trainer.ts';
 import { type SharedBatch, toSharedBatch } from './shared-batch.ts';
 import { SharedWeights, weightsLayout } from './shared-weights.ts';
-import { writeVariable } from './tensor-memory.ts';
+import { assignVariable } from './tensor-memory.ts';
 import type { FromWorker, ToWorker, WorkerStart, WorkerTrainerOptions } from './worker-messages.ts';
 import { type WorkerSlot, workerBootstrap, workerEntry } from './worker-slots.ts';
 
@@ -278,7 +278,7 @@ export class WorkerPool {
         for (const slot of slots) moved += slot[offset + j] - base[j];
         averaged[j] = base[j] + moved / slots.length;
       }
-      writeVariable(variable.read() as tf.Variable, averaged);
+      assignVariable(variable.read() as tf.Variable, averaged);
       offset += base.length;
     }
   }
