@@ -150,6 +150,7 @@ function describePlan(result: PlanResult): string {
   return [
     `${result.model} at ${result.imageSize} px, batch size ${result.batchSize}, budget ${formatBytes(result.budgetBytes)}:`,
     `  ${verdict}`,
+    ...(workers ? ['  one step in one thread:'] : []),
     ...rows,
     ...parallel,
     `  ${(workers ? 'total' : 'predicted').padEnd(13)} ${formatBytes(result.predictedPeakBytes).padStart(11)}`,
