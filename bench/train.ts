@@ -2,7 +2,7 @@
 // optionally beside a baseline backend and PyTorch measured in the same run.
 
 import { execFileSync } from 'node:child_process';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { type BackendInfo, selectBackend } from '../src/backend/ladder.ts';
@@ -11,6 +11,7 @@ import { gpuBytes, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import type { Batch } from '../src/data/samples.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { Trainer } from '../src/train/trainer.ts';
+import { resolveWorkerSlots } from '../src/train/workers/worker-slots.ts';
 
 export interface TrainBenchOptions {
   backend?: string;
@@ -22,6 +23,18 @@ export interface TrainBenchOptions {
   /** The trainer's backward pass (default: the trainer's, lean). */
   backward?: 'lean' | 'autodiff';
   recompute?: boolean;
+  /** Data-parallel workers (wasm, cpu): the batch is split into as many micro-batches, one per worker. Default 1. */
+  workers?: number;
+  /** Also time one worker (the whole batch in one pass in this thread), alternating step by step with the workers. */
+  workersBaseline?: boolean;
+}
+
+/** One worker's figures from the same run (`--workers-baseline 1`). */
+export interface OneWorkerResult {
+  microBatch: number;
+  msPerStep: number;
+  cpuMsPerStep: number;
+  imagesPerSec: number;
 }
 
 export interface TrainBenchResult {
@@ -31,6 +44,9 @@ export interface TrainBenchResult {
   model: string;
   imageSize: number;
   batchSize: number;
+  /** Workers, and the micro-batch each computes (batchSize / workers). */
+  workers: number;
+  microBatch: number;
   steps: number;
   msPerStep: number;
   /** Process CPU time a step: steadier than wall time on a shared machine (wasm runs on one thread). */
@@ -51,6 +67,57 @@ export interface TrainBenchResult {
   computePassesPerStep?: number;
   buffersCreatedPerStep?: number;
   topPrograms?: Record<string, number>;
+  oneWorker?: OneWorkerResult;
+  /** oneWorker.msPerStep / msPerStep: how much faster the workers are than one thread, in the same run. */
+  speedupOverOneWorker?: number;
+  /** os.loadavg() before and after: how busy the machine was. */
+  loadAverage: { before: number[]; after: number[] };
+}
+
+/** A trainer with its model and a step's micro-batches, and its timings so far. */
+interface TimedTrainer {
+  trainer: Trainer;
+  model: tf.LayersModel;
+  microBatches: Batch[];
+  ms: number;
+  cpuMs: number;
+}
+
+async function timedTrainer(options: TrainBenchOptions, backend: BackendInfo, workers: number): Promise<TimedTrainer> {
+  if (options.batchSize % workers !== 0)
+    throw new Error(`--batch-size ${options.batchSize} does not split into ${workers} equal micro-batches (one per worker)`);
+  const microBatch = options.batchSize / workers;
+  const slots = resolveWorkerSlots(workers, backend.name, workers);
+  const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none', seed: 0 });
+  const trainer = new Trainer({
+    model,
+    optimizer: { name: 'adam', lr: 1e-3 },
+    accumulate: workers,
+    backward: options.backward ?? 'lean',
+    recompute: options.recompute ?? false,
+    workers: slots,
+  });
+  const batch = syntheticBatch(options.batchSize, options.imageSize, 10);
+  const microBatches = Array.from({ length: workers }, (_, i) => sliceRows(batch, i * microBatch, (i + 1) * microBatch));
+  return { trainer, model, microBatches, ms: 0, cpuMs: 0 };
+}
+
+/** One optimizer step (its micro-batches), timed in wall and process CPU time (every thread's, workers' included). */
+async function timedStep(timed: TimedTrainer, record = true): Promise<void> {
+  const start = performance.now();
+  const startCpu = process.cpuUsage();
+  for (const microBatch of timed.microBatches) await timed.trainer.step(microBatch);
+  const cpu = process.cpuUsage(startCpu);
+  if (!record) return;
+  timed.ms += performance.now() - start;
+  timed.cpuMs += (cpu.user + cpu.system) / 1000;
+}
+
+function sliceRows(batch: Batch, start: number, end: number): Batch {
+  const sampleLength = batch.shape[1] * batch.shape[2] * batch.shape[3];
+  const x = batch.x.slice(start * sampleLength, end * sampleLength);
+  const y = batch.y.slice(start, end);
+  return { ...batch, x, y, shape: [end - start, batch.shape[1], batch.shape[2], batch.shape[3]], bytes: x.byteLength + y.byteLength };
 }
 
 export function syntheticBatch(size: number, imageSize: number, classes: number): Batch {
@@ -67,33 +134,49 @@ export function syntheticBatch(size: number, imageSize: number, classes: number)
 }
 
 export async function benchTrain(options: TrainBenchOptions): Promise<TrainBenchResult> {
+  const loadBefore = loadavg();
   const backend = await selectBackend(options.backend);
-  const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
   const backward = options.backward ?? 'lean';
   const recompute = options.recompute ?? false;
-  const trainer = new Trainer({ model, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1, backward, recompute });
-  const batch = syntheticBatch(options.batchSize, options.imageSize, 10);
-  // Every step reads its loss back (accumulate 1), so the timings include the device finishing its work.
-  await trainer.step(batch); // warm-up: kernels compiled, optimizer slots made
+  const workers = options.workers ?? 1;
+  const measured = await timedTrainer(options, backend, workers);
+  const oneWorker = options.workersBaseline && workers > 1 ? await timedTrainer(options, backend, 1) : undefined;
+  // Every step reads its loss back (one update a step), so the timings include the device finishing its work.
+  // Warm-up: kernels compiled, optimizer slots made, the workers' models built.
+  await timedStep(measured, false);
+  if (oneWorker) await timedStep(oneWorker, false);
   const numTensorsBefore = tf.memory().numTensors;
   const gpuBefore = gpuBytes();
-  const start = performance.now();
-  const startCpu = process.cpuUsage();
+  // With the one-worker baseline the two alternate step by step, so a change in the machine's load reaches both alike.
   const timedSteps = async () => {
-    for (let step = 0; step < options.steps; step++) await trainer.step(batch);
+    for (let step = 0; step < options.steps; step++) {
+      if (oneWorker) await timedStep(oneWorker);
+      await timedStep(measured);
+    }
   };
-  let counts: DispatchCounts | undefined;
+  let dispatches: DispatchCounts | undefined;
   const { peakBytes } = await withPeakGpuBytes(async () => {
-    if (backend.name === 'webgpu') counts = (await countDispatches(timedSteps)).counts;
+    if (backend.name === 'webgpu') dispatches = (await countDispatches(timedSteps)).counts;
     else await timedSteps();
   });
-  const msPerStep = (performance.now() - start) / options.steps;
-  const cpu = process.cpuUsage(startCpu);
-  const cpuMsPerStep = (cpu.user + cpu.system) / 1000 / options.steps;
   const numTensorsAfter = tf.memory().numTensors;
   const gpuAfter = gpuBytes();
-  trainer.dispose();
-  model.dispose();
+  const perStep = (timed: TimedTrainer) => ({ msPerStep: timed.ms / options.steps, cpuMsPerStep: timed.cpuMs / options.steps });
+  const { msPerStep, cpuMsPerStep } = perStep(measured);
+  let baseline: OneWorkerResult | undefined;
+  if (oneWorker) {
+    const one = perStep(oneWorker);
+    baseline = {
+      microBatch: options.batchSize,
+      msPerStep: round(one.msPerStep),
+      cpuMsPerStep: round(one.cpuMsPerStep),
+      imagesPerSec: round((options.batchSize * 1000) / one.msPerStep),
+    };
+  }
+  for (const timed of [measured, oneWorker]) {
+    timed?.trainer.dispose();
+    timed?.model.dispose();
+  }
   return {
     backend: backend.name,
     backward,
@@ -101,16 +184,20 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     model: options.model,
     imageSize: options.imageSize,
     batchSize: options.batchSize,
+    workers,
+    microBatch: options.batchSize / workers,
     steps: options.steps,
     msPerStep: round(msPerStep),
     cpuMsPerStep: round(cpuMsPerStep),
     imagesPerSec: round((options.batchSize * 1000) / msPerStep),
     numTensorsBefore,
     numTensorsAfter,
+    ...(baseline ? { oneWorker: baseline, speedupOverOneWorker: Number((baseline.msPerStep / msPerStep).toFixed(2)) } : {}),
+    loadAverage: { before: loadBefore.map(round2), after: loadavg().map(round2) },
     ...(backend.name === 'webgpu'
       ? { adapter: backend.adapter, gpuBytesBefore: gpuBefore?.allocated, gpuBytesAfter: gpuAfter?.allocated, gpuPeakBytes: peakBytes }
       : {}),
-    ...(counts ? perStep(counts, options.steps) : {}),
+    ...(dispatches ? dispatchesPerStep(dispatches, options.steps) : {}),
   };
 }
 
@@ -149,7 +236,7 @@ export function benchPytorch(options: TrainBenchOptions, device: 'cpu' | 'auto' 
       [
         script,
         ...['--model', options.model, '--image-size', String(options.imageSize), '--batch', String(options.batchSize)],
-        ...['--steps', String(options.steps), '--threads', String(availableParallelism()), '--device', device],
+        ...['--steps', String(options.steps), '--threads', String(pytorchThreads(options)), '--device', device],
         ...['--precision', device === 'cpu' ? 'fp32' : 'fp32,amp'],
       ],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 2 ** 24 },
@@ -164,6 +251,11 @@ export function benchPytorch(options: TrainBenchOptions, device: 'cpu' | 'auto' 
       unavailable: `PyTorch baseline not run (${stderr || (error as Error).message.split('\n')[0]}); on a CPU box install it with apt-get install python3-torchvision`,
     };
   }
+}
+
+/** PyTorch gets the cores streamfit is given: one per worker with --workers, else every core (tfjs-node uses them all). */
+function pytorchThreads(options: TrainBenchOptions): number {
+  return options.workers && options.workers > 1 ? options.workers : availableParallelism();
 }
 
 /** $PYTHON, else the first of python3 on the PATH and Debian's /usr/bin/python3 that imports torch (pyenv shims come first). */
@@ -182,7 +274,7 @@ export function machine(): Record<string, unknown> {
   return { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, tfjs: tf.version.tfjs };
 }
 
-function perStep(counts: DispatchCounts, steps: number): Partial<TrainBenchResult> {
+function dispatchesPerStep(counts: DispatchCounts, steps: number): Partial<TrainBenchResult> {
   const per = (value: number) => round(value / steps);
   return {
     dispatchesPerStep: per(counts.dispatches),
@@ -199,6 +291,10 @@ function perStep(counts: DispatchCounts, steps: number): Partial<TrainBenchResul
 
 function round(value: number): number {
   return Number(value.toFixed(1));
+}
+
+function round2(value: number): number {
+  return Number(value.toFixed(2));
 }
 
 // Run as a script (benchTrainInChild), not when bundled into the CLI, whose file is then argv[1] too.

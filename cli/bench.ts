@@ -33,9 +33,26 @@ export async function benchCommand(argv: string[]): Promise<void> {
       steps: intFlag(values.steps, '--steps', 3),
       backward: backward as 'lean' | 'autodiff',
       recompute: Boolean(values.recompute),
+      workers: intFlag(values.workers, '--workers', 1, 1),
+      workersBaseline: values['workers-baseline'] !== undefined,
     };
+    if (values['workers-baseline'] !== undefined && values['workers-baseline'] !== '1')
+      throw new FlagError(
+        '--workers-baseline',
+        `the baseline is one worker: pass --workers-baseline 1, got '${values['workers-baseline']}'`,
+      );
+    if (options.batchSize % options.workers !== 0)
+      throw new FlagError(
+        '--workers',
+        `${options.workers} workers need --batch-size ${options.batchSize} to split into ${options.workers} equal micro-batches`,
+      );
     const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
-    const lines = [`${result.backend}: ${result.msPerStep} ms a step (${result.cpuMsPerStep} ms of CPU), ${result.imagesPerSec} images/s`];
+    const workers = options.workers > 1 ? ` with ${options.workers} workers of micro-batch ${result.microBatch}` : '';
+    const lines = [
+      `${result.backend}${workers}: ${result.msPerStep} ms a step (${result.cpuMsPerStep} ms of CPU), ${result.imagesPerSec} images/s`,
+    ];
+    const one = result.oneWorker as { msPerStep: number } | undefined;
+    if (one) lines.push(`1 worker: ${one.msPerStep} ms a step → ${result.speedupOverOneWorker}× faster with ${options.workers}`);
     if (result.gpuBytesAfter !== undefined)
       lines.push(`GPU bytes: ${result.gpuBytesBefore} held before, ${result.gpuBytesAfter} after, peak in use ${result.gpuPeakBytes}`);
     if (result.dispatchesPerStep !== undefined)

@@ -65,6 +65,11 @@ export const planFlags = {
   measure: { type: 'boolean', help: 'run real steps at the planned micro-batch and add measuredPeakBytes' },
   alternatives: { type: 'boolean', help: 'plan every built-in model at its native resolution too' },
   backend: { type: 'string', value: 'NAME', help: 'backend for --measure (default: the ladder; cpu without --measure)' },
+  workers: {
+    type: 'string',
+    value: 'N|auto',
+    help: 'data-parallel workers whose host memory counts (default 1; auto: the physical cores)',
+  },
 } as const satisfies FlagSpecs;
 
 export const modelsFlags = {} as const satisfies FlagSpecs;
@@ -90,6 +95,8 @@ export const benchTrainFlags = {
   pytorch: { type: 'boolean', help: 'the same steps in PyTorch (torchvision), when python3-torchvision is installed' },
   backward: { type: 'string', value: 'KIND', help: "lean (default: streamfit's backward pass) or autodiff (tfjs' own)" },
   recompute: { type: 'boolean', help: 'recompute block by block in the backward pass' },
+  workers: { type: 'string', value: 'N', help: 'data-parallel workers (wasm, cpu), each on batch-size / N samples (default 1)' },
+  'workers-baseline': { type: 'string', value: '1', help: 'also time 1 worker in the same run, step for step: speedupOverOneWorker' },
 } as const satisfies FlagSpecs;
 
 export const benchKernelsFlags = {

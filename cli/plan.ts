@@ -12,6 +12,7 @@ import { type OptimizerName, type Plan, planMemory, profileModel } from '../src/
 import { createModel, type Freeze } from '../src/models/create-model.ts';
 import { findModel, modelNames } from '../src/models/registry.ts';
 import { Trainer } from '../src/train/trainer.ts';
+import { physicalCores } from '../src/train/workers/worker-slots.ts';
 import { aliasedFlag, intFlag, parseFlags, report } from './args.ts';
 import { planFlags } from './flags.ts';
 
@@ -39,11 +40,17 @@ export async function planCommand(argv: string[]): Promise<void> {
   if (!optimizers.includes(optimizer))
     throw new FlagError('--optimizer', `expected one of ${optimizers.join(', ')}, got '${values.optimizer}'`);
   const freeze = parseFreeze(values.freeze);
+  const workers = values.workers === 'auto' ? physicalCores() : intFlag(values.workers, '--workers', 1, 1);
+  if (workers > 1 && values.measure)
+    throw new FlagError(
+      '--measure',
+      'measures one step in this thread; plan with --workers without --measure (each worker is planned as that step)',
+    );
   const backend = await selectBackend(requestedBackend(values.backend ?? (values.measure ? undefined : 'cpu'), process.env));
 
   const classes = intFlag(values.classes, '--classes', 1000);
   const { model } = await createModel(modelName, { classes, imageSize, freeze });
-  const plan = planMemory(profileModel(model), budgetBytes, batchSize, optimizer);
+  const plan = planMemory(profileModel(model), budgetBytes, batchSize, optimizer, workers);
   const result: PlanResult = { ...plan, model: definition.name, imageSize, backend: backend.name };
   // Every registered model is planned when asked, and when this one does not fit, to suggest the best that does.
   const alternatives =
@@ -126,6 +133,13 @@ async function measureStep(
 
 function describePlan(result: PlanResult): string {
   const rows = Object.entries(result.breakdown).map(([name, bytes]) => `  ${name.padEnd(13)} ${formatBytes(bytes).padStart(11)}`);
+  const workers = result.workers;
+  const parallel = workers
+    ? [
+        `  ${workers.workers} workers, each ${formatBytes(workers.perWorkerBytes)} (its model, accumulators and micro-batch's backward pass);`,
+        `  main thread ${formatBytes(workers.mainBytes)} (weights, accumulators, optimizer slots, update), shared buffers ${formatBytes(workers.sharedBytes)}`,
+      ]
+    : [];
   const verdict = result.fits
     ? `micro-batch ${result.microBatch} × accumulate ${result.accumulate} = batch size ${result.batchSize}${result.recompute ? ', with recomputation' : ''}`
     : `does not fit: even micro-batch 1 with recomputation needs ${formatBytes(result.predictedPeakBytes)}; ${result.suggestion}`;
@@ -136,8 +150,10 @@ function describePlan(result: PlanResult): string {
   return [
     `${result.model} at ${result.imageSize} px, batch size ${result.batchSize}, budget ${formatBytes(result.budgetBytes)}:`,
     `  ${verdict}`,
+    ...(workers ? ['  one step in one thread:'] : []),
     ...rows,
-    `  ${'predicted'.padEnd(13)} ${formatBytes(result.predictedPeakBytes).padStart(11)}`,
+    ...parallel,
+    `  ${(workers ? 'total' : 'predicted').padEnd(13)} ${formatBytes(result.predictedPeakBytes).padStart(11)}`,
     ...(result.measuredPeakBytes ? [`  ${'measured'.padEnd(13)} ${formatBytes(result.measuredPeakBytes).padStart(11)}`] : []),
     ...(alternatives.length > 0 ? [`alternatives at their native resolution, same budget and batch:`, ...alternatives] : []),
   ].join('\n');

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { parseBytes } from '../src/config/bytes.ts';
-import { estimateStep, planMemory, profileModel } from '../src/memory/planner.ts';
+import { estimateStep, estimateWorkers, planMemory, profileModel } from '../src/memory/planner.ts';
 import { createModel } from '../src/models/create-model.ts';
 
 const run = promisify(execFile);
@@ -129,4 +129,52 @@ test('train with the planner on splits the effective batch to fit the budget', a
   assert.equal(32 % tight.microBatch, 0);
   assert.ok(tight.microBatch < 32);
   await assert.rejects(applyMemoryPlan({ ...base, memory: '10MiB' }), /does not fit in 10MiB/);
+});
+
+test('with N workers the plan counts N workers and the main thread, and gives every worker a micro-batch', async () => {
+  const { model } = await createModel('efficientnet-b0', { classes: 10, imageSize: 128, freeze: 'none' });
+  const profile = profileModel(model);
+  const one = planMemory(profile, 64 * 2 ** 30, 8, 'adam');
+  const two = planMemory(profile, 64 * 2 ** 30, 8, 'adam', 2);
+  assert.deepEqual([one.microBatch, one.workers], [8, undefined]);
+  assert.deepEqual([two.microBatch, two.accumulate, two.workers?.workers], [4, 2, 2], 'each worker gets a micro-batch');
+  const workers = two.workers!;
+  const step = estimateStep(profile, 4, 'adam', false);
+  assert.equal(workers.totalBytes, 2 * workers.perWorkerBytes + workers.mainBytes + workers.sharedBytes);
+  assert.equal(two.predictedPeakBytes, workers.totalBytes, 'the budget is compared with the total');
+  assert.ok(workers.perWorkerBytes < step.predictedPeakBytes, 'a worker holds no optimizer slots');
+  assert.ok(workers.perWorkerBytes > step.breakdown.activations + step.breakdown.params, 'but its own weights and activations');
+  assert.ok(workers.mainBytes >= (1 + 2) * profile.trainableBytes, 'the main thread: accumulators and Adam slots');
+  assert.equal(
+    estimateWorkers(estimateStep(profile, 8, 'adam', false), profile, 'adam', 2).mainBytes,
+    workers.mainBytes,
+    'independent of the micro-batch',
+  );
+  // A budget that holds two workers at micro-batch 4 only just not: the plan keeps less (a smaller micro-batch, or
+  // recomputation) and still fits.
+  const tight = planMemory(profile, workers.totalBytes - 1, 8, 'adam', 2);
+  assert.ok(tight.fits && tight.predictedPeakBytes < workers.totalBytes, JSON.stringify(tight.workers));
+  assert.ok(tight.microBatch < 4 || tight.recompute, `micro-batch ${tight.microBatch}, recompute ${tight.recompute}`);
+  assert.equal(planMemory(profile, workers.totalBytes - 1, 8, 'adam').microBatch, 8, 'one thread would take the whole batch');
+  model.dispose();
+
+  const { stdout } = await run(process.execPath, [
+    cli,
+    'plan',
+    '--image-size',
+    '128',
+    '--batch-size',
+    '8',
+    '--memory',
+    '64GiB',
+    '--workers',
+    '2',
+    '--classes',
+    '10',
+    '--json',
+  ]);
+  const planned = JSON.parse(stdout.trim().split('\n').pop()!);
+  assert.deepEqual([planned.microBatch, planned.workers.workers], [4, 2]);
+  assert.equal(planned.workers.perWorkerBytes, workers.perWorkerBytes);
+  assert.equal(planned.predictedPeakBytes, workers.totalBytes);
 });

@@ -55,12 +55,16 @@ const descriptions: Record<keyof TrainConfig, FieldDescription> = {
   featureCache: 'with a frozen backbone, train the head on cached features',
   backward: "the backward pass: lean (streamfit's, frees as it goes) or autodiff (tfjs' tape)",
   maxQuarantined: 'largest share of files that may be quarantined before the run stops (0.05: 5 %)',
+  workers:
+    'data-parallel training workers, one core each (wasm and cpu backends); auto: the physical cores, at most the micro-batches of an update',
 };
 
 /** Fields whose value is a size in bytes: the flag takes 256MiB as well as a number. */
 const sizeFields = new Set<keyof TrainConfig>(['queueBytes']);
+/** Fields whose value is a count or 'auto'. */
+const countFields = new Set<keyof TrainConfig>(['workers']);
 
-export type FieldKind = 'integer' | 'number' | 'string' | 'boolean' | 'choice' | 'size' | 'object';
+export type FieldKind = 'integer' | 'number' | 'string' | 'boolean' | 'choice' | 'size' | 'count' | 'object';
 
 export interface ConfigField {
   field: keyof TrainConfig;
@@ -89,7 +93,9 @@ export function configFields(): ConfigField[] {
   return (Object.keys(descriptions) as Array<keyof TrainConfig>).map((field) => {
     const description = descriptions[field];
     const fileOnly = typeof description !== 'string';
-    const { kind, choices } = kindOf(schema.get(field), sizeFields.has(field));
+    const { kind, choices } = countFields.has(field)
+      ? { kind: 'count' as const, choices: undefined }
+      : kindOf(schema.get(field), sizeFields.has(field));
     return {
       field,
       ...(fileOnly ? {} : { flag: `--${kebab(field)}` }),

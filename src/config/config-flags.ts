@@ -31,6 +31,7 @@ const placeholders: Record<ConfigField['kind'], string> = {
   boolean: '',
   choice: 'NAME',
   size: 'SIZE',
+  count: 'N|auto',
   object: 'JSON',
 };
 
@@ -95,6 +96,12 @@ function parseFieldValue(text: string, flag: string, kind: ConfigField['kind']):
     if (kind === 'integer' && !Number.isInteger(number)) throw new FlagError(flag, `expected an integer, got '${text}'`);
     if (!Number.isFinite(number)) throw new FlagError(flag, `expected a number, got '${text}'`);
     return number;
+  }
+  if (kind === 'count') {
+    if (text.trim() === 'auto') return 'auto';
+    const count = Number(text);
+    if (!Number.isInteger(count) || count < 1) throw new FlagError(flag, `expected a whole number from 1 up or 'auto', got '${text}'`);
+    return count;
   }
   if (kind === 'size') {
     const bytes = parseBytes(text);

@@ -62,9 +62,10 @@ export function resumeFolder(pipeline: PipelineDefinition, flags: Record<string,
 function readSavedConfig(runDir: string): Record<string, unknown> {
   const path = join(runDir, 'config.json');
   if (!existsSync(path)) throw new NothingToResume(runDir, `${path} not found`);
-  const { classes, backend, versions, resumedAt, ...saved } = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  const { classes, backend, parallel, versions, resumedAt, ...saved } = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   void classes;
   void backend;
+  void parallel; // what the run used; the field `workers` is the config
   void versions;
   void resumedAt;
   return saved;

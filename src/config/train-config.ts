@@ -50,6 +50,7 @@ export const trainConfigSchema = type({
   backward: "'lean' | 'autodiff'",
   featureCache: 'boolean',
   maxQuarantined: '0 <= number <= 1',
+  workers: "'auto' | number.integer >= 1",
 }).onUndeclaredKey('reject');
 
 export type TrainConfig = typeof trainConfigSchema.infer;
@@ -95,6 +96,9 @@ export const defaultTrainConfig: Omit<TrainConfig, 'data' | 'name' | 'out' | 'mi
   backward: 'lean',
   featureCache: false,
   maxQuarantined: 0.05,
+  // Data-parallel training workers (src/train/workers): 'auto' is the physical cores on wasm and cpu, capped by the
+  // micro-batches of an update, and 1 on the other backends.
+  workers: 'auto',
 };
 
 /**

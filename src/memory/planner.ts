@@ -208,6 +208,36 @@ function estimateLeanStep(
   return { microBatch, recompute, breakdown, predictedPeakBytes };
 }
 
+/**
+ * Host bytes of N data-parallel workers (src/train/workers): each worker holds its own model, accumulators and its
+ * micro-batch's backward pass; the main thread holds the authoritative weights, accumulators, optimizer slots and the
+ * update; the shared buffers are one copy of the weights and a gradient slot per worker.
+ */
+export interface WorkersEstimate {
+  workers: number;
+  perWorkerBytes: number;
+  mainBytes: number;
+  sharedBytes: number;
+  totalBytes: number;
+}
+
+export function estimateWorkers(
+  step: StepEstimate,
+  profile: ModelMemoryProfile,
+  optimizer: OptimizerName,
+  workers: number,
+): WorkersEstimate {
+  if (workers <= 1)
+    return { workers: 1, perWorkerBytes: step.predictedPeakBytes, mainBytes: 0, sharedBytes: 0, totalBytes: step.predictedPeakBytes };
+  const { params, accumulators, activations, workspace, grads } = step.breakdown;
+  const perWorkerBytes = params + accumulators + grads + activations + workspace;
+  const transient = runsCompiledKernels() ? fusedUpdateTransient : updateTransient[optimizer];
+  const mainBytes =
+    params + accumulators + optimizerSlots[optimizer] * profile.trainableBytes + Math.round(transient * profile.trainableBytes);
+  const sharedBytes = profile.paramBytes + workers * profile.trainableBytes;
+  return { workers, perWorkerBytes, mainBytes, sharedBytes, totalBytes: workers * perWorkerBytes + mainBytes + sharedBytes };
+}
+
 export interface Plan extends StepEstimate {
   /** Micro-batches per optimizer update: batchSize / microBatch. */
   accumulate: number;
@@ -215,26 +245,38 @@ export interface Plan extends StepEstimate {
   /** Samples per optimizer update (the effective batch). */
   batchSize: number;
   fits: boolean;
+  /** With two or more workers: per worker and in total (then what `fits` compares with the budget). */
+  workers?: WorkersEstimate;
 }
 
 /**
  * The largest micro-batch dividing `batchSize` that fits the budget, without recomputation if that gives at least
  * min(batchSize, 8) (recomputation costs about a third more compute), else with it when it allows a larger micro-batch.
+ * With N workers every update must have at least N micro-batches, and N workers' bytes must fit (estimateWorkers).
  */
-export function planMemory(profile: ModelMemoryProfile, budgetBytes: number, batchSize: number, optimizer: OptimizerName): Plan {
-  const divisors = Array.from({ length: batchSize }, (_, i) => batchSize - i).filter((size) => batchSize % size === 0);
+export function planMemory(
+  profile: ModelMemoryProfile,
+  budgetBytes: number,
+  batchSize: number,
+  optimizer: OptimizerName,
+  workers = 1,
+): Plan {
+  const divisors = Array.from({ length: batchSize }, (_, i) => batchSize - i).filter(
+    (size) => batchSize % size === 0 && batchSize / size >= Math.min(workers, batchSize),
+  );
+  const total = (estimate: StepEstimate) => estimateWorkers(estimate, profile, optimizer, workers).totalBytes;
   const largest = (recompute: boolean) =>
-    divisors
-      .map((size) => estimateStep(profile, size, optimizer, recompute))
-      .find((estimate) => estimate.predictedPeakBytes <= budgetBytes);
+    divisors.map((size) => estimateStep(profile, size, optimizer, recompute)).find((estimate) => total(estimate) <= budgetBytes);
   const plain = largest(false);
   const withRecompute = profile.canRecompute ? largest(true) : undefined;
   let chosen = plain;
   if (withRecompute && (!plain || (plain.microBatch < Math.min(batchSize, 8) && withRecompute.microBatch > plain.microBatch)))
     chosen = withRecompute;
+  const withWorkers = (estimate: StepEstimate) =>
+    workers > 1 ? { workers: estimateWorkers(estimate, profile, optimizer, workers), predictedPeakBytes: total(estimate) } : {};
   if (!chosen) {
     const smallest = estimateStep(profile, 1, optimizer, profile.canRecompute);
-    return { ...smallest, accumulate: batchSize, budgetBytes, batchSize, fits: false };
+    return { ...smallest, ...withWorkers(smallest), accumulate: batchSize, budgetBytes, batchSize, fits: false };
   }
-  return { ...chosen, accumulate: batchSize / chosen.microBatch, budgetBytes, batchSize, fits: true };
+  return { ...chosen, ...withWorkers(chosen), accumulate: batchSize / chosen.microBatch, budgetBytes, batchSize, fits: true };
 }

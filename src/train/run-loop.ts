@@ -26,6 +26,7 @@ import {
 } from './run-state.ts';
 import type { StepReport } from './train-stage.ts';
 import { Trainer } from './trainer.ts';
+import type { WorkerSlot } from './workers/worker-slots.ts';
 
 export interface LoopSpec {
   config: TrainConfig;
@@ -43,6 +44,8 @@ export interface LoopSpec {
   gauges: ReadonlyMap<string, () => unknown>;
   listeners: RunListener[];
   memoryBudgetBytes?: number;
+  /** Data-parallel workers; with two or more, each checks its own step against memoryBudgetBytes / workers. */
+  workers?: WorkerSlot[];
   /** The checkpoint to continue from, with its run state. */
   resumeFrom?: Checkpoint;
   /** One epoch of training: the pipeline's flow ending in the trainer stage, skipping `skip` micro-batches. */
@@ -177,7 +180,8 @@ export class RunLoop implements RunContext {
       l1: config.l1,
       l2: config.l2,
       labelSmoothing: config.labelSmoothing,
-      memoryBudgetBytes: this.spec.memoryBudgetBytes,
+      memoryBudgetBytes: perWorkerBudget(this.spec.memoryBudgetBytes, this.spec.workers?.length ?? 1),
+      workers: this.spec.workers,
       chunks: this.position.chunks,
       recompute: config.recompute,
       seed: seedOf(config.seed, 'phase', index),
@@ -360,4 +364,9 @@ export class RunLoop implements RunContext {
   private async emit(call: (listener: RunListener) => void | Promise<void>): Promise<void> {
     for (const listener of this.spec.listeners) await call(listener);
   }
+}
+
+/** Each of N workers holds its own weights and activations: it gets an Nth of the budget (the planner counts the same). */
+function perWorkerBudget(budget: number | undefined, workers: number): number | undefined {
+  return budget === undefined || workers <= 1 ? budget : Math.floor(budget / workers);
 }

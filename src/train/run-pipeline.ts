@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { requestedBackend, selectBackend } from '../backend/ladder.ts';
-import type { TrainConfig } from '../config/train-config.ts';
+import { accumulateOf, type TrainConfig } from '../config/train-config.ts';
 import type { DatasetSource } from '../data/dataset-source.ts';
 import { evaluationPreprocessing } from '../data/preprocessing.ts';
 import { isValidationKey } from '../data/split-key.ts';
@@ -24,6 +24,7 @@ import { claimOutputFolder } from './output-folder.ts';
 import type { PipelineDefinition } from './pipeline-definition.ts';
 import { type RunSummary, runTraining } from './run.ts';
 import { trainerStage } from './train-stage.ts';
+import { resolveWorkerSlots } from './workers/worker-slots.ts';
 
 const headLayers = new Set(['avg_pool', 'top_dropout', 'predictions']);
 
@@ -61,10 +62,15 @@ async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, op
   const trainSamples = census.train;
   const validationSamples = census.validation;
   const backend = await selectBackend(requestedBackend(config.backend, process.env));
+  // A head on cached features is a few matrix products a step: it trains in this thread.
+  const workers = canUseFeatureCache(config)
+    ? resolveWorkerSlots(1, backend.name, 1)
+    : resolveWorkerSlots(config.workers, backend.name, accumulateOf(config));
   const reporter = options.reporter ?? new ProgressReporter();
+  const parallel = workers.length > 1 ? `, ${workers.length} data-parallel workers of micro-batch ${config.microBatch}` : '';
   reporter.message(
-    `backend ${backend.name} ${backend.version} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.simd ? ', SIMD' : ''})`,
-    { backend },
+    `backend ${backend.name} ${backend.version} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.simd ? ', SIMD' : ''})${parallel}`,
+    { backend, workers: workers.length },
   );
   reporter.message(
     `${dataset.description}: ${dataset.classes.names.length} classes, ${census.train} training and ${census.validation} validation samples`,
@@ -85,6 +91,7 @@ async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, op
     config,
     resume: options.resume,
     backend,
+    workers,
     classes: dataset.classes.names,
     trainSamples,
     validationSamples,

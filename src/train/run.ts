@@ -26,6 +26,7 @@ import { RunLoop } from './run-loop.ts';
 import { savedModelMetadata } from './saved-model.ts';
 import type { StepReport } from './train-stage.ts';
 import type { Trainer } from './trainer.ts';
+import type { WorkerSlot } from './workers/worker-slots.ts';
 
 export type { RunSummary } from './listener.ts';
 
@@ -33,6 +34,8 @@ export interface RunSpec {
   config: TrainConfig;
   resume: boolean;
   backend: BackendInfo;
+  /** The data-parallel workers (src/train/workers/worker-slots.ts); one or none: the trainer runs in this thread. */
+  workers?: WorkerSlot[];
   classes: readonly string[];
   /** Training and validation samples in one epoch (counted before the run), for schedules, the ETA and the report. */
   trainSamples: number;
@@ -76,6 +79,8 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
         ...config,
         classes: spec.classes,
         backend: spec.backend,
+        // `workers` above is the field as given ('auto' or N); this is what the run uses.
+        parallel: { workers: spec.workers?.length ?? 1, slots: spec.workers ?? [] },
         versions: spec.versions,
         resumedAt: spec.resume ? new Date().toISOString() : undefined,
       },
@@ -112,6 +117,7 @@ export async function runTraining(spec: RunSpec): Promise<RunSummary> {
     gauges: spec.gauges,
     listeners,
     memoryBudgetBytes: config.memory ? parseBytes(config.memory) : undefined,
+    workers: spec.workers,
     resumeFrom: checkpoint,
     trainSteps: spec.trainSteps,
     validationBatches: spec.validationBatches,

@@ -18,6 +18,9 @@ import { batchTensors } from './batch-tensor.ts';
 import { correctCount, crossEntropy, regularizationPenalty } from './loss.ts';
 import { createOptimizer, type OptimizerConfig, type TrainingOptimizer } from './optimizers.ts';
 import { learningRateAt, type Schedule } from './schedules.ts';
+import { readTensor, writeVariable, zeroVariable } from './workers/tensor-memory.ts';
+import { WorkerLost, WorkerPool } from './workers/worker-pool.ts';
+import type { WorkerSlot } from './workers/worker-slots.ts';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -50,6 +53,12 @@ export interface TrainerOptions {
   onBackoff?: (event: BackoffEvent) => void;
   /** Hears, once, which layers the lean backward pass leaves to tfjs' autodiff, or why it does not take the model. */
   onNotice?: (text: string, fields: Record<string, unknown>) => void;
+  /**
+   * Data-parallel workers (src/train/workers), one per slot: with two or more, each micro-batch of a window is computed by
+   * worker (its index in the window mod N) and this trainer only sums, applies the optimizer and shares the weights.
+   * `memoryBudgetBytes` is then each worker's. Default: none (every micro-batch in this thread).
+   */
+  workers?: readonly WorkerSlot[];
 }
 
 /** A micro-batch ran out of memory and now runs in more chunks (same samples, same batch size). */
@@ -124,6 +133,8 @@ export class Trainer {
   private readonly zeroAccumulators = new Set<Variable>();
   /** The micro-batch being added chunk by chunk with the lean backward pass, kept across out-of-memory retries. */
   private leanProgress?: MicroBatchProgress;
+  /** The data-parallel workers, when there are two or more. */
+  readonly workerPool?: WorkerPool;
 
   constructor(options: TrainerOptions) {
     this.options = options;
@@ -153,6 +164,15 @@ export class Trainer {
     this.windowCorrect = tf.tidy(() => zerosVariable(tf.scalar(0), 'window_correct'));
     this.variables.forEach((variable, i) => this.accumulatorOf.set(variable, this.accumulators[i]));
     for (const accumulator of this.accumulators) this.zeroAccumulators.add(accumulator);
+    if (options.workers && options.workers.length > 1) {
+      const { optimizer, labelSmoothing, memoryBudgetBytes, maxBackoffs, recompute, backward, seed } = options;
+      this.workerPool = new WorkerPool(
+        this.model,
+        options.workers,
+        { optimizer, labelSmoothing, memoryBudgetBytes, maxBackoffs, recompute, backward, seed },
+        { onBackoff: (event) => this.options.onBackoff?.(event) },
+      );
+    }
   }
 
   /** The lean backward pass unless asked for tfjs' autodiff or the model's graph is one it does not take (then said so). */
@@ -183,6 +203,7 @@ export class Trainer {
    * on out-of-memory, so no sample is lost.
    */
   async step(batch: Batch): Promise<StepResult> {
+    if (this.workerPool) return this.stepOnWorkers(this.workerPool, batch);
     const samples = batch.shape[0];
     for (;;) {
       try {
@@ -217,7 +238,74 @@ export class Trainer {
   async applyPartialWindow(): Promise<{ loss: number; samples: number; correct: number; learningRate: number } | undefined> {
     if (this.batchesInWindow === 0) return undefined;
     const learningRate = this.learningRate;
+    if (this.workerPool) await this.collectFromWorkers(this.workerPool);
     return { ...(await this.finishWindow(learningRate)), learningRate };
+  }
+
+  /**
+   * Hands the micro-batch to its worker and returns at once (the workers compute while the pipeline brings the next
+   * ones); at the window's last micro-batch, collects the workers' sums and applies the update as step() does.
+   */
+  private async stepOnWorkers(pool: WorkerPool, batch: Batch): Promise<StepResult> {
+    const samples = batch.shape[0];
+    await pool.submit(
+      batch,
+      { optimizerStep: this.optimizerStep, indexInWindow: this.batchesInWindow },
+      this.chunks,
+      this.options.accumulate,
+    );
+    this.batchesInWindow++;
+    this.samplesInWindow += samples;
+    const learningRate = this.learningRate;
+    if (this.batchesInWindow < this.options.accumulate) return { samples, applied: false, learningRate, optimizerStep: this.optimizerStep };
+    await this.collectFromWorkers(pool);
+    const update = await this.finishWindow(learningRate);
+    return { samples, applied: true, learningRate, optimizerStep: this.optimizerStep, update };
+  }
+
+  /**
+   * Adds the workers' sums of the micro-batches handed out since the last collect into the accumulators. A worker that
+   * died is replaced and those micro-batches are computed again under the out-of-memory backoff (the same samples in
+   * twice the chunks), so none is lost or counted twice; past maxBackoffs the error stops the run.
+   */
+  private async collectFromWorkers(pool: WorkerPool): Promise<void> {
+    for (;;) {
+      try {
+        const sums = await pool.collect();
+        this.chunks = Math.max(this.chunks, pool.chunks);
+        this.addToAccumulators(sums.gradients, sums.lossSum, sums.correct);
+        return;
+      } catch (error) {
+        if (!(error instanceof WorkerLost)) throw error;
+        const microBatch = pool.pendingMicroBatch;
+        if (Math.ceil(microBatch / this.chunks) <= 1 || this.backoffs >= (this.options.maxBackoffs ?? 6)) throw error;
+        this.chunks *= 2;
+        this.backoffs++;
+        this.options.onBackoff?.({
+          reason: error.message,
+          microBatch,
+          chunks: this.chunks,
+          chunkSize: Math.ceil(microBatch / this.chunks),
+        });
+        await pool.retry(this.chunks);
+      }
+    }
+  }
+
+  /** Adds summed gradients (flat, in the order of the trainable weights), a loss sum and a correct count into the window. */
+  private addToAccumulators(gradients: Float32Array, lossSum: number, correct: number): void {
+    let offset = 0;
+    for (const accumulator of this.accumulators) {
+      const sum = gradients.subarray(offset, offset + accumulator.size);
+      // A zeroed accumulator takes the sums as they are (in place where the backend allows); else they are added.
+      if (this.zeroAccumulators.delete(accumulator)) writeVariable(accumulator, sum);
+      else tf.tidy(() => accumulator.assign(tf.add(accumulator, tf.tensor(sum.slice(), accumulator.shape))));
+      offset += accumulator.size;
+    }
+    tf.tidy(() => {
+      this.windowLoss.assign(tf.add(this.windowLoss, tf.scalar(lossSum)));
+      this.windowCorrect.assign(tf.add(this.windowCorrect, tf.scalar(correct)));
+    });
   }
 
   /** Reads the window's loss and correct count once, refuses a non-finite loss before it reaches the weights, and applies the update. */
@@ -473,8 +561,10 @@ export class Trainer {
     this.training.setLearningRate(learningRate);
     const scale = 1 / this.samplesInWindow;
     // Without a penalty the optimizer scales and zeroes the accumulators itself (on webgpu inside its one dispatch per variable).
-    if (!l1 && !l2) this.training.applyAccumulated(this.accumulators, scale, this.variables);
-    else {
+    if (!l1 && !l2) {
+      this.training.applyAccumulated(this.accumulators, scale, this.variables);
+      for (const accumulator of this.accumulators) this.zeroAccumulators.add(accumulator);
+    } else {
       tf.tidy(() => {
         const gradients: tf.NamedTensorMap = {};
         const penalty = tf.variableGrads(() => regularizationPenalty(this.variables, l1, l2) ?? tf.scalar(0), this.variables).grads;
@@ -484,22 +574,40 @@ export class Trainer {
         });
         this.training.apply(gradients, this.variables);
       });
-      tf.tidy(() => {
-        for (const accumulator of this.accumulators) accumulator.assign(tf.zerosLike(accumulator));
-      });
     }
-    for (const accumulator of this.accumulators) this.zeroAccumulators.add(accumulator);
+    this.resetWindow();
+    this.optimizerStep++;
+  }
+
+  /** Zeroes the accumulators and the window's loss, count and position (after an update; a worker after each collect). */
+  resetWindow(): void {
+    for (const accumulator of this.accumulators) {
+      if (!this.zeroAccumulators.has(accumulator)) zeroVariable(accumulator);
+      this.zeroAccumulators.add(accumulator);
+    }
     tf.tidy(() => {
       this.windowLoss.assign(tf.scalar(0));
       this.windowCorrect.assign(tf.scalar(0));
     });
     this.batchesInWindow = 0;
     this.samplesInWindow = 0;
-    this.optimizerStep++;
+  }
+
+  /** Copies the accumulated gradients into `target` (flat, in the order of the trainable weights): a worker's collect. */
+  async copyWindow(target: Float32Array): Promise<{ lossSum: number; correct: number }> {
+    let offset = 0;
+    for (const accumulator of this.accumulators) {
+      readTensor(accumulator, target, offset);
+      offset += accumulator.size;
+    }
+    const [lossSum, correct] = await this.readWindow();
+    return { lossSum, correct };
   }
 
   /** Host copies of the accumulators, window position and loss, for checkpoints (read asynchronously). */
   async accumulatorState(): Promise<AccumulatorState> {
+    // With workers, the window's micro-batches so far are summed here first (a checkpoint inside a window).
+    if (this.workerPool && this.batchesInWindow > 0) await this.collectFromWorkers(this.workerPool);
     const values = (await Promise.all(this.accumulators.map((accumulator) => accumulator.data()))) as Float32Array[];
     const [lossSum, correct] = await this.readWindow();
     return { values, batchesInWindow: this.batchesInWindow, samplesInWindow: this.samplesInWindow, lossSum, correct };
@@ -517,6 +625,7 @@ export class Trainer {
   }
 
   dispose(): void {
+    void this.workerPool?.close();
     tf.dispose([...this.accumulators, this.windowLoss, this.windowCorrect]);
     this.training.optimizer.dispose();
   }
