@@ -3,79 +3,18 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { fusedUpdate } from '../src/kernels/fused-update.ts';
-import { seededRandom } from '../src/math/random.ts';
-import { createOptimizer, type OptimizerConfig } from '../src/train/optimizers.ts';
+import { createOptimizer } from '../src/train/optimizers.ts';
 import { Trainer } from '../src/train/trainer.ts';
+import { optimizerConfigs, optimizerTrajectory, randomArray } from './helpers/optimizer-trajectory.ts';
 
 // Odd sizes: each has a 4-wide SIMD part and a scalar tail, or only a tail.
 const shapes: Record<string, number[]> = { 'conv/kernel': [3, 3, 5, 7], 'conv/bias': [13], 'bn/gamma': [1], 'head/kernel': [6, 11] };
 
-function randomArray(length: number, seed: string, scale = 1): Float32Array {
-  const random = seededRandom(seed);
-  return Float32Array.from({ length }, () => (random() * 2 - 1) * scale);
-}
-
-interface Trajectory {
-  /** Variable values after each step, by name. */
-  values: Record<string, Float32Array>[];
-  /** The optimizer's getWeights() at the end: slot names and values. */
-  weights: { name: string; values: Float32Array }[];
-  tensorsAfterFirstStep: number;
-  tensorsAtEnd: number;
-}
-
-/** Runs `steps` updates with seeded gradients through createOptimizer on one backend; the learning rate changes at step 3. */
-async function trajectory(backend: 'cpu' | 'wasm', config: OptimizerConfig, steps: number, prefix: string): Promise<Trajectory> {
-  await selectBackend(backend);
-  const variables = Object.entries(shapes).map(([name, shape]) =>
-    tf.variable(tf.tensor(randomArray(tf.util.sizeFromShape(shape), `init ${name}`), shape), true, `${prefix}/${name}`),
-  );
-  const training = createOptimizer(config);
-  const values: Record<string, Float32Array>[] = [];
-  let tensorsAfterFirstStep = 0;
-  for (let step = 0; step < steps; step++) {
-    if (step === 3) training.setLearningRate(config.lr / 3);
-    tf.tidy(() => {
-      const gradients: tf.NamedTensorMap = {};
-      for (const variable of variables) {
-        gradients[variable.name] = tf.tensor(
-          randomArray(variable.size, `gradient ${variable.name.split('/').slice(1).join('/')} ${step}`, 0.5),
-          variable.shape,
-        );
-      }
-      training.apply(gradients, variables);
-    });
-    values.push(
-      Object.fromEntries(
-        variables.map((variable) => [variable.name.slice(prefix.length + 1), variable.dataSync().slice() as Float32Array]),
-      ),
-    );
-    if (step === 0) tensorsAfterFirstStep = tf.memory().numTensors;
-  }
-  const tensorsAtEnd = tf.memory().numTensors;
-  const named = await training.optimizer.getWeights();
-  const weights = named.map(({ name, tensor }) => ({ name: name.replace(prefix, ''), values: tensor.dataSync().slice() as Float32Array }));
-  tf.dispose(named.map((weight) => weight.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
-  training.optimizer.dispose();
-  tf.dispose(variables);
-  return { values, weights, tensorsAfterFirstStep, tensorsAtEnd };
-}
-
-const configs: OptimizerConfig[] = [
-  { name: 'adam', lr: 0.01 },
-  { name: 'adamw', lr: 0.01, weightDecay: 0.1 },
-  { name: 'sgd', lr: 0.1 },
-  { name: 'sgd', lr: 0.1, momentum: 0.9 },
-  { name: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true },
-  { name: 'rmsprop', lr: 0.01 },
-  { name: 'rmsprop', lr: 0.01, momentum: 0.9 },
-];
-
-for (const config of configs) {
+for (const config of optimizerConfigs) {
   test(`the fused ${JSON.stringify(config)} update equals tfjs' optimizer bit for bit, step for step, slots included`, async () => {
     // The cpu backend runs tfjs' own applyGradients (float32 operations, as tfjs-wasm's); wasm runs the fused kernel.
-    const expected = await trajectory('cpu', config, 6, 'reference');
-    const actual = await trajectory('wasm', config, 6, 'fused');
+    const expected = await optimizerTrajectory('cpu', config, shapes, 6, 'reference');
+    const actual = await optimizerTrajectory('wasm', config, shapes, 6, 'fused');
     expected.values.forEach((step, index) => {
       for (const name of Object.keys(shapes)) assert.deepEqual(actual.values[index][name], step[name], `step ${index + 1}, ${name}`);
     });
@@ -92,7 +31,7 @@ for (const config of configs) {
 test('the fused update runs on wasm for every optimizer streamfit makes, and declines other backends', async () => {
   for (const backend of ['wasm', 'cpu'] as const) {
     await selectBackend(backend);
-    for (const config of configs) {
+    for (const config of optimizerConfigs) {
       const variable = tf.variable(
         tf.ones([5]),
         true,

@@ -4,58 +4,11 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { countDispatches } from '../src/backend/webgpu-dispatch-count.ts';
 import { fusedUpdate } from '../src/kernels/fused-update.ts';
-import { seededRandom } from '../src/math/random.ts';
 import { createOptimizer, type OptimizerConfig } from '../src/train/optimizers.ts';
+import { optimizerConfigs, optimizerTrajectory, randomArray } from './helpers/optimizer-trajectory.ts';
 
 // Sizes that are not multiples of the workgroup, one over a workgroup, and a single element.
 const shapes: Record<string, number[]> = { 'conv/kernel': [3, 3, 5, 7], 'conv/bias': [13], 'bn/gamma': [1], 'head/kernel': [30, 11] };
-
-function randomArray(length: number, seed: string, scale = 1): Float32Array {
-  const random = seededRandom(seed);
-  return Float32Array.from({ length }, () => (random() * 2 - 1) * scale);
-}
-
-interface Trajectory {
-  values: Record<string, Float32Array>[];
-  weights: { name: string; values: Float32Array }[];
-  tensorsAfterFirstStep: number;
-  tensorsAtEnd: number;
-}
-
-/** `steps` updates with seeded gradients through createOptimizer; the learning rate changes at step 3; read asynchronously. */
-async function trajectory(backend: 'cpu' | 'webgpu', config: OptimizerConfig, steps: number, prefix: string): Promise<Trajectory> {
-  await selectBackend(backend);
-  const variables = Object.entries(shapes).map(([name, shape]) =>
-    tf.variable(tf.tensor(randomArray(tf.util.sizeFromShape(shape), `init ${name}`), shape), true, `${prefix}/${name}`),
-  );
-  const training = createOptimizer(config);
-  const values: Record<string, Float32Array>[] = [];
-  let tensorsAfterFirstStep = 0;
-  for (let step = 0; step < steps; step++) {
-    if (step === 3) training.setLearningRate(config.lr / 3);
-    tf.tidy(() => {
-      const gradients: tf.NamedTensorMap = {};
-      for (const variable of variables) {
-        const name = variable.name.split('/').slice(1).join('/');
-        gradients[variable.name] = tf.tensor(randomArray(variable.size, `gradient ${name} ${step}`, 0.5), variable.shape);
-      }
-      training.apply(gradients, variables);
-    });
-    // Reading caches the values on the host (tfjs webgpu): the next in-place update must not be hidden by that copy.
-    const read = await Promise.all(variables.map((variable) => variable.data() as Promise<Float32Array>));
-    values.push(Object.fromEntries(variables.map((variable, i) => [variable.name.slice(prefix.length + 1), read[i]])));
-    if (step === 0) tensorsAfterFirstStep = tf.memory().numTensors;
-  }
-  const tensorsAtEnd = tf.memory().numTensors;
-  const named = await training.optimizer.getWeights();
-  const weights = await Promise.all(
-    named.map(async ({ name, tensor }) => ({ name: name.replace(prefix, ''), values: (await tensor.data()) as Float32Array })),
-  );
-  tf.dispose(named.map((weight) => weight.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
-  training.optimizer.dispose();
-  tf.dispose(variables);
-  return { values, weights, tensorsAfterFirstStep, tensorsAtEnd };
-}
 
 function assertClose(actual: Float32Array, expected: Float32Array, tolerance: number, label: string): void {
   assert.equal(actual.length, expected.length, label);
@@ -67,19 +20,10 @@ function assertClose(actual: Float32Array, expected: Float32Array, tolerance: nu
   }
 }
 
-const configs: OptimizerConfig[] = [
-  { name: 'adam', lr: 0.01 },
-  { name: 'adamw', lr: 0.01, weightDecay: 0.1 },
-  { name: 'sgd', lr: 0.1 },
-  { name: 'sgd', lr: 0.1, momentum: 0.9 },
-  { name: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true },
-  { name: 'rmsprop', lr: 0.01, momentum: 0.9 },
-];
-
-for (const config of configs) {
+for (const config of optimizerConfigs) {
   test(`the WGSL ${JSON.stringify(config)} update follows tfjs' optimizer on cpu to 1e-5, step for step, slots included`, async () => {
-    const expected = await trajectory('cpu', config, 6, 'reference');
-    const actual = await trajectory('webgpu', config, 6, 'fused');
+    const expected = await optimizerTrajectory('cpu', config, shapes, 6, 'reference');
+    const actual = await optimizerTrajectory('webgpu', config, shapes, 6, 'fused');
     expected.values.forEach((step, index) => {
       for (const name of Object.keys(shapes)) assertClose(actual.values[index][name], step[name], 1e-5, `step ${index + 1}, ${name}`);
     });
@@ -148,7 +92,7 @@ async function accumulatedTrajectory(backend: 'cpu' | 'webgpu', config: Optimize
   return { values, sumsAfter };
 }
 
-for (const config of [configs[1], configs[3]]) {
+for (const config of [optimizerConfigs[1], optimizerConfigs[3]]) {
   test(`applyAccumulated ${JSON.stringify(config)} scales and zeroes the sums inside the WGSL update, as tfjs does on cpu`, async () => {
     const expected = await accumulatedTrajectory('cpu', config, 4, 'reference-accumulated');
     const actual = await accumulatedTrajectory('webgpu', config, 4, 'fused-accumulated');
