@@ -22,6 +22,8 @@ export async function writeCheckpoint(root: string, trainer: Trainer, run: RunSt
   const name = `epoch-${position.epoch}-batch-${position.batchInEpoch}-step-${position.optimizerStep}`;
   const temporary = join(root, `.writing-${name}-${process.pid}`);
   rmSync(temporary, { recursive: true, force: true });
+  // First: with workers, a window's micro-batches so far are gathered here, their BatchNorm statistics into the model saved next.
+  const accumulators = await trainer.accumulatorState();
   await saveModel(trainer.model, join(temporary, 'model'));
 
   const optimizerWeights = await trainer.training.optimizer.getWeights();
@@ -29,7 +31,6 @@ export async function writeCheckpoint(root: string, trainer: Trainer, run: RunSt
   // Slots are the optimizer's own variables; anything else (Adam's iteration count) was made for us.
   tf.dispose(optimizerWeights.map((weight) => weight.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
   writeFileAtomic(join(temporary, 'optimizer.bin'), new Uint8Array(tf.io.CompositeArrayBuffer.join(encoded.data)));
-  const accumulators = await trainer.accumulatorState();
   const accumulatorBytes = new Uint8Array(accumulators.values.reduce((sum, values) => sum + values.byteLength, 0));
   let offset = 0;
   for (const values of accumulators.values) {

@@ -75,9 +75,11 @@ export class WorkerThread {
       this.requests.delete(message.id);
       if (message.type !== 'failed') request?.resolve(message);
       else if (message.outOfMemory) {
-        // A wasm heap that ran out may be left broken: the worker is replaced, not reused.
+        // A wasm heap that ran out may be left broken: the worker is replaced, not reused. It counts as lost at once (its
+        // 'exit' comes a turn later), so a retry in the same turn replaces it instead of sending it a reset.
         request?.reject(new WorkerLost(index, message.message));
-        this.terminate();
+        lost(message.message);
+        void this.terminate();
       } else request?.reject(new WorkerFailed(index, message.message));
     });
     this.worker.on('error', (error) => lost(error.message.split('\n')[0], true));
