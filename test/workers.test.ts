@@ -122,6 +122,42 @@ test('a worker killed in the middle of a window is replaced; the window is compu
   model.dispose();
 });
 
+test('a worker whose wasm heap runs out is replaced at once; the window is computed again, no sample lost or counted twice', async () => {
+  const model = await frozenModel();
+  const initial = model.getWeights().map((weight) => weight.clone());
+  const big = syntheticBatch(4, 32, 3, 7);
+  const window = [0, 2].map((start) => sliceBatch(big, start, start + 2));
+  const unfaulted = await train(model, initial, window, { workers: two });
+  const events: BackoffEvent[] = [];
+  model.setWeights(initial);
+  const trainer = new Trainer({
+    model,
+    optimizer: { name: 'adam', lr: 1e-2 },
+    accumulate: 2,
+    workers: two,
+    onBackoff: (event) => events.push(event),
+  });
+  try {
+    // The last worker to answer (1, which gets the window's second micro-batch) reports running out of memory when its
+    // sums are collected; its thread ends only a turn later, after the retry has begun.
+    await trainer.workerPool!.started();
+    await trainer.workerPool!.failNext(1, 'collect', 'Cannot enlarge memory arrays (wasm heap out of memory)');
+    await trainer.step(window[0]);
+    const { update } = await trainer.step(window[1]);
+    assert.equal(events.length, 1);
+    assert.match(events[0].reason, /training worker 1 was lost \(Cannot enlarge memory/);
+    assert.equal(trainer.backoffs, 1);
+    assert.equal(update!.samples, 4, 'every sample counted once');
+    const difference = relativeDifference(unfaulted.weights, weightsOf(model));
+    assert.ok(difference <= 1e-5, `relative difference ${difference}`);
+  } finally {
+    trainer.dispose();
+    await trainer.workerPool!.close();
+    tf.dispose(initial);
+    model.dispose();
+  }
+});
+
 test('with 2 workers the main thread holds the same tensors from update 1 to update 6, and no worker outlives the trainer', async () => {
   const model = await frozenModel();
   const trainer = new Trainer({ model, optimizer: { name: 'adamw', lr: 1e-3, weightDecay: 0.01 }, accumulate: 2, l2: 1e-4, workers: two });

@@ -50,6 +50,7 @@ const slot = new Float32Array(start.slotBuffer);
 const modelWeights = model.weights; // gathered once: the getter walks every layer
 let weightsVersion = -1; // the version the model holds; the first task loads the weights of its window
 let samples = 0;
+let failNext: { request: string; message: string } | undefined; // fault tests
 
 /** The whole model the first time (and after a reset), then only what a window changes: frozen weights stay as they are. */
 function loadWeights(version: number): void {
@@ -60,6 +61,11 @@ function loadWeights(version: number): void {
 
 async function handle(message: ToWorker): Promise<void> {
   try {
+    if (failNext?.request === message.type) {
+      const failure = failNext.message;
+      failNext = undefined;
+      throw new Error(failure);
+    }
     if (message.type === 'train') {
       loadWeights(message.weightsVersion);
       trainer.chunks = message.chunks;
@@ -80,6 +86,9 @@ async function handle(message: ToWorker): Promise<void> {
       trainer.resetWindow();
       samples = 0;
       send({ type: 'collected', id: message.id, lossSum: state.lossSum, correct: state.correct, samples: collected });
+    } else if (message.type === 'fail-next') {
+      failNext = { request: message.request, message: message.message };
+      send({ type: 'armed', id: message.id });
     } else {
       trainer.resetWindow();
       samples = 0;

@@ -46,7 +46,9 @@ export type ToWorker =
   /** Writes the summed gradients and moving statistics of the micro-batches since the last collect into the slot, and starts again from zero. */
   | { type: 'collect'; id: number }
   /** Drops what was summed since the last collect and reloads the shared weights (a window being retried). */
-  | { type: 'reset'; id: number; weightsVersion: number };
+  | { type: 'reset'; id: number; weightsVersion: number }
+  /** Fault tests: the next request of this type fails with this message (an out-of-memory abort, say). */
+  | { type: 'fail-next'; id: number; request: 'train' | 'collect'; message: string };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -54,4 +56,5 @@ export type FromWorker =
   | { type: 'trained'; id: number; chunks: number; backoffs: BackoffEvent[] }
   | { type: 'collected'; id: number; lossSum: number; correct: number; samples: number }
   | { type: 'reset-done'; id: number }
+  | { type: 'armed'; id: number }
   | { type: 'failed'; id: number; message: string; outOfMemory: boolean };

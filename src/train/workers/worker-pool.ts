@@ -219,6 +219,11 @@ export class WorkerPool {
     await Promise.all(this.threads.map((thread) => thread.ready));
   }
 
+  /** Makes a worker's next request of that type fail with `message` (fault tests: a wasm heap that ran out, say). */
+  async failNext(index: number, request: 'train' | 'collect', message: string): Promise<void> {
+    await this.threads[index].request<'armed'>({ type: 'fail-next', request, message });
+  }
+
   /** Ends a worker's thread as a crash would (fault tests). */
   terminateWorker(index: number): Promise<number> {
     return this.threads[index].terminate();
