@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,6 +10,8 @@ import { defaultTrainConfig, validateTrainConfig } from '../src/config/train-con
 import type { Batch } from '../src/data/samples.ts';
 import { ConfigError } from '../src/errors.ts';
 import { createModel } from '../src/models/create-model.ts';
+import { findLatestCheckpoint, loadCheckpointModel, writeCheckpoint } from '../src/train/checkpoint.ts';
+import { type RunState, runStateVersion } from '../src/train/run-state.ts';
 import { type BackoffEvent, Trainer, type TrainerOptions } from '../src/train/trainer.ts';
 import { WorkerFailed } from '../src/train/workers/worker-pool.ts';
 import { physicalCores, resolveWorkerSlots, type WorkerSlot } from '../src/train/workers/worker-slots.ts';
@@ -293,6 +295,48 @@ test("a checkpoint inside a window gathers the workers' sums; restored into new 
   assert.ok(difference <= 1e-5, `relative difference ${difference}`);
   tf.dispose(initial);
   model.dispose();
+});
+
+test("a checkpoint inside a window saves the model with the workers' BatchNorm statistics of the window so far", async () => {
+  const { model } = await createModel('efficientnet-b0', { classes: 3, imageSize: 32, freeze: 'none', dropout: 0, seed: 5 });
+  const big = syntheticBatch(8, 32, 3, 17);
+  const trainer = new Trainer({ model, optimizer: { name: 'sgd', lr: 0.1 }, accumulate: 4, workers: two });
+  const root = join(tempFolder('streamfit-workers-checkpoint-'), 'checkpoints');
+  try {
+    await trainer.step(sliceBatch(big, 0, 2));
+    await trainer.step(sliceBatch(big, 2, 4));
+    const movingMean = () => model.weights.find((weight) => /stem_bn\/moving_mean/.test(weight.name))!;
+    const before = movingMean().read().dataSync().slice();
+    const state: RunState = {
+      version: runStateVersion,
+      position: { phase: 0, epoch: 0, batchInEpoch: 2, optimizerStep: 0, chunks: 1 },
+      steps: 0,
+      history: [],
+      best: null,
+      stopReason: null,
+      listeners: {},
+      epochProgress: { updates: 0, lossSum: 0, lossSamples: 0, correct: 0, seconds: 0 },
+      seconds: 0,
+    };
+    await writeCheckpoint(root, trainer, state);
+    const after = movingMean().read().dataSync().slice();
+    assert.ok(
+      after.some((value, i) => value !== before[i]),
+      "gathering the window moved the main model's statistics",
+    );
+    const saved = await loadCheckpointModel(findLatestCheckpoint(root)!);
+    const savedMean = saved.weights
+      .find((weight) => /stem_bn\/moving_mean/.test(weight.name))!
+      .read()
+      .dataSync();
+    assert.deepEqual(Array.from(savedMean), Array.from(after), 'the saved model has them');
+    saved.dispose();
+  } finally {
+    trainer.dispose();
+    await trainer.workerPool!.close();
+    model.dispose();
+    rmSync(join(root, '..'), { recursive: true, force: true });
+  }
 });
 
 test('three updates in a row with 2 workers follow the single thread: the workers take the new weights every time', async () => {
