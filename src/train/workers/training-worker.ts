@@ -10,6 +10,7 @@ import '../../models/create-model.ts'; // registers streamfit's layers (BatchNor
 import { type BackoffEvent, Trainer } from '../trainer.ts';
 import { fromSharedBatch } from './shared-batch.ts';
 import { SharedWeights } from './shared-weights.ts';
+import { sumSlotShare } from './slot-sum.ts';
 import { readTensor } from './tensor-memory.ts';
 import type { FromWorker, ToWorker, WorkerStart } from './worker-messages.ts';
 
@@ -46,7 +47,7 @@ try {
   process.exit(1);
 }
 const { model, weights, trainer, backoffs } = worker;
-const slot = new Float32Array(start.slotBuffer);
+const slot = new Float32Array(start.slotBuffers[start.index]);
 const modelWeights = model.weights; // gathered once: the getter walks every layer
 let weightsVersion = -1; // the version the model holds; the first task loads the weights of its window
 let samples = 0;
@@ -58,6 +59,9 @@ function loadWeights(version: number): void {
   weights.readInto(modelWeights, weightsVersion === -1 ? undefined : start.changing);
   weightsVersion = version;
 }
+
+const sum = new Float32Array(start.sumBuffer);
+const slots = start.slotBuffers.map((buffer) => new Float32Array(buffer));
 
 async function handle(message: ToWorker): Promise<void> {
   try {
@@ -86,6 +90,9 @@ async function handle(message: ToWorker): Promise<void> {
       trainer.resetWindow();
       samples = 0;
       send({ type: 'collected', id: message.id, lossSum: state.lossSum, correct: state.correct, samples: collected });
+    } else if (message.type === 'reduce') {
+      sumSlotShare(sum, slots, message.workers, message.start, message.end);
+      send({ type: 'reduced', id: message.id });
     } else if (message.type === 'fail-next') {
       failNext = { request: message.request, message: message.message };
       send({ type: 'armed', id: message.id });

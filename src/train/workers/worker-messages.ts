@@ -18,8 +18,10 @@ export interface WorkerStart {
   /** The model's topology (LayersModel.toJSON), trainable flags included: the worker builds the same layers. */
   topology: object;
   weights: { buffer: SharedArrayBuffer; layout: WeightsLayout };
-  /** This worker's gradient slot: the summed gradients of model.trainableWeights, then the moving statistics. */
-  slotBuffer: SharedArrayBuffer;
+  /** Every worker's gradient slot (this one's at `index`): the summed gradients of model.trainableWeights, then the moving statistics. */
+  slotBuffers: SharedArrayBuffer[];
+  /** The window's gradient sum over the workers, each worker summing its share of the elements (a 'reduce'). */
+  sumBuffer: SharedArrayBuffer;
   /** Indices (model.weights order) of the BatchNorm moving statistics, written after the gradients. */
   statistics: number[];
   /** Indices (model.weights order) of the weights a window can change (trainable ones and moving statistics). */
@@ -45,6 +47,11 @@ export type ToWorker =
     }
   /** Writes the summed gradients and moving statistics of the micro-batches since the last collect into the slot, and starts again from zero. */
   | { type: 'collect'; id: number }
+  /**
+   * Sums elements [start, end) of the gradient slots of `workers` (in that order) into the shared sum: every worker one
+   * share, at once, instead of the main thread summing every slot alone.
+   */
+  | { type: 'reduce'; id: number; workers: number[]; start: number; end: number }
   /** Drops what was summed since the last collect and reloads the shared weights (a window being retried). */
   | { type: 'reset'; id: number; weightsVersion: number }
   /** Fault tests: the next request of this type fails with this message (an out-of-memory abort, say). */
@@ -55,6 +62,7 @@ export type FromWorker =
   | { type: 'start-failed'; message: string }
   | { type: 'trained'; id: number; chunks: number; backoffs: BackoffEvent[] }
   | { type: 'collected'; id: number; lossSum: number; correct: number; samples: number }
+  | { type: 'reduced'; id: number }
   | { type: 'reset-done'; id: number }
   | { type: 'armed'; id: number }
   | { type: 'failed'; id: number; message: string; outOfMemory: boolean };

@@ -1,12 +1,14 @@
-// The data-parallel workers of one trainer: hands each micro-batch of a window to worker (index in window mod N), sums
-// the workers' gradient slots in worker order (the same result whatever the timing), averages their BatchNorm moving
-// statistics, and replaces a worker that died so the window can be computed again.
+// The data-parallel workers of one trainer: hands each micro-batch of a window to worker (index in window mod N), has the
+// workers sum their gradient slots in worker order, each a share of the elements (the same result whatever the timing or
+// the shares), averages their BatchNorm moving statistics, and replaces a worker that died so the window can be
+// computed again.
 
 import type * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../data/samples.ts';
 import type { BackoffEvent } from '../trainer.ts';
 import { type SharedBatch, toSharedBatch } from './shared-batch.ts';
 import { SharedWeights, weightsLayout } from './shared-weights.ts';
+import { slotShares } from './slot-sum.ts';
 import { assignVariable } from './tensor-memory.ts';
 import type { WorkerStart, WorkerTrainerOptions } from './worker-messages.ts';
 import { type WorkerSlot, workerEntry } from './worker-slots.ts';
@@ -47,7 +49,7 @@ export class WorkerPool {
   private readonly changing: number[];
   private published = false;
   private readonly gradientLength: number;
-  /** The window's gradient sum, reused from window to window. */
+  /** The window's gradient sum, reused from window to window; shared, since the workers write it. */
   private readonly sum: Float32Array;
   private readonly starts: WorkerStart[];
   /** model.weights, gathered once (the getter walks every layer). */
@@ -71,7 +73,8 @@ export class WorkerPool {
     );
     const size = (shape: readonly (number | null)[]) => shape.reduce<number>((product, extent) => product * (extent ?? 1), 1);
     this.gradientLength = model.trainableWeights.reduce((sum, weight) => sum + size(weight.shape), 0);
-    this.sum = new Float32Array(this.gradientLength);
+    const sumBuffer = new SharedArrayBuffer(this.gradientLength * 4);
+    this.sum = new Float32Array(sumBuffer);
     this.changing = model.weights.flatMap((weight, i) => (trainable.has(weight) || this.statistics.includes(i) ? [i] : []));
     const statisticsLength = this.statistics.reduce((sum, i) => sum + size(layout.shapes[i]), 0);
     this.slotBuffers = slots.map(() => new SharedArrayBuffer((this.gradientLength + statisticsLength) * 4));
@@ -81,7 +84,8 @@ export class WorkerPool {
       slot,
       topology,
       weights: { buffer: this.weights.buffer, layout },
-      slotBuffer: this.slotBuffers[index],
+      slotBuffers: this.slotBuffers,
+      sumBuffer,
       statistics: this.statistics,
       changing: this.changing,
       trainableShapes: model.trainableWeights.map((weight) => [...weight.shape] as number[]),
@@ -140,7 +144,7 @@ export class WorkerPool {
   }
 
   /**
-   * Waits for the window's micro-batches, then sums every worker's slot in worker order and averages the BatchNorm
+   * Waits for the window's micro-batches, has the workers sum their slots in worker order and averages the BatchNorm
    * moving statistics of the workers that trained into the main thread's model. Throws WorkerLost when a worker died;
    * then retry() computes the same micro-batches again.
    */
@@ -150,17 +154,13 @@ export class WorkerPool {
     const collects = contributing.map((thread) => thread.collecting ?? thread.request<'collected'>({ type: 'collect' }));
     for (const collect of collects) collect.catch(() => {}); // each is awaited below, in order
     const sums: WindowSums = { gradients: this.sum, lossSum: 0, correct: 0, samples: 0 };
-    // In worker order, each slot as soon as its worker is done (the first while the others may still compute).
-    for (const [k, thread] of contributing.entries()) {
-      const reply = await collects[k];
-      const slot = new Float32Array(this.slotBuffers[thread.index], 0, this.gradientLength);
-      if (k === 0) sums.gradients.set(slot);
-      else for (let j = 0; j < slot.length; j++) sums.gradients[j] += slot[j];
+    for (const collect of collects) {
+      const reply = await collect;
       sums.lossSum += reply.lossSum;
       sums.correct += reply.correct;
       sums.samples += reply.samples;
     }
-    if (contributing.length === 0) sums.gradients.fill(0);
+    await this.reduce(contributing);
     this.averageStatistics(contributing.map((thread) => thread.index));
     this.pending = [];
     for (const thread of this.threads) {
@@ -168,6 +168,20 @@ export class WorkerPool {
       thread.collecting = undefined;
     }
     return sums;
+  }
+
+  /**
+   * The gradient slots of the workers that trained, summed in worker order into the shared sum. Each of them sums one
+   * share of the elements (a summation on the main thread alone grows with the workers and leaves them idle).
+   */
+  private async reduce(contributing: WorkerThread[]): Promise<void> {
+    if (contributing.length === 0) return void this.sum.fill(0);
+    const workers = contributing.map((thread) => thread.index);
+    if (workers.length === 1) return void this.sum.set(new Float32Array(this.slotBuffers[workers[0]], 0, this.gradientLength));
+    const shares = slotShares(this.gradientLength, contributing.length);
+    await Promise.all(
+      contributing.map((thread, k) => thread.request<'reduced'>({ type: 'reduce', workers, start: shares[k][0], end: shares[k][1] })),
+    );
   }
 
   /**

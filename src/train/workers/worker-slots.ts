@@ -31,7 +31,7 @@ export function resolveWorkerSlots(requested: 'auto' | number, backend: BackendN
   if (requested !== 'auto' && requested > 1 && !workersAvailable())
     throw new ConfigError(
       'workers',
-      `got ${requested}; this build of streamfit has no worker module (${fileURLToPath(workerBootstrap)}): a bundled CLI trains in one thread`,
+      `got ${requested}; this build of streamfit has no worker module (${fileURLToPath(workerBootstrap)}): a bundle without it trains in one thread`,
     );
   if (requested === 'auto') {
     if (!workersAvailable()) return slots(1, backend);
@@ -76,11 +76,14 @@ export function physicalCores(): number {
   }
 }
 
-/** The worker thread's bootstrap (registers tsx in the thread) and its TypeScript module. */
+/** The worker thread's bootstrap (registers tsx in the thread; in a bundle, the bundled worker itself) and its TypeScript module. */
 export const workerBootstrap = new URL('./training-worker.mjs', import.meta.url);
 export const workerEntry = new URL('./training-worker.ts', import.meta.url);
 
-/** Whether the worker's files are there: a bundled CLI (bench/gpu-pack.sh) has none, and trains in one thread. */
+/**
+ * Whether the worker's files are there. A bundle made without them trains in one thread; bench/gpu-pack.sh bundles the
+ * worker itself as training-worker.mjs, beside the code that starts it.
+ */
 export function workersAvailable(): boolean {
   return existsSync(fileURLToPath(workerBootstrap));
 }
