@@ -76,8 +76,7 @@ export async function startWebgpu(allowSoftware: boolean): Promise<WebgpuStarted
     deviceLimits = Object.fromEntries(raisedLimits.map((name) => [name, (device.limits as unknown as Record<string, number>)[name]]));
     const backend = new webgpu.WebGPUBackend(device, found.adapter.info);
     uploadWithWriteBuffer(backend);
-    // 64 MiB: B0 at 128 px, micro-batch 16, peaked 25 % lower for 3 % more submits (16 MiB: 28 % lower, 29 % more).
-    submitWhenFreedBytesPending(backend, 64 * 2 ** 20);
+    submitWhenFreedBytesPending(backend);
     return backend;
   });
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start (requestDevice failed)');

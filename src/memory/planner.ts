@@ -3,7 +3,7 @@
 
 import type * as tf from '@tensorflow/tfjs';
 import { fusedUpdateTransient, runsCompiledKernels } from '../kernels/wasm-footprint.ts';
-import { runsWebgpuUpdate, webgpuUpdateTransient } from '../kernels/webgpu/footprint.ts';
+import { pendingFreedBytesOnBackend, runsWebgpuUpdate, webgpuUpdateTransient } from '../kernels/webgpu/footprint.ts';
 import { UnsupportedGraph } from './lean-backward/layer-graph.ts';
 import { LeanBackward } from './lean-backward/lean-step.ts';
 import { type ActivationEstimate, estimateGraphMemory, estimateRecomputedMemory } from './lean-backward/memory-estimate.ts';
@@ -74,6 +74,11 @@ function updateTransientOnBackend(optimizer: OptimizerName): number {
   if (runsCompiledKernels()) return fusedUpdateTransient;
   if (runsWebgpuUpdate()) return webgpuUpdateTransient;
   return updateTransient[optimizer];
+}
+
+/** Per sample: the largest layer output of the model. */
+function largestLayerBytes(profile: ModelMemoryProfile): number {
+  return Math.max(...profile.segments.map((segment) => segment.largestLayerBytes));
 }
 
 function elements(shape: ReadonlyArray<number | null>): number {
@@ -169,7 +174,9 @@ export function estimateStep(profile: ModelMemoryProfile, microBatch: number, op
     accumulators: profile.trainableBytes,
     optimizer: optimizerSlots[optimizer] * profile.trainableBytes,
     activations: Math.round(activationsPerSample * microBatch),
-    workspace: Math.round(workspaceFactor * Math.max(...profile.segments.map((segment) => segment.largestLayerBytes)) * microBatch),
+    workspace:
+      Math.round(workspaceFactor * largestLayerBytes(profile) * microBatch) +
+      pendingFreedBytesOnBackend(largestLayerBytes(profile) * microBatch),
   };
   const predictedPeakBytes = Object.values(breakdown).reduce((sum, bytes) => sum + bytes, 0);
   return { microBatch, recompute, breakdown, predictedPeakBytes };
@@ -191,7 +198,10 @@ function estimateLeanStep(
     // On webgpu the chunk's gradients wait for the device's word before they are added (src/train/trainer.ts).
     grads: runsWebgpuUpdate() ? profile.trainableBytes : 2 * lean.largestWeightBytes,
     activations: Math.round(estimate.keptBytes * microBatch),
-    workspace: Math.round((estimate.peakBytes - estimate.keptBytes) * microBatch),
+    // On webgpu, freed buffers that wait for a submit count too (up to the early-submit threshold).
+    workspace:
+      Math.round((estimate.peakBytes - estimate.keptBytes) * microBatch) +
+      pendingFreedBytesOnBackend(largestLayerBytes(profile) * microBatch),
   };
   const backwardBytes = backward.grads + backward.activations + backward.workspace;
   const breakdown: MemoryBreakdown = {

@@ -2,9 +2,12 @@
 // writes variables, slots and the trainer's accumulators in place (src/kernels/webgpu/fused-update.ts), so it holds no
 // per-variable temporaries and no scaled copy of the gradients; only a uniform buffer or two. But the trainer holds a whole
 // chunk's weight gradients until the device has answered its error scope (src/train/trainer.ts), where other backends add
-// each into its accumulator as it is made.
+// each into its accumulator as it is made. Each layer's workspace has its own factors on webgpu (below), and freed buffers
+// wait for a submit.
 
 import * as tf from '@tensorflow/tfjs';
+import { earlySubmit } from '../../backend/webgpu-memory.ts';
+import type { Layer, Workspace } from '../../memory/lean-backward/layer-rule.ts';
 
 /** Whether the optimizer update runs as streamfit's WGSL dispatches (the webgpu backend). */
 export function runsWebgpuUpdate(): boolean {
@@ -13,3 +16,39 @@ export function runsWebgpuUpdate(): boolean {
 
 /** Bytes per trainable byte the WGSL update holds beyond what the step already holds. */
 export const webgpuUpdateTransient = 0;
+
+/**
+ * A lean step's workspace on webgpu by rule kind, in place of the factors its rule declares (measured on wasm): the
+ * backward step's in units of its largest input and its output, the forward's temporaries in units of its output. The WGSL
+ * gradients of the convolutions, swish and BatchNorm write their results without tfjs' temporaries: a backward step holds
+ * its dx and at most one rebuilt value or a filter gradient's partial sums. Measured with bench/lean-workspace.ts on the
+ * software adapter (the same buffers as on a GPU: their sizes are tfjs' and streamfit's, not the driver's), with every
+ * freed buffer submitted at once (the wait for a submit is pendingFreedBytesOnBackend's), the highest step of each kind:
+ * EfficientNet-B0 at 224 px and ResNet-50 at 112 px, batch 2. tfjs' strided convolution forward holds up to 5.2× its output.
+ */
+const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
+  conv2d: (layer) => ({ input: 2.9, output: 0, forward: strided(layer) ? 5.3 : 0.3 }),
+  'depthwise-conv2d': () => ({ input: 2, output: 0, forward: 0.3 }),
+  activation: () => ({ input: 2, output: 0, forward: 0 }),
+  'batch-normalization': () => ({ input: 1, output: 0, forward: 0.1 }),
+  multiply: () => ({ input: 2, output: 0, forward: 0 }),
+  'zero-padding2d': () => ({ input: 1, output: 0, forward: 0 }),
+};
+
+const strided = (layer: Layer) => [(layer as unknown as { strides?: number | number[] }).strides ?? 1].flat().some((stride) => stride > 1);
+
+/** A layer's workspace on the running backend where it differs from its rule's own (webgpu), else undefined. */
+export function workspaceOnBackend(kind: string, layer: Layer): Workspace | undefined {
+  return runsWebgpuUpdate() ? webgpuWorkspace[kind]?.(layer) : undefined;
+}
+
+/**
+ * Bytes of disposed tensors that still count as in use on webgpu, for a step whose largest layer output is
+ * `largestOutputBytes`: tfjs releases a buffer that pending commands read only at its next submit (every 15 dispatches),
+ * and streamfit submits early once earlySubmit.bytes wait (src/backend/webgpu-memory.ts). Up to 5 of the largest outputs
+ * waited in EfficientNet-B0's steps at 128 and 224 px (micro-batches 1 to 8, the software adapter); B7's at 600 px on an
+ * H100 reached the threshold (micro-batches 4, 8 and 16). 0 elsewhere.
+ */
+export function pendingFreedBytesOnBackend(largestOutputBytes: number): number {
+  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 5 * largestOutputBytes) : 0;
+}

@@ -2,6 +2,7 @@
 // outside tfjs' tape, how its output is rebuilt when that is cheaper than keeping it, and its closed-form gradients.
 
 import type * as tf from '@tensorflow/tfjs';
+import { workspaceOnBackend } from '../../kernels/webgpu/footprint.ts';
 
 export type Layer = tf.layers.Layer;
 
@@ -65,7 +66,8 @@ export interface LayerRule {
   /**
    * For the planner: the full-size tensors its backward step holds at its peak besides dy and what the tape keeps, in units
    * of its input and its output (a rebuilt input's recipe, the activation's derivative, dx…), and the temporaries of its
-   * forward computation in units of its output (BatchNorm's moments, swish's sigmoid; 1 when not given). Measured on wasm.
+   * forward computation in units of its output (BatchNorm's moments, swish's sigmoid; 1 when not given). Measured on wasm;
+   * webgpu has its own (workspaceOf).
    */
   workspace: Workspace | ((layer: Layer) => Workspace);
 }
@@ -76,8 +78,9 @@ export interface Workspace {
   forward?: number;
 }
 
+/** The rule's workspace for this layer, or its kind's on a backend that differs (src/kernels/webgpu/footprint.ts). */
 export function workspaceOf(rule: LayerRule, layer: Layer): Workspace {
-  return typeof rule.workspace === 'function' ? rule.workspace(layer) : rule.workspace;
+  return workspaceOnBackend(rule.kind, layer) ?? (typeof rule.workspace === 'function' ? rule.workspace(layer) : rule.workspace);
 }
 
 /** The static shapes of a layer's inputs (batch size null). */
