@@ -6,6 +6,7 @@ import { crossEntropyWithGradient } from '../src/memory/lean-backward/cross-entr
 import { LeanBackward } from '../src/memory/lean-backward/lean-step.ts';
 import { estimateGraphMemory, estimateRecomputedMemory } from '../src/memory/lean-backward/memory-estimate.ts';
 import { MicroBatchProgress } from '../src/memory/lean-backward/micro-batch-progress.ts';
+import { PendingGradients } from '../src/memory/lean-backward/pending-gradients.ts';
 import { withPeakBytes } from '../src/memory/peak-bytes.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { batchTensors } from '../src/train/batch-tensor.ts';
@@ -285,4 +286,20 @@ test('a lean B0 step at 160 px peaks at under half the activation bytes of tfjs 
   const lean = await peakAbove('lean');
   assert.ok(lean < 0.5 * autodiff, `lean ${lean} bytes above the model, autodiff ${autodiff}`);
   model.dispose();
+});
+
+test("a pending gradient in a broadcast shape (global average pooling's [N, 1, 1, C]) expands to the value's shape, alone or summed", async () => {
+  const pending = new PendingGradients();
+  const small = tf.tensor4d([1, -2, 3, 0.5, 0, -1], [2, 1, 1, 3]);
+  pending.add('top', small.clone());
+  const alone = pending.take('top', [2, 4, 4, 3])!;
+  assert.deepEqual(alone.shape, [2, 4, 4, 3]);
+  assert.deepEqual(await alone.data(), await tf.broadcastTo(small, [2, 4, 4, 3]).data());
+  const full = tf.randomNormal([2, 4, 4, 3], 0, 1, 'float32', 3);
+  pending.add('top', small.clone());
+  pending.add('top', full.clone());
+  const summed = pending.take('top', [2, 4, 4, 3])!;
+  assert.deepEqual(await summed.data(), await tf.add(full, small).data());
+  tf.dispose([small, alone, full, summed]);
+  pending.dispose();
 });

@@ -4,6 +4,16 @@
 
 import * as tf from '@tensorflow/tfjs';
 
+/**
+ * `sum` broadcast to `shape`. On wasm and cpu tfjs' broadcastTo is a generic Tile at about 80 ns an element (B0's top
+ * gradient at 224 px, batch 32: 106 ms on wasm); adding it to zeros is two SIMD passes (2.1 ms). On webgpu Tile is one
+ * dispatch, fewer than two.
+ */
+function expand(sum: tf.Tensor, shape: number[]): tf.Tensor {
+  if (tf.getBackend() === 'webgpu') return tf.broadcastTo(sum, shape);
+  return tf.tidy(() => tf.add(tf.zeros(shape, sum.dtype), sum));
+}
+
 export class PendingGradients {
   private readonly sums = new Map<string, tf.Tensor>();
 
@@ -28,7 +38,7 @@ export class PendingGradients {
     if (!sum) return undefined;
     this.sums.delete(name);
     if (tf.util.arraysEqual(sum.shape, shape)) return sum;
-    const expanded = tf.broadcastTo(sum, shape);
+    const expanded = expand(sum, shape);
     sum.dispose();
     return expanded;
   }
