@@ -3,9 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, hostname, tmpdir } from 'node:os';
+import { join, sep } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -17,8 +17,11 @@ const root = join(import.meta.dirname, '..');
 const cli = join(root, 'bin', 'streamfit.js');
 const devScript = join(root, 'scripts', 'slurm-dev.sh');
 const clusterDir = process.env.STREAMFIT_SLURM_DIR ?? '/var/lib/streamfit-slurm-dev';
-// Under the repository, not /tmp: with the executor slurm a sweep folder must be one every node sees, and /tmp is refused.
-const work = join(root, 'runs', `test-slurm-${process.pid}`);
+// Not under /tmp: with the executor slurm a sweep folder must be one every node sees, and /tmp is refused. Under the
+// repository, unless the checkout itself is under /tmp (a CI clone into mktemp -d): then under the home directory.
+const underTmp = (folder: string) => ['/tmp', tmpdir()].some((local) => folder === local || folder.startsWith(local + sep));
+const workParent = underTmp(root) ? join(homedir(), '.cache', 'streamfit-tests') : join(root, 'runs');
+const work = join(workParent, `test-slurm-${process.pid}`);
 const minutes = 60_000;
 
 let cluster: Promise<{ startedHere: boolean }> | undefined;
@@ -84,6 +87,7 @@ after(async () => {
   for (const child of children) child.kill('SIGTERM'); // a failed test's sweep: it cancels its jobs and stops
   await waitFor('the sweeps of failed tests to stop', 60, () => children.size === 0).catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
+  if (underTmp(root) && existsSync(workParent) && readdirSync(workParent).length === 0) rmSync(workParent, { recursive: true });
   if (cluster && (await cluster.catch(() => ({ startedHere: false }))).startedHere) await exec(devScript, ['down']);
   if (existsSync(join(lock, 'pid')) && readFileSync(join(lock, 'pid'), 'utf8') === String(process.pid))
     rmSync(lock, { recursive: true, force: true });
@@ -117,7 +121,7 @@ function pipelineFile(name: string, space: object, config: object): string {
   const file = join(work, `${name}.ts`);
   writeFileSync(
     file,
-    `import { pipeline as base } from '../../pipelines/default.ts';
+    `import { pipeline as base } from ${JSON.stringify(join(root, 'pipelines', 'default.ts'))};
 export const space = ${JSON.stringify(space)};
 export const pipeline = { ...base, config: { ...base.config, name: '${name}', dropout: 0, microBatch: 4, ...${JSON.stringify(config)} } };
 `,
