@@ -5,7 +5,7 @@ import { selectBackend } from '../src/backend/ladder.ts';
 import { fusedUpdate } from '../src/kernels/fused-update.ts';
 import { createOptimizer } from '../src/train/optimizers.ts';
 import { Trainer } from '../src/train/trainer.ts';
-import { optimizerConfigs, optimizerTrajectory, randomArray } from './helpers/optimizer-trajectory.ts';
+import { accumulatedTrajectory, optimizerConfigs, optimizerTrajectory, randomArray } from './helpers/optimizer-trajectory.ts';
 
 // Odd sizes: each has a 4-wide SIMD part and a scalar tail, or only a tail.
 const shapes: Record<string, number[]> = { 'conv/kernel': [3, 3, 5, 7], 'conv/bias': [13], 'bn/gamma': [1], 'head/kernel': [6, 11] };
@@ -28,7 +28,25 @@ for (const config of optimizerConfigs) {
   });
 }
 
-test('the fused update runs on wasm for every optimizer streamfit makes, and declines other backends', async () => {
+for (const config of optimizerConfigs) {
+  test(`applyAccumulated ${JSON.stringify(config)} scales and zeroes the sums inside the fused wasm update, bit for bit as tfjs on cpu`, async () => {
+    // On cpu: a tfjs multiply by the scale, the optimizer, then zerosLike; on wasm all of it in the kernel's one pass.
+    const expected = await accumulatedTrajectory('cpu', config, shapes, 4, 'reference-accumulated');
+    const actual = await accumulatedTrajectory('wasm', config, shapes, 4, 'fused-accumulated');
+    expected.values.forEach((step, index) => {
+      step.forEach((values, i) => assert.deepEqual(actual.values[index][i], values, `step ${index + 1}, variable ${i}`));
+      actual.sumsAfter[index].forEach((sum, i) =>
+        assert.ok(
+          sum.every((value) => value === 0),
+          `step ${index + 1}: sum ${i} zeroed`,
+        ),
+      );
+    });
+    assert.equal(actual.tensorsAtEnd, actual.tensorsAfterFirstStep, 'no tensor leaks across steps');
+  });
+}
+
+test('the fused update runs on wasm for every optimizer streamfit makes, with scaled and cleared sums too, and declines other backends', async () => {
   for (const backend of ['wasm', 'cpu'] as const) {
     await selectBackend(backend);
     for (const config of optimizerConfigs) {
@@ -44,7 +62,12 @@ test('the fused update runs on wasm for every optimizer streamfit makes, and dec
         backend === 'wasm',
         `${backend} ${JSON.stringify(config)}`,
       );
-      tf.dispose([variable, gradient]);
+      // The trainer's accumulated sums: scaled and cleared in the same call.
+      const sum = tf.variable(tf.fill([5], 1.5), false);
+      const handling = { gradientScale: 1 / 3, clearGradients: true };
+      assert.equal(fusedUpdate(training.optimizer, { [variable.name]: sum }, undefined, handling), backend === 'wasm', `${backend} sums`);
+      if (backend === 'wasm') assert.deepEqual(Array.from(sum.dataSync()), [0, 0, 0, 0, 0], 'the sums are cleared');
+      tf.dispose([variable, gradient, sum]);
       training.optimizer.dispose();
     }
   }

@@ -164,6 +164,47 @@ async function onBothBackends(compute: () => tf.Tensor) {
   return { expected: results[0], actual: results[1] };
 }
 
+test("1×1 convolutions on wasm (compiled product, no XNNPACK packing) equal the cpu backend's, with and without bias", async () => {
+  // Rows (N·H·W) and output channels that leave remainders beyond the 4 × 8 blocks; a strided, a 3×3 and a relu one go
+  // to tfjs-wasm's own kernel.
+  const cases: { x: number[]; filter: number[]; stride?: number; activation?: 'relu' }[] = [
+    { x: [2, 5, 7, 23], filter: [1, 1, 23, 21] },
+    { x: [1, 3, 3, 8], filter: [1, 1, 8, 16] },
+    { x: [3, 1, 1, 40], filter: [1, 1, 40, 10] },
+    { x: [2, 6, 6, 12], filter: [1, 1, 12, 7], stride: 2 },
+    { x: [2, 6, 6, 5], filter: [3, 3, 5, 9] },
+    { x: [2, 6, 6, 12], filter: [1, 1, 12, 9], activation: 'relu' },
+  ];
+  for (const { x, filter, stride = 1, activation } of cases) {
+    for (const withBias of [false, true]) {
+      const values = (seed: string, shape: number[]) => tf.tensor(randomArray(tf.util.sizeFromShape(shape), seed), shape);
+      const { expected, actual } = await onBothBackends(() =>
+        tf.fused.conv2d({
+          x: values('pointwise x', x) as tf.Tensor4D,
+          filter: values('pointwise filter', filter) as tf.Tensor4D,
+          strides: stride,
+          pad: 'same',
+          bias: withBias ? values('pointwise bias', [filter[3]]) : undefined,
+          activation,
+        }),
+      );
+      const label = `conv ${JSON.stringify(x)} by ${JSON.stringify(filter)} stride ${stride} ${activation ?? 'linear'} bias ${withBias}`;
+      assert.deepEqual(actual.shape, expected.shape, label);
+      const error = relativeError(Float32Array.from(actual.data), Float32Array.from(expected.data));
+      assert.ok(error <= 1e-5, `${label}: error ${error}`);
+    }
+  }
+  const { expected, actual } = await onBothBackends(() =>
+    tf.conv2d(
+      tf.tensor(randomArray(2 * 4 * 4 * 9, 'plain x'), [2, 4, 4, 9]) as tf.Tensor4D,
+      tf.ones([1, 1, 9, 13]) as tf.Tensor4D,
+      1,
+      'valid',
+    ),
+  );
+  assert.ok(relativeError(Float32Array.from(actual.data), Float32Array.from(expected.data)) <= 1e-5, 'Conv2D (unfused)');
+});
+
 test("FusedBatchNorm on wasm equals the cpu backend's with and without scale and offset, [C] and [1, 1, 1, C] statistics", async () => {
   for (const [shape, statisticsShape] of [
     [[2, 5, 7, 23], [23]],

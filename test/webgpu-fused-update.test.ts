@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { countDispatches } from '../src/backend/webgpu-dispatch-count.ts';
 import { fusedUpdate } from '../src/kernels/fused-update.ts';
-import { createOptimizer, type OptimizerConfig } from '../src/train/optimizers.ts';
-import { optimizerConfigs, optimizerTrajectory, randomArray } from './helpers/optimizer-trajectory.ts';
+import { createOptimizer } from '../src/train/optimizers.ts';
+import { accumulatedTrajectory, optimizerConfigs, optimizerTrajectory, randomArray } from './helpers/optimizer-trajectory.ts';
 
 // Sizes that are not multiples of the workgroup, one over a workgroup, and a single element.
 const shapes: Record<string, number[]> = { 'conv/kernel': [3, 3, 5, 7], 'conv/bias': [13], 'bn/gamma': [1], 'head/kernel': [30, 11] };
@@ -68,34 +68,10 @@ test('the in-place update leaves a tensor that shared the variable data untouche
   optimizer.dispose();
 });
 
-/** `steps` updates from accumulated sums (three micro-batches' worth each) through applyAccumulated; the sums after each. */
-async function accumulatedTrajectory(backend: 'cpu' | 'webgpu', config: OptimizerConfig, steps: number, prefix: string) {
-  await selectBackend(backend);
-  const entries = Object.entries(shapes);
-  const variables = entries.map(([name, shape]) =>
-    tf.variable(tf.tensor(randomArray(tf.util.sizeFromShape(shape), `init ${name}`), shape), true, `${prefix}/${name}`),
-  );
-  const sums = entries.map(([name, shape]) => tf.variable(tf.zeros(shape), false, `${prefix}/sum/${name}`));
-  const training = createOptimizer(config);
-  const values: Float32Array[][] = [];
-  const sumsAfter: Float32Array[][] = [];
-  for (let step = 0; step < steps; step++) {
-    tf.tidy(() => {
-      sums.forEach((sum, i) => sum.assign(tf.tensor(randomArray(sum.size, `sum ${entries[i][0]} ${step}`, 1.5), sum.shape)));
-    });
-    training.applyAccumulated(sums, 1 / 3, variables);
-    values.push(await Promise.all(variables.map((variable) => variable.data() as Promise<Float32Array>)));
-    sumsAfter.push(await Promise.all(sums.map((sum) => sum.data() as Promise<Float32Array>)));
-  }
-  training.optimizer.dispose();
-  tf.dispose([...variables, ...sums]);
-  return { values, sumsAfter };
-}
-
 for (const config of [optimizerConfigs[1], optimizerConfigs[3]]) {
   test(`applyAccumulated ${JSON.stringify(config)} scales and zeroes the sums inside the WGSL update, as tfjs does on cpu`, async () => {
-    const expected = await accumulatedTrajectory('cpu', config, 4, 'reference-accumulated');
-    const actual = await accumulatedTrajectory('webgpu', config, 4, 'fused-accumulated');
+    const expected = await accumulatedTrajectory('cpu', config, shapes, 4, 'reference-accumulated');
+    const actual = await accumulatedTrajectory('webgpu', config, shapes, 4, 'fused-accumulated');
     expected.values.forEach((step, index) => {
       step.forEach((values, i) => assertClose(actual.values[index][i], values, 1e-5, `step ${index + 1}, variable ${i}`));
       for (const sum of actual.sumsAfter[index])

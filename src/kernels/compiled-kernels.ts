@@ -46,6 +46,7 @@ export interface CompiledKernels {
     inChannels: number,
     outChannels: number,
   ): void;
+  pointwiseConvolution(x: Pointer, filter: Pointer, bias: Pointer, y: Pointer, rows: number, inChannels: number, outChannels: number): void;
   sumMiddleAxis(
     x: Pointer,
     output: Pointer,

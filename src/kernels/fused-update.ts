@@ -63,13 +63,13 @@ const slotLists: Record<Kind, [keyof OptimizerFields, string][]> = {
   ],
 };
 
-const entryBytes = 28;
+const entryBytes = 36;
 
 /**
  * Applies `gradients` as `optimizer.applyGradients(gradients)` would (then the decoupled decay, when given), in one call.
  * Returns false, doing nothing, where it does not apply: another backend than wasm or webgpu, an optimizer or option it does not
- * implement (Adagrad, centred RMSprop), or a gradient that is not float32. `handling` (scaled or cleared gradients: the
- * trainer's accumulators) is done on webgpu only: elsewhere the call returns false with it.
+ * implement (Adagrad, centred RMSprop), or a gradient that is not float32. `handling` scales the gradients first and zeroes
+ * them afterwards (the trainer's accumulators) in the same pass, instead of two tfjs kernel calls per variable.
  */
 export function fusedUpdate(
   optimizer: tf.Optimizer,
@@ -80,7 +80,6 @@ export function fusedUpdate(
   const kind = kindOf(optimizer);
   const backendName = tf.getBackend();
   if ((backendName !== 'wasm' && backendName !== 'webgpu') || !kind) return false;
-  if (handling && backendName !== 'webgpu') return false;
   // Cleared gradients are written in place: they must be variables (accumulators).
   if (handling?.clearGradients && Object.values(gradients).some((gradient) => gradient && !(gradient instanceof tf.Variable))) return false;
   const names = Object.keys(gradients);
@@ -100,11 +99,13 @@ export function fusedUpdate(
   const slotsOf = (i: number) => slotLists[kind].map(([list]) => (fields[list] as Slot[])[i].variable);
   // Slots are written in place: they must not share data with another tensor (setWeights can leave them so).
   for (const i of updated) for (const slot of slotsOf(i)) ownData(slot, backend);
+  // Cleared gradients are zeroed in place: they too must hold data of their own.
+  const cleared = handling?.clearGradients ? updated.map((i) => gradients[names[i]] as tf.Variable) : [];
+  for (const gradient of cleared) ownData(gradient, backend);
   if (backendName === 'webgpu') {
     // In place: the variables and Adam's accumulated betas too must hold data of their own.
     const betas: [tf.Variable, tf.Variable] | undefined = kind === 'adam' ? [fields.accBeta1, fields.accBeta2] : undefined;
-    const cleared = handling?.clearGradients ? updated.map((i) => gradients[names[i]] as tf.Variable) : [];
-    for (const tensor of [...updated.map((i) => variables[names[i]]), ...(betas ?? []), ...cleared]) ownData(tensor, backend);
+    for (const tensor of [...updated.map((i) => variables[names[i]]), ...(betas ?? [])]) ownData(tensor, backend);
     const updates = updated.map((i) => ({
       value: variables[names[i]],
       gradient: gradients[names[i]],
@@ -134,6 +135,8 @@ export function fusedUpdate(
         words[4] = addressOf(backend, value);
         words[5] = gradients[name].size;
         floats[6] = decay?.appliesTo(name) ? decay.factor : 1;
+        floats[7] = handling?.gradientScale ?? 1;
+        words[8] = handling?.clearGradients ? 1 : 0;
         run(kind, fields, backend, entry, 1);
         variables[name].assign(value);
       } finally {

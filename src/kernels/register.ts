@@ -7,6 +7,7 @@ import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.ts';
 import { pointwiseBackpropInputConfig } from './conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.ts';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.ts';
+import { pointwiseConvolutionConfig } from './pointwise-convolution.ts';
 import { middleAxisReductionConfig } from './reductions.ts';
 import { sliceConfig } from './slice.ts';
 
@@ -22,6 +23,8 @@ export function registerWasmTrainingKernels(): void {
     if (!tf.getKernel(config.kernelName, 'wasm')) tf.registerKernel(config);
   }
   replaceKernel('Conv2DBackpropInput', pointwiseBackpropInputConfig);
+  replaceKernel('FusedConv2D', pointwiseConvolutionConfig);
+  replaceKernel('Conv2D', pointwiseConvolutionConfig);
   replaceKernel('Sum', middleAxisReductionConfig);
   replaceKernel('Mean', middleAxisReductionConfig);
   replaceKernel('FusedBatchNorm', batchNormalizeConfig);

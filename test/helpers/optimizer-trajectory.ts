@@ -74,3 +74,36 @@ export async function optimizerTrajectory(
   tf.dispose(variables);
   return { values, weights, tensorsAfterFirstStep, tensorsAtEnd };
 }
+
+/** `steps` updates from accumulated sums (three micro-batches' worth each) through applyAccumulated; the sums after each. */
+export async function accumulatedTrajectory(
+  backend: string,
+  config: OptimizerConfig,
+  shapes: Record<string, number[]>,
+  steps: number,
+  prefix: string,
+) {
+  await selectBackend(backend);
+  const entries = Object.entries(shapes);
+  const variables = entries.map(([name, shape]) =>
+    tf.variable(tf.tensor(randomArray(tf.util.sizeFromShape(shape), `init ${name}`), shape), true, `${prefix}/${name}`),
+  );
+  const sums = entries.map(([name, shape]) => tf.variable(tf.zeros(shape), false, `${prefix}/sum/${name}`));
+  const training = createOptimizer(config);
+  const values: Float32Array[][] = [];
+  const sumsAfter: Float32Array[][] = [];
+  let tensorsAfterFirstStep = 0;
+  for (let step = 0; step < steps; step++) {
+    tf.tidy(() => {
+      sums.forEach((sum, i) => sum.assign(tf.tensor(randomArray(sum.size, `sum ${entries[i][0]} ${step}`, 1.5), sum.shape)));
+    });
+    training.applyAccumulated(sums, 1 / 3, variables);
+    values.push(await Promise.all(variables.map((variable) => variable.data() as Promise<Float32Array>)));
+    sumsAfter.push(await Promise.all(sums.map((sum) => sum.data() as Promise<Float32Array>)));
+    if (step === 0) tensorsAfterFirstStep = tf.memory().numTensors;
+  }
+  const tensorsAtEnd = tf.memory().numTensors;
+  training.optimizer.dispose();
+  tf.dispose([...variables, ...sums]);
+  return { values, sumsAfter, tensorsAfterFirstStep, tensorsAtEnd };
+}

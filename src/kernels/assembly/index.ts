@@ -3,7 +3,7 @@
 
 export { batchNormalize } from './batch-norm';
 export { convFilterGradient, pointwiseFilterGradient } from './conv-filter';
-export { pointwiseInputGradient } from './conv-input';
+export { pointwiseConvolution, pointwiseInputGradient } from './conv-input';
 export { copyBlocks } from './copy-blocks';
 export { depthwiseFilterGradient, depthwiseInputGradient } from './depthwise';
 export { adamUpdate, momentumUpdate, rmspropUpdate, sgdUpdate } from './optimizers';

@@ -2,9 +2,11 @@
 // order (so results match tfjs' optimizers bit for bit). Slots are updated in place; new values go to `output`, a fresh
 // tensor, because tfjs-wasm caches XNNPACK operators (with the weights packed) by tensor and must see a new one.
 // The host writes a table with one entry per variable:
-//   [value, gradient, slot 1, slot 2, output] (addresses), size (int32), factor (float32: AdamW's decoupled decay, else 1).
+//   [value, gradient, slot 1, slot 2, output] (addresses), size (int32), factor (float32: AdamW's decoupled decay, else 1),
+//   gradient scale (float32: the trainer's 1/samples for summed gradients, else 1), clear (int32: 1 zeroes the gradient in
+//   place once read, as the trainer's accumulators need after an update).
 
-const ENTRY: usize = 28;
+const ENTRY: usize = 36;
 
 function entryValue(table: usize, e: i32): usize {
   return <usize>load<u32>(table + <usize>e * ENTRY);
@@ -26,6 +28,26 @@ function entrySize(table: usize, e: i32): i32 {
 }
 function entryFactor(table: usize, e: i32): f32 {
   return load<f32>(table + <usize>e * ENTRY, 24);
+}
+function entryScale(table: usize, e: i32): f32 {
+  return load<f32>(table + <usize>e * ENTRY, 28);
+}
+function entryClears(table: usize, e: i32): bool {
+  return load<i32>(table + <usize>e * ENTRY, 32) !== 0;
+}
+
+/** Four gradient values times the scale (as tfjs' mul(sum, scale) rounds them), zeroed in place when the entry clears. */
+function takeGradients(gradient: usize, offset: usize, scale: v128, clears: bool): v128 {
+  const g = f32x4.mul(v128.load(gradient + offset), scale);
+  if (clears) v128.store(gradient + offset, f32x4.splat(0));
+  return g;
+}
+
+/** One gradient value, as takeGradients. */
+function takeGradient(gradient: usize, offset: usize, scale: f32, clears: bool): f32 {
+  const g = load<f32>(gradient + offset) * scale;
+  if (clears) store<f32>(gradient + offset, 0);
+  return g;
 }
 
 /**
@@ -62,12 +84,15 @@ export function adamUpdate(
     const first = entrySlot1(table, e);
     const second = entrySlot2(table, e);
     const size = entrySize(table, e);
+    const scale = entryScale(table, e);
+    const scales = f32x4.splat(scale);
+    const clears = entryClears(table, e);
     const factor = entryFactor(table, e);
     const f = f32x4.splat(factor);
     let i = 0;
     for (; i + 4 <= size; i += 4) {
       const offset = (<usize>i) << 2;
-      const g = v128.load(gradient + offset);
+      const g = takeGradients(gradient, offset, scales, clears);
       const m = f32x4.add(f32x4.mul(v128.load(first + offset), b1), f32x4.mul(g, c1));
       const v = f32x4.add(f32x4.mul(v128.load(second + offset), b2), f32x4.mul(f32x4.mul(g, g), c2));
       v128.store(first + offset, m);
@@ -77,7 +102,7 @@ export function adamUpdate(
     }
     for (; i < size; i++) {
       const offset = (<usize>i) << 2;
-      const g = load<f32>(gradient + offset);
+      const g = takeGradient(gradient, offset, scale, clears);
       const m = load<f32>(first + offset) * beta1 + g * oneMinusBeta1;
       const v = load<f32>(second + offset) * beta2 + g * g * oneMinusBeta2;
       store<f32>(first + offset, m);
@@ -96,14 +121,17 @@ export function sgdUpdate(table: usize, count: i32, negativeRate: f32): void {
     const output = entryOutput(table, e);
     const gradient = entryGradient(table, e);
     const size = entrySize(table, e);
+    const scale = entryScale(table, e);
+    const scales = f32x4.splat(scale);
+    const clears = entryClears(table, e);
     let i = 0;
     for (; i + 4 <= size; i += 4) {
       const offset = (<usize>i) << 2;
-      v128.store(output + offset, f32x4.add(f32x4.mul(rate, v128.load(gradient + offset)), v128.load(value + offset)));
+      v128.store(output + offset, f32x4.add(f32x4.mul(rate, takeGradients(gradient, offset, scales, clears)), v128.load(value + offset)));
     }
     for (; i < size; i++) {
       const offset = (<usize>i) << 2;
-      store<f32>(output + offset, negativeRate * load<f32>(gradient + offset) + load<f32>(value + offset));
+      store<f32>(output + offset, negativeRate * takeGradient(gradient, offset, scale, clears) + load<f32>(value + offset));
     }
   }
 }
@@ -121,10 +149,13 @@ export function momentumUpdate(table: usize, count: i32, momentum: f32, negative
     const gradient = entryGradient(table, e);
     const accumulation = entrySlot1(table, e);
     const size = entrySize(table, e);
+    const scale = entryScale(table, e);
+    const scales = f32x4.splat(scale);
+    const clears = entryClears(table, e);
     let i = 0;
     for (; i + 4 <= size; i += 4) {
       const offset = (<usize>i) << 2;
-      const g = v128.load(gradient + offset);
+      const g = takeGradients(gradient, offset, scales, clears);
       const a = f32x4.add(f32x4.mul(mu, v128.load(accumulation + offset)), g);
       v128.store(accumulation + offset, a);
       const direction = nesterov ? f32x4.add(g, f32x4.mul(a, mu)) : a;
@@ -132,7 +163,7 @@ export function momentumUpdate(table: usize, count: i32, momentum: f32, negative
     }
     for (; i < size; i++) {
       const offset = (<usize>i) << 2;
-      const g = load<f32>(gradient + offset);
+      const g = takeGradient(gradient, offset, scale, clears);
       const a = momentum * load<f32>(accumulation + offset) + g;
       store<f32>(accumulation + offset, a);
       const direction = nesterov ? g + a * momentum : a;
@@ -166,10 +197,13 @@ export function rmspropUpdate(
     const meanSquare = entrySlot1(table, e);
     const moment = entrySlot2(table, e);
     const size = entrySize(table, e);
+    const scale = entryScale(table, e);
+    const scales = f32x4.splat(scale);
+    const clears = entryClears(table, e);
     let i = 0;
     for (; i + 4 <= size; i += 4) {
       const offset = (<usize>i) << 2;
-      const g = v128.load(gradient + offset);
+      const g = takeGradients(gradient, offset, scales, clears);
       const s = f32x4.add(f32x4.mul(v128.load(meanSquare + offset), rho), f32x4.mul(f32x4.mul(g, g), complement));
       const p = f32x4.add(f32x4.mul(v128.load(moment + offset), mu), f32x4.div(f32x4.mul(g, rate), f32x4.sqrt(f32x4.add(s, eps))));
       v128.store(meanSquare + offset, s);
@@ -178,7 +212,7 @@ export function rmspropUpdate(
     }
     for (; i < size; i++) {
       const offset = (<usize>i) << 2;
-      const g = load<f32>(gradient + offset);
+      const g = takeGradient(gradient, offset, scale, clears);
       const s = load<f32>(meanSquare + offset) * decay + g * g * oneMinusDecay;
       const p = load<f32>(moment + offset) * momentum + (g * learningRate) / Mathf.sqrt(s + epsilon);
       store<f32>(meanSquare + offset, s);
