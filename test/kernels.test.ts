@@ -5,6 +5,7 @@ import { selectBackend } from '../src/backend/ladder.ts';
 import { middleAxisLayout } from '../src/kernels/reductions.ts';
 import { sliceRuns } from '../src/kernels/slice.ts';
 import { seededRandom } from '../src/math/random.ts';
+import { activationGradient } from '../src/memory/lean-backward/activation-gradients.ts';
 import { createModel } from '../src/models/create-model.ts';
 
 function randomArray(length: number, seed: string): Float32Array {
@@ -203,6 +204,22 @@ test("1×1 convolutions on wasm (compiled product, no XNNPACK packing) equal the
     ),
   );
   assert.ok(relativeError(Float32Array.from(actual.data), Float32Array.from(expected.data)) <= 1e-5, 'Conv2D (unfused)');
+});
+
+test("swish's gradient on wasm (one compiled pass, its own exp) equals the cpu backend's, at the extremes too", async () => {
+  const swish = activationGradient('swish')!;
+  // 4·23·5 values: SIMD blocks and a scalar tail; inputs up to ±12 and the extremes where σ saturates or exp would overflow.
+  const shape = [4, 23, 5];
+  const x = randomArray(tf.util.sizeFromShape(shape), 'swish x').map((value) => value * 12);
+  x.set([0, -0, 1e-8, -1e-8, 87, -87, 88.8, -88.8, 100, -100, 1e30, -1e30]);
+  const dy = randomArray(x.length, 'swish dy');
+  const { expected, actual } = await onBothBackends(() => swish.backward(tf.tensor(dy, shape), tf.tensor(x, shape)));
+  assert.deepEqual(actual.shape, expected.shape);
+  for (let i = 0; i < x.length; i++) {
+    // Relative to the value, with a floor: where the gradient is tiny (σ ≈ 0) both are 0 to within float32 denormals.
+    const error = Math.abs(actual.data[i] - expected.data[i]) / Math.max(Math.abs(expected.data[i]), 1e-6);
+    assert.ok(error <= 1e-5, `x ${x[i]}, dy ${dy[i]}: ${actual.data[i]} against ${expected.data[i]}`);
+  }
 });
 
 test("FusedBatchNorm on wasm equals the cpu backend's with and without scale and offset, [C] and [1, 1, 1, C] statistics", async () => {

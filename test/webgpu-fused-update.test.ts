@@ -5,7 +5,7 @@ import { selectBackend } from '../src/backend/ladder.ts';
 import { countDispatches } from '../src/backend/webgpu-dispatch-count.ts';
 import { fusedUpdate } from '../src/kernels/fused-update.ts';
 import { createOptimizer } from '../src/train/optimizers.ts';
-import { accumulatedTrajectory, optimizerConfigs, optimizerTrajectory, randomArray } from './helpers/optimizer-trajectory.ts';
+import { accumulatedTrajectory, optimizerConfigs, optimizerTrajectory } from './helpers/optimizer-trajectory.ts';
 
 // Sizes that are not multiples of the workgroup, one over a workgroup, and a single element.
 const shapes: Record<string, number[]> = { 'conv/kernel': [3, 3, 5, 7], 'conv/bias': [13], 'bn/gamma': [1], 'head/kernel': [30, 11] };

@@ -47,6 +47,7 @@ export interface CompiledKernels {
     outChannels: number,
   ): void;
   pointwiseConvolution(x: Pointer, filter: Pointer, bias: Pointer, y: Pointer, rows: number, inChannels: number, outChannels: number): void;
+  swishGradient(x: Pointer, dy: Pointer, dx: Pointer, size: number): void;
   sumMiddleAxis(
     x: Pointer,
     output: Pointer,

@@ -4,6 +4,7 @@
 // the layer's output; as one op each they keep their input and one gradient.
 
 import * as tf from '@tensorflow/tfjs';
+import { swishGradientWasm } from '../kernels/swish-gradient.ts';
 import { channelVarianceWebgpu } from '../kernels/webgpu/channel-sum.ts';
 import { fusesOnWebgpu, swishGradientWebgpu, swishWebgpu } from '../kernels/webgpu/elementwise.ts';
 
@@ -16,6 +17,8 @@ const swishOp = tf.customGrad((x, save) => {
     gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) =>
       tf.tidy(() => {
         if (fusesOnWebgpu(dy, saved)) return swishGradientWebgpu(dy, saved);
+        const fused = swishGradientWasm(dy, saved);
+        if (fused) return fused;
         const sigmoid = tf.sigmoid(saved);
         // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
         return tf.mul(dy, tf.mul(sigmoid, tf.add(1, tf.mul(saved, tf.sub(1, sigmoid)))));

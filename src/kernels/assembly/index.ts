@@ -8,3 +8,4 @@ export { copyBlocks } from './copy-blocks';
 export { depthwiseFilterGradient, depthwiseInputGradient } from './depthwise';
 export { adamUpdate, momentumUpdate, rmspropUpdate, sgdUpdate } from './optimizers';
 export { sumMiddleAxis } from './reduce';
+export { swishGradient } from './swish';

@@ -2,6 +2,7 @@
 // written so that each full-size tensor is freed as soon as the next op has used it: at most four are alive at once.
 
 import * as tf from '@tensorflow/tfjs';
+import { swishGradientWasm } from '../../kernels/swish-gradient.ts';
 import { fusesOnWebgpu, swishGradientWebgpu } from '../../kernels/webgpu/elementwise.ts';
 import { after } from './tensor-views.ts';
 
@@ -60,6 +61,8 @@ const gradients: Record<string, ActivationGradient> = {
     reads: 'input',
     backward: (dy, x) => {
       if (fusesOnWebgpu(dy, x!)) return after([dy, x], () => swishGradientWebgpu(dy, x!));
+      const fused = swishGradientWasm(dy, x!);
+      if (fused) return after([dy, x], () => fused);
       const sigmoid = tf.sigmoid(x!);
       const scaled = after([dy], () => tf.mul(dy, sigmoid));
       const complement = after([sigmoid], () => tf.sub(1, sigmoid));
