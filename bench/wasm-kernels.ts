@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { fusedUpdate } from '../src/kernels/fused-update.ts';
 import { replacedWasmKernels } from '../src/kernels/register.ts';
+import { swishGradientWasm } from '../src/kernels/swish-gradient.ts';
 import { createModel } from '../src/models/create-model.ts';
 import {
   baselineConv2dBackpropFilter,
@@ -60,6 +61,8 @@ interface Family {
   baseline: tf.KernelConfig;
   compiled: tf.KernelConfig;
   calls: Call[];
+  /** An input that is a new tensor at every run, as a filter is after every update (XNNPACK packs each new filter). */
+  fresh?: string;
 }
 
 interface ConvLayer {
@@ -173,6 +176,19 @@ function families(layers: ConvLayer[], padded: Padding[]): Family[] {
         })),
     },
     {
+      kernel: 'FusedConv2D (1×1)',
+      baselineName: 'XNNPACK, the filter new since its last use (packed again), as in training',
+      baseline: original('FusedConv2D'),
+      compiled: kernel('FusedConv2D'),
+      calls: conv
+        .filter((layer) => layer.filter[0] === 1)
+        .map((layer) => ({
+          inputs: { x: random(layer.input), filter: random(layer.filter) },
+          attrs: { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1, activation: 'linear' },
+        })),
+      fresh: 'filter',
+    },
+    {
       kernel: 'FusedBatchNorm',
       baselineName: "tfjs-wasm's (broadcast indices per element)",
       baseline: original('FusedBatchNorm'),
@@ -216,14 +232,18 @@ function families(layers: ConvLayer[], padded: Padding[]): Family[] {
   ];
 }
 
-function runAll(config: tf.KernelConfig, calls: Call[]): number {
+function runAll(config: tf.KernelConfig, calls: Call[], fresh?: string): number {
   const backend = tf.backend();
+  // New tensors with the same values, made before the clock starts.
+  const runCalls = fresh ? calls.map((call) => ({ ...call, inputs: { ...call.inputs, [fresh]: tf.clone(call.inputs[fresh]) } })) : calls;
   const start = performance.now();
-  for (const call of calls) {
+  for (const call of runCalls) {
     const output = config.kernelFunc({ inputs: call.inputs, backend, attrs: call.attrs as never }) as tf.TensorInfo;
     backend.disposeData(output.dataId);
   }
-  return performance.now() - start;
+  const elapsed = performance.now() - start;
+  if (fresh) tf.dispose(runCalls.map((call) => call.inputs[fresh]));
+  return elapsed;
 }
 
 /** The largest difference between the two implementations' outputs over all calls, relative to the baseline's largest value. */
@@ -295,6 +315,54 @@ function optimizerLine(model: tf.LayersModel, repeats: number): KernelLine {
   };
 }
 
+/** swish's gradient over the model's swish layers: tfjs' sigmoid and five elementwise kernels against one compiled pass. */
+function swishLine(model: tf.LayersModel, batch: number, repeats: number): KernelLine {
+  const shapes = model.layers
+    .filter((layer) => (layer.getConfig() as { activation?: string }).activation === 'swish')
+    .map((layer) => [batch, ...(layer.output as tf.SymbolicTensor).shape.slice(1)] as number[]);
+  const pairs = shapes.map((shape) => ({ x: tf.randomUniform(shape, -6, 6), dy: tf.randomUniform(shape, -1, 1) }));
+  const baseline = (x: tf.Tensor, dy: tf.Tensor) =>
+    tf.tidy(() => {
+      const sigmoid = tf.sigmoid(x);
+      return tf.mul(tf.mul(dy, sigmoid), tf.add(tf.mul(tf.sub(1, sigmoid), x), 1));
+    });
+  const compiled = (x: tf.Tensor, dy: tf.Tensor) => swishGradientWasm(dy, x)!;
+  const run = (gradient: typeof baseline) => {
+    const start = performance.now();
+    for (const { x, dy } of pairs) gradient(x, dy).dispose();
+    return performance.now() - start;
+  };
+  let relativeDifference = 0;
+  for (const { x, dy } of pairs) {
+    const [expected, actual] = [baseline(x, dy), compiled(x, dy)];
+    const [e, a] = [expected.dataSync(), actual.dataSync()];
+    let [difference, scale] = [0, 0];
+    for (let i = 0; i < e.length; i++) {
+      difference = Math.max(difference, Math.abs(a[i] - e[i]));
+      scale = Math.max(scale, Math.abs(e[i]));
+    }
+    relativeDifference = Math.max(relativeDifference, difference / scale);
+    tf.dispose([expected, actual]);
+  }
+  const baselineTimes: number[] = [];
+  const compiledTimes: number[] = [];
+  for (let repeat = 0; repeat < repeats; repeat++) {
+    baselineTimes.push(run(baseline));
+    compiledTimes.push(run(compiled));
+  }
+  tf.dispose(pairs.flatMap(({ x, dy }) => [x, dy]));
+  const [baselineMs, compiledMs] = [median(baselineTimes), median(compiledTimes)];
+  return {
+    kernel: `swish gradient (${shapes.length} layers)`,
+    baseline: "tfjs' sigmoid and five elementwise kernels",
+    calls: shapes.length,
+    baselineMs: round(baselineMs),
+    compiledMs: round(compiledMs),
+    speedup: round(baselineMs / compiledMs),
+    relativeDifference: Number(relativeDifference.toPrecision(2)),
+  };
+}
+
 export async function benchWasmKernels(options: WasmKernelBenchOptions): Promise<WasmKernelBenchResult> {
   await selectBackend('wasm');
   const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
@@ -304,8 +372,8 @@ export async function benchWasmKernels(options: WasmKernelBenchOptions): Promise
     const baselineTimes: number[] = [];
     const compiledTimes: number[] = [];
     for (let repeat = 0; repeat < options.repeats; repeat++) {
-      baselineTimes.push(runAll(family.baseline, family.calls));
-      compiledTimes.push(runAll(family.compiled, family.calls));
+      baselineTimes.push(runAll(family.baseline, family.calls, family.fresh));
+      compiledTimes.push(runAll(family.compiled, family.calls, family.fresh));
     }
     for (const call of family.calls) tf.dispose(Object.values(call.inputs));
     const [baselineMs, compiledMs] = [median(baselineTimes), median(compiledTimes)];
@@ -319,6 +387,7 @@ export async function benchWasmKernels(options: WasmKernelBenchOptions): Promise
       relativeDifference: Number(relativeDifference.toPrecision(2)),
     });
   }
+  kernels.push(swishLine(model, options.batch, options.repeats));
   kernels.push(optimizerLine(model, options.repeats));
   model.dispose();
   const baselineMs = kernels.reduce((sum, line) => sum + line.baselineMs, 0);
