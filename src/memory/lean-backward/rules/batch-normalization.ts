@@ -3,6 +3,9 @@
 // the batch statistics when needed, so only the input (a convolution's output, kept anyway) stays in memory.
 
 import * as tf from '@tensorflow/tfjs';
+import { batchNormBackwardWasm } from '../../../kernels/batch-norm-backward.ts';
+import { batchNormalizeByChannel } from '../../../kernels/batch-normalize.ts';
+import { fusesOnWasm, holdsOnePerChannel } from '../../../kernels/fuses-on-wasm.ts';
 import { batchNormBackwardWebgpu } from '../../../kernels/webgpu/batch-norm-backward.ts';
 import { batchNormAffineWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
 import { type BatchNormalizationFields, LeanBatchNormalization, updateMovingStatistics } from '../../../models/layers.ts';
@@ -51,6 +54,11 @@ export const batchNormalizationRule: LayerRule = {
       if (!fields.gamma) gamma.dispose();
       return output;
     }
+    const [beta, gamma] = [fields.beta!.read(), fields.gamma?.read()];
+    if (fusesOnWasm(input, mean, variance) && holdsOnePerChannel(input, mean, variance, beta, ...(gamma ? [gamma] : []))) {
+      // The forward pass's own kernel, one call instead of seven: the compiled FusedBatchNorm (the same values as there).
+      return batchNormalizeByChannel(input, mean, variance, beta, gamma, fields.epsilon);
+    }
     const [scale, offset] = tf.tidy(() => {
       const scale = tf.mul(gammaOf(fields), tf.rsqrt(tf.add(variance, fields.epsilon)));
       return [scale, tf.sub(fields.beta!.read(), tf.mul(mean, scale))];
@@ -77,6 +85,14 @@ export const batchNormalizationRule: LayerRule = {
       const gamma = gammaOf(fields);
       const gradients = batchNormBackwardWebgpu(dy, input, mean, variance, gamma, fields.epsilon, context.inputsNeedGradient[0]);
       if (!fields.gamma) gamma.dispose();
+      tf.dispose([dy, input, mean, variance]);
+      deliverParameterGradients(context, fields, gradients.dGamma, gradients.dBeta);
+      return [gradients.dx];
+    }
+    const gamma = fields.gamma?.read();
+    if (fusesOnWasm(dy, input, mean, variance) && holdsOnePerChannel(input, mean, variance, ...(gamma ? [gamma] : []))) {
+      // One compiled kernel call instead of about sixteen, in the operation order below; it holds dx and no other full-size tensor.
+      const gradients = batchNormBackwardWasm(dy, input, mean, variance, gamma, fields.epsilon, context.inputsNeedGradient[0]);
       tf.dispose([dy, input, mean, variance]);
       deliverParameterGradients(context, fields, gradients.dGamma, gradients.dBeta);
       return [gradients.dx];
