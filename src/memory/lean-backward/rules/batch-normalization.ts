@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { batchNormBackwardWasm } from '../../../kernels/batch-norm-backward.ts';
 import { batchNormalizeByChannel } from '../../../kernels/batch-normalize.ts';
 import { fusesOnWasm, holdsOnePerChannel } from '../../../kernels/fuses-on-wasm.ts';
+import { runsCompiledKernels } from '../../../kernels/wasm-footprint.ts';
 import { batchNormBackwardWebgpu } from '../../../kernels/webgpu/batch-norm-backward.ts';
 import { batchNormAffineWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
 import { type BatchNormalizationFields, LeanBatchNormalization, updateMovingStatistics } from '../../../models/layers.ts';
@@ -23,8 +24,13 @@ const gammaOf = (fields: BatchNormalizationFields) => fields.gamma?.read() ?? tf
 
 export const batchNormalizationRule: LayerRule = {
   kind: 'batch-normalization',
-  // Training: tf.moments holds x − mean and its square; inference is one kernel.
-  workspace: (layer) => ({ input: 2, output: 0, forward: usesBatchStatistics(layer) ? 2 : 0 }),
+  // Training: tf.moments holds x − mean and its square; inference is one kernel. On wasm the compiled kernels hold none of
+  // x̂ and its products: the backward pass holds dx, the forward pass the per-channel statistics (bench/lean-workspace.ts,
+  // B0 at 224 px, batch 2: 0.5 and 0.01 of the tfjs ops' factors).
+  workspace: (layer) =>
+    runsCompiledKernels()
+      ? { input: 1, output: 0, forward: usesBatchStatistics(layer) ? 0.02 : 0 }
+      : { input: 2, output: 0, forward: usesBatchStatistics(layer) ? 2 : 0 },
   handles(layer) {
     if (!(layer instanceof LeanBatchNormalization)) return false;
     const fields = fieldsOf(layer);
@@ -43,8 +49,8 @@ export const batchNormalizationRule: LayerRule = {
     return { output, extras: [mean, variance] };
   },
   rebuild(layer, [input], extras) {
-    // The normalization as one per-channel affine map (y = x·s + o): FusedBatchNorm is slow on wasm. The rebuilt values
-    // differ from the forward pass's by rounding only.
+    // The normalization as one per-channel affine map (y = x·s + o), whose values differ from the forward pass's by rounding
+    // only; on wasm the forward pass's own compiled FusedBatchNorm, one call.
     const fields = fieldsOf(layer);
     const [mean, variance] = usesBatchStatistics(layer) ? extras : [fields.movingMean.read(), fields.movingVariance.read()];
     if (fusesOnWebgpu(input)) {
@@ -55,8 +61,9 @@ export const batchNormalizationRule: LayerRule = {
       return output;
     }
     const [beta, gamma] = [fields.beta!.read(), fields.gamma?.read()];
-    if (fusesOnWasm(input, mean, variance) && holdsOnePerChannel(input, mean, variance, beta, ...(gamma ? [gamma] : []))) {
-      // The forward pass's own kernel, one call instead of seven: the compiled FusedBatchNorm (the same values as there).
+    const perChannel = [mean, variance, beta, ...(gamma ? [gamma] : [])];
+    if (fusesOnWasm(input, ...perChannel) && holdsOnePerChannel(input, ...perChannel)) {
+      // One kernel call instead of seven, and the forward pass's values exactly.
       return batchNormalizeByChannel(input, mean, variance, beta, gamma, fields.epsilon);
     }
     const [scale, offset] = tf.tidy(() => {
@@ -90,7 +97,8 @@ export const batchNormalizationRule: LayerRule = {
       return [gradients.dx];
     }
     const gamma = fields.gamma?.read();
-    if (fusesOnWasm(dy, input, mean, variance) && holdsOnePerChannel(input, mean, variance, ...(gamma ? [gamma] : []))) {
+    const perChannel = [mean, variance, ...(gamma ? [gamma] : [])];
+    if (fusesOnWasm(dy, input, ...perChannel) && holdsOnePerChannel(input, ...perChannel)) {
       // One compiled kernel call instead of about sixteen, in the operation order below; it holds dx and no other full-size tensor.
       const gradients = batchNormBackwardWasm(dy, input, mean, variance, gamma, fields.epsilon, context.inputsNeedGradient[0]);
       tf.dispose([dy, input, mean, variance]);
