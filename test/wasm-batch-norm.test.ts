@@ -6,7 +6,8 @@ import { batchNormBackwardWasm } from '../src/kernels/batch-norm-backward.ts';
 import { channelMomentsWasm } from '../src/kernels/channel-moments.ts';
 import { fusesOnWasm } from '../src/kernels/fuses-on-wasm.ts';
 import { seededRandom } from '../src/math/random.ts';
-import { type BatchNormalizationFields, updateMovingStatistics } from '../src/models/layers.ts';
+import { batchNormalizationRule } from '../src/memory/lean-backward/rules/batch-normalization.ts';
+import { type BatchNormalizationFields, FineTuneBatchNormalization, updateMovingStatistics } from '../src/models/layers.ts';
 import { batchNormWithBatchStatistics } from '../src/models/lean-gradients.ts';
 
 function randomArray(length: number, seed: string, shift = 0): Float32Array {
@@ -183,5 +184,32 @@ test("the moving statistics update on wasm (one call, in place) is tfjs' formula
       assert.deepEqual(initial.dataSync(), arrays[0], 'the tensor that shared the moving mean is unchanged');
       tf.dispose([initial, movingMean, movingVariance, mean, variance]);
     }
+  }
+});
+
+test("the lean pass's rebuilt BatchNorm output on wasm is the forward output bit for bit, with and without γ", async () => {
+  await selectBackend('wasm');
+  for (const scale of [true, false]) {
+    const shape = [2, 5, 7, 19];
+    const layer = new FineTuneBatchNormalization({ axis: 3, momentum: 0.99, epsilon: 1e-3, scale, name: `bn_${scale}` });
+    layer.apply(tf.input({ shape: shape.slice(1) }));
+    const fields = layer as unknown as BatchNormalizationFields;
+    tf.tidy(() => {
+      if (fields.gamma) fields.gamma.write(tf.tensor1d(randomArray(shape[3], 'rebuild γ', 1)));
+      fields.beta!.write(tf.tensor1d(randomArray(shape[3], 'rebuild β')));
+    });
+    const x = tf.tensor(randomArray(tf.util.sizeFromShape(shape), 'rebuild x', 2), shape);
+    const before = tf.memory().numTensors;
+    // In a tidy, as the lean pass runs it (a layer without γ makes its ones there).
+    const [output, ...extras] = tf.tidy(() => {
+      const { output, extras } = batchNormalizationRule.forward(layer, [x], { updateStatistics: false });
+      return [output, ...extras!];
+    });
+    const rebuilt = batchNormalizationRule.rebuild!(layer, [x], extras);
+    assert.deepEqual(rebuilt.dataSync(), output.dataSync(), scale ? 'with γ' : 'without γ');
+    tf.dispose([output, rebuilt, ...extras]);
+    assert.equal(tf.memory().numTensors, before, 'nothing left behind');
+    tf.dispose(x);
+    layer.dispose();
   }
 });
