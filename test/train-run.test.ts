@@ -94,7 +94,7 @@ test('train writes a complete run folder and leaks no tensors; --resume adds epo
   assert.equal(again.accuracy, first.valAccuracy);
   // Top-5 of 2 classes is 100 % whatever the model does: left out. The text (on stderr with --json) counts the quarantined.
   assert.equal(again.topK, null);
-  assert.match(evaluatedHeldOut.stderr, /^\d+ images: accuracy \d+\.\d%, loss \d\.\d{4}; 0 files quarantined\n/m);
+  assert.match(evaluatedHeldOut.stderr, /^\d+ images: accuracy \d+\.\d%, loss \d+\.\d{4}; 0 files quarantined\n/m);
 
   const evaluated = lastJson(
     (await run(process.execPath, [cli, 'evaluate', '--model', join(out, 'model'), data, '--backend', 'wasm', '--json'])).stdout,

@@ -38,3 +38,19 @@ export function batchNormalizeConfig(original: tf.KernelConfig): tf.KernelConfig
     },
   };
 }
+
+/**
+ * tf.batchNorm over the last axis with per-channel statistics as one FusedBatchNorm call (tf.batchNorm adds a reshape or
+ * two): on wasm the compiled kernel above. `scale` undefined means 1.
+ */
+export function batchNormalizeByChannel(
+  x: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  offset: tf.Tensor,
+  scale: tf.Tensor | undefined,
+  epsilon: number,
+): tf.Tensor {
+  const inputs: tf.NamedTensorMap = scale ? { x, mean, variance, offset, scale } : { x, mean, variance, offset };
+  return tf.engine().runKernel('FusedBatchNorm', inputs, { varianceEpsilon: epsilon }) as tf.Tensor;
+}

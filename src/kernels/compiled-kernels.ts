@@ -36,6 +36,32 @@ export interface CompiledKernels {
     channels: number,
     epsilon: number,
   ): void;
+  /** Training-mode BatchNorm's dγ, dβ and (dx ≠ 0) dx; `scale` 0 = γ of ones; `scratch`: 36·channels bytes. */
+  batchNormBackward(
+    dy: Pointer,
+    x: Pointer,
+    mean: Pointer,
+    variance: Pointer,
+    scale: Pointer,
+    dx: Pointer,
+    dScale: Pointer,
+    dOffset: Pointer,
+    scratch: Pointer,
+    rows: number,
+    channels: number,
+    epsilon: number,
+  ): void;
+  /** Per-channel mean and variance over the rows of [rows, channels]; `scratch`: 12·channels bytes. */
+  channelMoments(x: Pointer, mean: Pointer, variance: Pointer, scratch: Pointer, rows: number, channels: number): void;
+  /** In place: moving ← moving − (moving − batch)·complement, for the mean and the variance. */
+  updateMovingStatistics(
+    movingMean: Pointer,
+    movingVariance: Pointer,
+    mean: Pointer,
+    variance: Pointer,
+    channels: number,
+    complement: number,
+  ): void;
   copyBlocks(source: Pointer, target: Pointer, bytes: number, ...countsAndStrides: number[]): void;
   pointwiseInputGradient(
     dy: Pointer,

@@ -1,8 +1,10 @@
 // Registers the gradient kernels that tfjs 4.22's wasm backend lacks (and faster ones where its own are slow), so convnets train on it.
 
 import * as tf from '@tensorflow/tfjs';
+import { batchNormBackwardConfig } from './batch-norm-backward.ts';
 import { batchNormGradientConfig } from './batch-norm-gradient.ts';
 import { batchNormalizeConfig } from './batch-normalize.ts';
+import { channelMomentsConfig } from './channel-moments.ts';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.ts';
 import { pointwiseBackpropInputConfig } from './conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.ts';
@@ -11,7 +13,14 @@ import { pointwiseConvolutionConfig } from './pointwise-convolution.ts';
 import { middleAxisReductionConfig } from './reductions.ts';
 import { sliceConfig } from './slice.ts';
 
-export const wasmTrainingKernels = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
+export const wasmTrainingKernels = [
+  conv2dBackpropFilterConfig,
+  depthwiseBackpropFilterConfig,
+  depthwiseBackpropInputConfig,
+  // streamfit's own: BatchNorm's training statistics and backward pass in one call each (called by name, never by tfjs).
+  channelMomentsConfig,
+  batchNormBackwardConfig,
+];
 let registered = false;
 /** tfjs-wasm's own kernels that a wrapper replaced, by name (bench/wasm-kernels.ts measures against them). */
 export const replacedWasmKernels = new Map<string, tf.KernelConfig>();

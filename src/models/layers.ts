@@ -2,6 +2,8 @@
 // swish that keep little for the backward pass, and Keras' input Normalization.
 
 import * as tf from '@tensorflow/tfjs';
+import { fusesOnWasm } from '../kernels/fuses-on-wasm.ts';
+import { updateMovingStatisticsWasm } from '../kernels/moving-statistics.ts';
 import { fusesOnWebgpu } from '../kernels/webgpu/elementwise.ts';
 import { updateMovingStatisticsWebgpu } from '../kernels/webgpu/moving-statistics.ts';
 import { seedOf } from '../math/random.ts';
@@ -57,6 +59,16 @@ export function updateMovingStatistics(fields: BatchNormalizationFields, mean: t
   if (fusesOnWebgpu(mean, variance) && movingMean instanceof tf.Variable && movingVariance instanceof tf.Variable) {
     // One dispatch, in place, instead of six and two scalar uploads.
     updateMovingStatisticsWebgpu(movingMean, movingVariance, mean, variance, fields.momentum);
+    return;
+  }
+  if (
+    fusesOnWasm(mean, variance, movingMean, movingVariance) &&
+    movingMean instanceof tf.Variable &&
+    movingVariance instanceof tf.Variable &&
+    [movingVariance, mean, variance].every((tensor) => tensor.size === movingMean.size)
+  ) {
+    // One compiled call, in place, instead of six kernel calls; the same float32 numbers.
+    updateMovingStatisticsWasm(movingMean, movingVariance, mean, variance, fields.momentum);
     return;
   }
   tf.tidy(() => {

@@ -4,6 +4,10 @@
 // the layer's output; as one op each they keep their input and one gradient.
 
 import * as tf from '@tensorflow/tfjs';
+import { batchNormBackwardWasm } from '../kernels/batch-norm-backward.ts';
+import { batchNormalizeByChannel } from '../kernels/batch-normalize.ts';
+import { channelMomentsWasm } from '../kernels/channel-moments.ts';
+import { fusesOnWasm, holdsOnePerChannel } from '../kernels/fuses-on-wasm.ts';
 import { swishGradientWasm } from '../kernels/swish-gradient.ts';
 import { channelVarianceWebgpu } from '../kernels/webgpu/channel-sum.ts';
 import { fusesOnWebgpu, swishGradientWebgpu, swishWebgpu } from '../kernels/webgpu/elementwise.ts';
@@ -56,6 +60,12 @@ export function leanBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.T
       value: output,
       gradFunc: (dy: tf.Tensor, [input, scale]: tf.Tensor[]) =>
         tf.tidy(() => {
+          if (fusesOnWasm(dy, input, scale) && holdsOnePerChannel(input, scale)) {
+            // Two kernel calls instead of about twenty, in the lean backward pass's operation order.
+            const { mean, variance } = channelMomentsWasm(input);
+            const { dx, dGamma, dBeta } = batchNormBackwardWasm(dy, input, mean, variance, scale, epsilon, true);
+            return [dx!, dGamma, dBeta];
+          }
           // With x̂ = (x − mean)/σ: dβ = Σdy, dγ = Σdy·x̂, dx = γ/σ · (dy − dβ/n − x̂·dγ/n), sums over all axes but the last.
           const { mean, variance } = tf.moments(input, axes);
           const inverseDeviation = tf.rsqrt(tf.add(variance, epsilon));
@@ -83,6 +93,11 @@ export function batchNormWithBatchStatistics(x: tf.Tensor, gamma: tf.Tensor, bet
     const mean = tf.mean(x, axes);
     const variance = channelVarianceWebgpu(x, mean);
     return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
+  }
+  if (fusesOnWasm(x, gamma, beta) && holdsOnePerChannel(x, gamma, beta)) {
+    // tf.moments' numbers and tf.batchNorm's in two kernel calls instead of eight.
+    const { mean, variance } = channelMomentsWasm(x);
+    return { output: batchNormalizeByChannel(x, mean, variance, beta, gamma, epsilon), mean, variance };
   }
   const { mean, variance } = tf.moments(x, axes);
   return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };

@@ -2,6 +2,9 @@
 // No allocation, no static data: the module must never write outside the buffers the host hands it.
 
 export { batchNormalize } from './batch-norm';
+export { batchNormBackward } from './batch-norm-backward';
+export { channelMoments } from './batch-norm-moments';
+export { updateMovingStatistics } from './batch-norm-moving';
 export { convFilterGradient, pointwiseFilterGradient } from './conv-filter';
 export { pointwiseConvolution, pointwiseInputGradient } from './conv-input';
 export { copyBlocks } from './copy-blocks';
