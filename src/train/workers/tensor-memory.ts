@@ -3,7 +3,7 @@
 // and zeroed in place, without a read, a new tensor and an assignment per variable.
 
 import * as tf from '@tensorflow/tfjs';
-import { addressOf } from '../../kernels/compiled-kernels.ts';
+import { addressOf, makeOutput } from '../../kernels/compiled-kernels.ts';
 
 interface BackendInternals {
   wasm?: { asm?: { memory?: WebAssembly.Memory } };
@@ -48,11 +48,23 @@ export function writeVariable(variable: tf.Variable, values: Float32Array): void
   copy.dispose();
 }
 
-/** Gives the variable a new tensor holding a copy of `values` (model weights: see writeVariable). */
+/**
+ * Gives the variable a new tensor holding a copy of `values` (model weights: see writeVariable). On wasm the copy goes
+ * straight onto the heap: through tf.tensor it would be copied twice, and a worker loads the whole model every window.
+ */
 export function assignVariable(variable: tf.Variable, values: Float32Array): void {
-  const copy = tf.tensor(values.slice(), variable.shape, 'float32');
+  const copy = tensorOnHeap(values, variable.shape) ?? tf.tensor(values.slice(), variable.shape, 'float32');
   variable.assign(copy);
   copy.dispose();
+}
+
+/** A new float32 tensor on tfjs-wasm's heap holding `values`, or undefined on another backend. */
+function tensorOnHeap(values: Float32Array, shape: number[]): tf.Tensor | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const backend = tf.backend();
+  const tensor = tf.engine().makeTensorFromTensorInfo(makeOutput(backend, shape));
+  tensorMemory(tensor)!.set(values); // a view taken after the allocation, which may have grown the heap
+  return tensor;
 }
 
 /** Sets the variable to zeros, in place where it can (accumulators: see writeVariable). */
