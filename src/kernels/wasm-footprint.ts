@@ -16,7 +16,7 @@ export const compiledConvolutionWorkspace = {
 };
 
 /**
- * Bytes per trainable byte the fused update holds at its peak: the trainer's scaled gradients (each variable's new value
- * replaces the old one before the next is made).
+ * Bytes per trainable byte the fused update holds at its peak: none that grow with the model. It scales and clears the
+ * trainer's summed gradients itself, and each variable's new value replaces the old one before the next is made.
  */
-export const fusedUpdateTransient = 1;
+export const fusedUpdateTransient = 0;
