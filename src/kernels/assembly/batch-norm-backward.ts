@@ -4,7 +4,7 @@
 // operation order is the lean backward pass's with tfjs ops (src/memory/lean-backward/rules/batch-normalization.ts), each step
 // rounded to float32 as there, so the two differ by rounding at most.
 
-import { addPartialSums, blockRows } from './batch-norm-rows';
+import { addPartialSums, blockRows } from './row-sums';
 import { clearSums, storeSums } from './sums';
 
 /**

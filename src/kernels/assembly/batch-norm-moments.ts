@@ -2,7 +2,7 @@
 // full-size temporary: the mean, then the variance as the mean of (x − mean)², two passes over x as tf.moments makes. The
 // blocks and the float32/float64 mix are those of tfjs' Mean on wasm (sumMiddleAxis), so the numbers are tf.moments' there.
 
-import { addPartialSums, blockRows } from './batch-norm-rows';
+import { addPartialSums, addRow, blockRows } from './row-sums';
 import { clearSums, storeSums } from './sums';
 
 /** `scratch`: 12·channels bytes (float64 sums, then float32 partial sums). */
@@ -29,27 +29,6 @@ export function channelMoments(x: usize, mean: usize, variance: usize, scratch: 
     addPartialSums(sums, partial, channels);
   }
   storeSums(sums, variance, channels, scale);
-}
-
-/** partial[c] += row[c]. */
-function addRow(partial: usize, row: usize, channels: i32): void {
-  let c = 0;
-  for (; c + 16 <= channels; c += 16) {
-    const p = partial + ((<usize>c) << 2);
-    const q = row + ((<usize>c) << 2);
-    v128.store(p, f32x4.add(v128.load(p), v128.load(q)));
-    v128.store(p, f32x4.add(v128.load(p, 16), v128.load(q, 16)), 16);
-    v128.store(p, f32x4.add(v128.load(p, 32), v128.load(q, 32)), 32);
-    v128.store(p, f32x4.add(v128.load(p, 48), v128.load(q, 48)), 48);
-  }
-  for (; c + 4 <= channels; c += 4) {
-    const p = partial + ((<usize>c) << 2);
-    v128.store(p, f32x4.add(v128.load(p), v128.load(row + ((<usize>c) << 2))));
-  }
-  for (; c < channels; c++) {
-    const p = partial + ((<usize>c) << 2);
-    store<f32>(p, load<f32>(p) + load<f32>(row + ((<usize>c) << 2)));
-  }
 }
 
 /** partial[c] += (row[c] − mean[c])², each step rounded to float32 as tfjs' Sub and Square round it. */
