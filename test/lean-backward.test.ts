@@ -7,6 +7,7 @@ import { LeanBackward } from '../src/memory/lean-backward/lean-step.ts';
 import { estimateGraphMemory, estimateRecomputedMemory } from '../src/memory/lean-backward/memory-estimate.ts';
 import { MicroBatchProgress } from '../src/memory/lean-backward/micro-batch-progress.ts';
 import { PendingGradients } from '../src/memory/lean-backward/pending-gradients.ts';
+import { share } from '../src/memory/lean-backward/tensor-views.ts';
 import { withPeakBytes } from '../src/memory/peak-bytes.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { batchTensors } from '../src/train/batch-tensor.ts';
@@ -302,4 +303,25 @@ test("a pending gradient in a broadcast shape (global average pooling's [N, 1, 1
   assert.deepEqual(await summed.data(), await tf.add(full, small).data());
   tf.dispose([small, alone, full, summed]);
   pending.dispose();
+});
+
+test('share gives a second handle on the same data without a kernel: either can be disposed first, no bytes are copied', async () => {
+  for (const backend of ['cpu', 'wasm'] as const) {
+    await selectBackend(backend);
+    const before = tf.memory();
+    const original = tf.tensor([1, 2, 3, 4], [2, 2]);
+    const handles = tf.engine().state.numTensors;
+    const second = share(original);
+    assert.equal(tf.engine().state.numTensors, handles + 1, `${backend}: one more handle`);
+    assert.equal(tf.memory().numDataBuffers, before.numDataBuffers + 1, `${backend}: on the same data`);
+    original.dispose();
+    assert.deepEqual(Array.from(second.dataSync()), [1, 2, 3, 4], `${backend}: the second handle outlives the first`);
+    const third = share(second);
+    second.dispose();
+    assert.deepEqual(third.shape, [2, 2]);
+    assert.deepEqual(Array.from(third.dataSync()), [1, 2, 3, 4], backend);
+    third.dispose();
+    assert.equal(tf.memory().numTensors, before.numTensors, `${backend}: every handle released`);
+    assert.equal(tf.memory().numDataBuffers, before.numDataBuffers, `${backend}: and the data freed`);
+  }
 });

@@ -12,9 +12,16 @@ const countsReferences = new Set(['wasm', 'cpu', 'webgpu']);
  * microseconds of bookkeeping. Elsewhere a Reshape, which shares the data buffer on every backend (tf.clone copies it on wasm).
  */
 export function share(tensor: tf.Tensor): tf.Tensor {
-  if (!countsReferences.has(tf.getBackend())) return tf.reshape(tensor, tensor.shape);
-  (tf.backend() as unknown as { incRef(dataId: tf.DataId): void }).incRef(tensor.dataId);
+  const backend = tf.backend();
+  // The data must be on the current backend (a tensor made before a backend switch moves on its first kernel).
+  const owner = (tf.engine() as unknown as EngineInternals).state.tensorInfo.get(tensor.dataId)?.backend;
+  if (!countsReferences.has(tf.getBackend()) || owner !== backend) return tf.reshape(tensor, tensor.shape);
+  (backend as unknown as { incRef(dataId: tf.DataId): void }).incRef(tensor.dataId);
   return tf.engine().makeTensorFromTensorInfo({ dataId: tensor.dataId, shape: tensor.shape, dtype: tensor.dtype });
+}
+
+interface EngineInternals {
+  state: { tensorInfo: { get(dataId: tf.DataId): { backend: tf.KernelBackend } | undefined } };
 }
 
 /** Sums a gradient over the axes along which `shape` was broadcast to the gradient's shape (as tfjs' binary-op gradients do). */
