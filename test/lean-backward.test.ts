@@ -314,6 +314,9 @@ test('share gives a second handle on the same data without a kernel: either can 
     const second = share(original);
     assert.equal(tf.engine().state.numTensors, handles + 1, `${backend}: one more handle`);
     assert.equal(tf.memory().numDataBuffers, before.numDataBuffers + 1, `${backend}: on the same data`);
+    const profiled = await tf.profile(() => share(original));
+    assert.deepEqual(profiled.kernelNames, [], `${backend}: no kernel runs`);
+    (profiled.result as tf.Tensor).dispose();
     original.dispose();
     assert.deepEqual(Array.from(second.dataSync()), [1, 2, 3, 4], `${backend}: the second handle outlives the first`);
     const third = share(second);
