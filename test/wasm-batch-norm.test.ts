@@ -5,15 +5,10 @@ import { selectBackend } from '../src/backend/ladder.ts';
 import { batchNormBackwardWasm } from '../src/kernels/batch-norm-backward.ts';
 import { channelMomentsWasm } from '../src/kernels/channel-moments.ts';
 import { fusesOnWasm } from '../src/kernels/fuses-on-wasm.ts';
-import { seededRandom } from '../src/math/random.ts';
 import { batchNormalizationRule } from '../src/memory/lean-backward/rules/batch-normalization.ts';
 import { type BatchNormalizationFields, FineTuneBatchNormalization, updateMovingStatistics } from '../src/models/layers.ts';
 import { batchNormWithBatchStatistics } from '../src/models/lean-gradients.ts';
-
-function randomArray(length: number, seed: string, shift = 0): Float32Array {
-  const random = seededRandom(seed);
-  return Float32Array.from({ length }, () => random() * 2 - 1 + shift);
-}
+import { batchNormReference, randomArray } from './helpers/batch-norm-reference.ts';
 
 /** Every value within `tolerance` of the largest expected magnitude (or of `floor`, where the expected values cancel out). */
 function assertClose(actual: Float32Array, expected: Float32Array, label: string, tolerance = 1e-5, floor = 0): void {
@@ -35,18 +30,6 @@ const shapes = [1, 3, 4, 7, 32].flatMap((channels) => [
   [3, 13, 17, channels],
   [300, channels],
 ]);
-
-/** dx, dγ, dβ of training-mode BatchNorm by tfjs autodiff of the plain formula, on the cpu backend. */
-function reference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, epsilon: number): Float32Array[] {
-  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
-  return tf.tidy(() => {
-    const gradients = tf.grads((input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) => {
-      const { mean, variance } = tf.moments(input, axes);
-      return tf.add(tf.mul(tf.div(tf.sub(input, mean), tf.sqrt(tf.add(variance, epsilon))), scale), offset);
-    })([x, gamma, beta], dy);
-    return gradients.map((gradient) => gradient.dataSync().slice() as Float32Array);
-  });
-}
 
 test('the per-channel moments on wasm equal tf.moments on cpu to 1e-5 and on wasm bit for bit, in one kernel call', async () => {
   for (const shape of shapes) {
@@ -94,7 +77,7 @@ test("BatchNorm's backward pass on wasm equals autodiff on cpu to 1e-5, with and
       ['no γ', ones],
     ] as const) {
       const tensors = [tf.tensor(data.x, shape), tf.tensor1d(gamma), tf.tensor1d(data.beta), tf.tensor(data.dy, shape)];
-      expected.set(name, reference(tensors[0], tensors[1], tensors[2], tensors[3], epsilon));
+      expected.set(name, batchNormReference(tensors[0], tensors[1], tensors[2], tensors[3], epsilon));
       tf.dispose(tensors);
     }
     await selectBackend('wasm');

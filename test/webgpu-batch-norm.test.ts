@@ -4,25 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { batchNormBackwardWebgpu } from '../src/kernels/webgpu/batch-norm-backward.ts';
 import { channelVarianceWebgpu } from '../src/kernels/webgpu/channel-sum.ts';
-import { seededRandom } from '../src/math/random.ts';
 import { type BatchNormalizationFields, updateMovingStatistics } from '../src/models/layers.ts';
-
-function randomArray(length: number, seed: string, shift = 0): Float32Array {
-  const random = seededRandom(seed);
-  return Float32Array.from({ length }, () => random() * 2 - 1 + shift);
-}
-
-/** dx, dγ, dβ of training-mode BatchNorm by tfjs autodiff of the plain formula, on the cpu backend. */
-function reference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, epsilon: number): Float32Array[] {
-  const axes = x.shape.slice(0, -1).map((_, axis) => axis);
-  return tf.tidy(() => {
-    const gradients = tf.grads((input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) => {
-      const { mean, variance } = tf.moments(input, axes);
-      return tf.add(tf.mul(tf.div(tf.sub(input, mean), tf.sqrt(tf.add(variance, epsilon))), scale), offset);
-    })([x, gamma, beta], dy);
-    return gradients.map((gradient) => gradient.dataSync() as Float32Array);
-  });
-}
+import { batchNormReference, randomArray } from './helpers/batch-norm-reference.ts';
 
 function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
   let scale = 0;
@@ -54,7 +37,7 @@ for (const shape of [
       beta: tf.tensor1d(data.beta),
     });
     const onCpu = make();
-    const [dx, dGamma, dBeta] = reference(onCpu.x, onCpu.gamma, onCpu.beta, onCpu.dy, epsilon);
+    const [dx, dGamma, dBeta] = batchNormReference(onCpu.x, onCpu.gamma, onCpu.beta, onCpu.dy, epsilon);
     tf.dispose(Object.values(onCpu));
     await selectBackend('webgpu');
     const onGpu = make();
