@@ -1,9 +1,10 @@
-// Benchmark: full training steps (forward, backward, Adam) of an EfficientNet, after one warm-up step, on one backend;
+// Benchmark: full training steps (forward, backward, Adam) of an EfficientNet, after a warm-up, on one backend;
 // optionally beside a baseline backend and PyTorch measured in the same run.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { type BackendInfo, selectBackend } from '../src/backend/ladder.ts';
 import { countDispatches, type DispatchCounts } from '../src/backend/webgpu-dispatch-count.ts';
@@ -27,6 +28,8 @@ export interface TrainBenchOptions {
   workers?: number;
   /** Also time one worker (the whole batch in one pass in this thread), alternating step by step with the workers. */
   workersBaseline?: boolean;
+  /** Untimed steps first, at least one, until this many seconds have passed (default 5). */
+  warmupSeconds?: number;
 }
 
 /** One worker's figures from the same run (`--workers-baseline 1`). */
@@ -48,6 +51,8 @@ export interface TrainBenchResult {
   workers: number;
   microBatch: number;
   steps: number;
+  /** Untimed steps before them (per trainer): V8 goes on optimizing the step's JavaScript for tens of steps. */
+  warmupSteps: number;
   msPerStep: number;
   /** Process CPU time a step: steadier than wall time on a shared machine (wasm runs on one thread). */
   cpuMsPerStep: number;
@@ -113,6 +118,17 @@ async function timedStep(timed: TimedTrainer, record = true): Promise<void> {
   timed.cpuMs += (cpu.user + cpu.system) / 1000;
 }
 
+/** Untimed steps, at least one, until `seconds` have passed; returns how many. */
+async function warmUp(timed: TimedTrainer, seconds: number): Promise<number> {
+  const start = performance.now();
+  let steps = 0;
+  do {
+    await timedStep(timed, false);
+    steps++;
+  } while (performance.now() - start < seconds * 1000);
+  return steps;
+}
+
 function sliceRows(batch: Batch, start: number, end: number): Batch {
   const sampleLength = batch.shape[1] * batch.shape[2] * batch.shape[3];
   const x = batch.x.slice(start * sampleLength, end * sampleLength);
@@ -142,9 +158,11 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
   const measured = await timedTrainer(options, backend, workers);
   const oneWorker = options.workersBaseline && workers > 1 ? await timedTrainer(options, backend, 1) : undefined;
   // Every step reads its loss back (one update a step), so the timings include the device finishing its work.
-  // Warm-up: kernels compiled, optimizer slots made, the workers' models built.
-  await timedStep(measured, false);
-  if (oneWorker) await timedStep(oneWorker, false);
+  // Warm-up: kernels compiled, optimizer slots made, the workers' models built, and V8's optimizing compiler done with the
+  // step's JavaScript: on wasm at 64 px, batch 2, the first 25 steps took 1.3× the wall and 1.8× the CPU time (compiling on
+  // another core) of steps 150 on; each worker thread compiles for itself, so a short warm-up weighs on workers most.
+  const warmupSteps = await warmUp(measured, options.warmupSeconds ?? 5);
+  if (oneWorker) await warmUp(oneWorker, options.warmupSeconds ?? 5);
   const numTensorsBefore = tf.memory().numTensors;
   const gpuBefore = gpuBytes();
   // With the one-worker baseline the two alternate step by step, so a change in the machine's load reaches both alike.
@@ -187,6 +205,7 @@ export async function benchTrain(options: TrainBenchOptions): Promise<TrainBench
     workers,
     microBatch: options.batchSize / workers,
     steps: options.steps,
+    warmupSteps,
     msPerStep: round(msPerStep),
     cpuMsPerStep: round(cpuMsPerStep),
     imagesPerSec: round((options.batchSize * 1000) / msPerStep),
@@ -209,6 +228,52 @@ export function benchTrainInChild(options: TrainBenchOptions): TrainBenchResult 
     maxBuffer: 2 ** 24,
   });
   return JSON.parse(output.trim().split('\n').pop()!);
+}
+
+/** `--ceiling`: the workers' micro-batches trained by as many processes side by side, each alone (`independent`). */
+export interface IndependentResult {
+  processes: number;
+  microBatch: number;
+  /** Each process's milliseconds a step. */
+  msPerStep: number[];
+  /** The slowest process's: a window of the workers waits for its slowest. */
+  slowestMsPerStep: number;
+  loadAverage: { before: number[]; after: number[] };
+}
+
+/**
+ * The ceiling of data parallelism on this machine: `options.workers` copies of this benchmark, each timing one worker's
+ * micro-batch in a process of its own, started together. Nothing is summed, updated or shared between them, so what they
+ * lose against one process alone is the machine's (shared caches, memory bandwidth, the kernel's scheduling), not the
+ * workers'. `entry` is the CLI (bin/streamfit.js, or the bundle a GPU box runs).
+ */
+export async function benchIndependentProcesses(
+  options: TrainBenchOptions & { backend: string },
+  entry: string,
+): Promise<IndependentResult> {
+  const processes = options.workers ?? 1;
+  const microBatch = options.batchSize / processes;
+  const args = [
+    entry,
+    ...['bench', 'train', '--backend', options.backend, '--model', options.model],
+    ...['--image-size', String(options.imageSize), '--batch-size', String(microBatch), '--steps', String(options.steps)],
+    ...['--warmup-seconds', String(options.warmupSeconds ?? 5)],
+    ...['--backward', options.backward ?? 'lean', ...(options.recompute ? ['--recompute'] : []), '--json'],
+  ];
+  const before = loadavg();
+  const runs = await Promise.all(
+    Array.from({ length: processes }, () =>
+      promisify(execFile)(process.execPath, [...process.execArgv, ...args], { encoding: 'utf8', maxBuffer: 2 ** 24 }),
+    ),
+  );
+  const msPerStep = runs.map(({ stdout }) => (JSON.parse(stdout.trim().split('\n').pop()!) as TrainBenchResult).msPerStep);
+  return {
+    processes,
+    microBatch,
+    msPerStep,
+    slowestMsPerStep: Math.max(...msPerStep),
+    loadAverage: { before: before.map(round2), after: loadavg().map(round2) },
+  };
 }
 
 export interface PytorchResult {

@@ -22,7 +22,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   if (which === 'train') {
     const { values } = parseFlags(rest, benchTrainFlags);
-    const { benchTrain, benchTrainInChild, benchPytorch, machine } = await import('../bench/train.ts');
+    const { benchTrain, benchTrainInChild, benchIndependentProcesses, benchPytorch, machine } = await import('../bench/train.ts');
     const backward = values.backward ?? 'lean';
     if (backward !== 'lean' && backward !== 'autodiff') throw new FlagError('--backward', `expected lean or autodiff, got '${backward}'`);
     const options = {
@@ -31,6 +31,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       imageSize: intFlag(values['image-size'], '--image-size', 128, 32),
       batchSize: intFlag(aliasedFlag(values, 'batch-size', 'batch'), '--batch-size', 8),
       steps: intFlag(values.steps, '--steps', 3),
+      warmupSeconds: intFlag(values['warmup-seconds'], '--warmup-seconds', 5, 0),
       backward: backward as 'lean' | 'autodiff',
       recompute: Boolean(values.recompute),
       workers: intFlag(values.workers, '--workers', 1, 1),
@@ -46,6 +47,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
         '--workers',
         `${options.workers} workers need --batch-size ${options.batchSize} to split into ${options.workers} equal micro-batches`,
       );
+    if (values.ceiling && options.workers < 2)
+      throw new FlagError('--ceiling', 'times as many processes as workers, each on one micro-batch: pass --workers N with N ≥ 2');
     const result: Record<string, unknown> = { bench: 'train', machine: machine(), ...(await benchTrain(options)) };
     const workers = options.workers > 1 ? ` with ${options.workers} workers of micro-batch ${result.microBatch}` : '';
     const lines = [
@@ -59,6 +62,19 @@ export async function benchCommand(argv: string[]): Promise<void> {
       lines.push(
         `per step: ${result.dispatchesPerStep} dispatches, ${result.submitsPerStep} submits, ${result.buffersCreatedPerStep} buffers created`,
       );
+    if (values.ceiling) {
+      // After the workers' steps, not during them: the processes take every core the workers had.
+      const independent = await benchIndependentProcesses({ ...options, backend: result.backend as string }, process.argv[1]);
+      result.independent = independent;
+      let ceiling = '';
+      if (one) {
+        result.ceilingSpeedupOverOneWorker = Number((one.msPerStep / independent.slowestMsPerStep).toFixed(2));
+        ceiling = ` → at most ${result.ceilingSpeedupOverOneWorker}× over 1 worker on this machine`;
+      }
+      lines.push(
+        `${independent.processes} processes of micro-batch ${independent.microBatch} side by side: ${independent.msPerStep.join(', ')} ms a step${ceiling}`,
+      );
+    }
     if (values.baseline) {
       // The baseline runs in a child process, with its own (often fewer) steps: the cpu backend takes minutes a step.
       const baseline = benchTrainInChild({

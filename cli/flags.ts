@@ -89,7 +89,8 @@ export const benchTrainFlags = {
   'image-size': { type: 'string', value: 'N', help: 'input side (default 128)' },
   'batch-size': { type: 'string', value: 'N', help: 'samples per step (default 8)' },
   batch: { type: 'string', value: 'N', help: 'alias of --batch-size' },
-  steps: { type: 'string', value: 'N', help: 'timed steps after one warm-up (default 3)' },
+  steps: { type: 'string', value: 'N', help: 'timed steps after the warm-up (default 3)' },
+  'warmup-seconds': { type: 'string', value: 'S', help: 'untimed steps first, at least one, for S seconds (default 5)' },
   baseline: { type: 'string', value: 'NAME', help: 'the same steps on another backend, in a child process' },
   'baseline-steps': { type: 'string', value: 'N', help: 'steps of the baseline (default 1)' },
   pytorch: { type: 'boolean', help: 'the same steps in PyTorch (torchvision), when python3-torchvision is installed' },
@@ -97,6 +98,10 @@ export const benchTrainFlags = {
   recompute: { type: 'boolean', help: 'recompute block by block in the backward pass' },
   workers: { type: 'string', value: 'N', help: 'data-parallel workers (wasm, cpu), each on batch-size / N samples (default 1)' },
   'workers-baseline': { type: 'string', value: '1', help: 'also time 1 worker in the same run, step for step: speedupOverOneWorker' },
+  ceiling: {
+    type: 'boolean',
+    help: "also time N processes side by side, each training one worker's micro-batch alone: what N cores allow (ceilingSpeedupOverOneWorker)",
+  },
 } as const satisfies FlagSpecs;
 
 export const benchKernelsFlags = {

@@ -361,3 +361,26 @@ test('three updates in a row with 2 workers follow the single thread: the worker
   tf.dispose(initial);
   model.dispose();
 });
+
+test('bench train --ceiling times as many processes as workers, each on one micro-batch, and bounds the speedup by the slowest', async () => {
+  const args = ['bench', 'train', '--backend', 'wasm', '--image-size', '32', '--batch', '4', '--steps', '1', '--warmup-seconds', '0'];
+  const outcome = await streamfit([...args, '--workers', '2', '--workers-baseline', '1', '--ceiling', '--json']);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const result = lastJson(outcome.stdout) as {
+    warmupSteps: number;
+    oneWorker: { msPerStep: number };
+    independent: { processes: number; microBatch: number; msPerStep: number[]; slowestMsPerStep: number };
+    ceilingSpeedupOverOneWorker: number;
+  };
+  assert.equal(result.warmupSteps, 1, 'no warm-up time: the one step it always takes');
+  assert.equal(result.independent.processes, 2);
+  assert.equal(result.independent.microBatch, 2);
+  assert.equal(result.independent.msPerStep.length, 2);
+  for (const ms of result.independent.msPerStep) assert.ok(ms > 0, `a process's step: ${ms} ms`);
+  assert.equal(result.independent.slowestMsPerStep, Math.max(...result.independent.msPerStep));
+  const expected = result.oneWorker.msPerStep / result.independent.slowestMsPerStep;
+  assert.ok(Math.abs(result.ceilingSpeedupOverOneWorker - expected) <= 0.01, `${result.ceilingSpeedupOverOneWorker} vs ${expected}`);
+  const alone = await streamfit([...args, '--ceiling']);
+  assert.equal(alone.code, 1);
+  assert.match(alone.stderr, /--ceiling.*--workers N/);
+});
