@@ -14,7 +14,7 @@ import { findLatestCheckpoint, loadCheckpointModel, writeCheckpoint } from '../s
 import { type RunState, runStateVersion } from '../src/train/run-state.ts';
 import { type BackoffEvent, Trainer, type TrainerOptions } from '../src/train/trainer.ts';
 import { WorkerFailed } from '../src/train/workers/worker-pool.ts';
-import { physicalCores, resolveWorkerSlots, type WorkerSlot } from '../src/train/workers/worker-slots.ts';
+import { idleCoresHint, physicalCores, resolveWorkerSlots, type WorkerSlot } from '../src/train/workers/worker-slots.ts';
 import { sliceBatch, syntheticBatch } from './helpers/batches.ts';
 import { lastJson, streamfit } from './helpers/cli.ts';
 import { tempFolder } from './helpers/images.ts';
@@ -208,6 +208,18 @@ test('BatchNorm in training mode: each worker normalizes with its own batch stat
   assert.ok(relativeDifference(pick(single.weights), pick(parallel.weights)) > 1e-4, 'one thread updates them one after the other');
   tf.dispose(initial);
   model.dispose();
+});
+
+test('a run that trains on one of several cores says which micro-batch would use them, and only then', () => {
+  const whole = { batchSize: 16, microBatch: 16 };
+  assert.match(idleCoresHint('auto', 'wasm', whole, 2) ?? '', /1 of 2 cores trains: --micro-batch 8 would run 2 workers/);
+  assert.match(idleCoresHint('auto', 'cpu', whole, 16) ?? '', /--micro-batch 4 would run 4 workers/, 'at least 4 samples a worker');
+  assert.match(idleCoresHint('auto', 'wasm', { batchSize: 24, microBatch: 24 }, 5) ?? '', /--micro-batch 6 would run 4 workers/);
+  assert.equal(idleCoresHint('auto', 'wasm', whole, 1), undefined, 'one core');
+  assert.equal(idleCoresHint('auto', 'wasm', { batchSize: 7, microBatch: 7 }, 2), undefined, 'no split of 4 or more');
+  assert.equal(idleCoresHint('auto', 'wasm', { batchSize: 16, microBatch: 8 }, 2), undefined, 'the micro-batch was chosen');
+  assert.equal(idleCoresHint(1, 'wasm', whole, 2), undefined, 'one worker was asked for');
+  assert.equal(idleCoresHint('auto', 'webgpu', whole, 2), undefined, 'a GPU backend');
 });
 
 test('workers: auto is the physical cores on wasm and cpu, at most the micro-batches of an update, 1 elsewhere; bad counts name the field', () => {

@@ -24,7 +24,7 @@ import { claimOutputFolder } from './output-folder.ts';
 import type { PipelineDefinition } from './pipeline-definition.ts';
 import { type RunSummary, runTraining } from './run.ts';
 import { trainerStage } from './train-stage.ts';
-import { resolveWorkerSlots } from './workers/worker-slots.ts';
+import { idleCoresHint, resolveWorkerSlots } from './workers/worker-slots.ts';
 
 const headLayers = new Set(['avg_pool', 'top_dropout', 'predictions']);
 
@@ -72,6 +72,8 @@ async function runInFolder(config: TrainConfig, pipeline: PipelineDefinition, op
     `backend ${backend.name} ${backend.version} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}${backend.simd ? ', SIMD' : ''})${parallel}`,
     { backend, workers: workers.length },
   );
+  const hint = workers.length === 1 && !canUseFeatureCache(config) ? idleCoresHint(config.workers, backend.name, config) : undefined;
+  if (hint) reporter.message(hint);
   reporter.message(
     `${dataset.description}: ${dataset.classes.names.length} classes, ${census.train} training and ${census.validation} validation samples`,
   );

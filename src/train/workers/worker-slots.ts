@@ -51,6 +51,28 @@ export function resolveWorkerSlots(requested: 'auto' | number, backend: BackendN
   return slots(requested, backend);
 }
 
+/**
+ * What to pass to train on the idle cores, when `auto` got one worker only because the micro-batch is the whole batch:
+ * the largest micro-batch of at least 4 samples (below that, B0's fixed cost a micro-batch outweighs the second core)
+ * that splits the batch across up to the physical cores. Not taken by itself: BatchNorm normalizes each micro-batch by
+ * its own statistics, so the split changes what is learned.
+ */
+export function idleCoresHint(
+  requested: 'auto' | number,
+  backend: BackendName,
+  config: { batchSize: number; microBatch: number },
+  cores = physicalCores(),
+): string | undefined {
+  if (requested !== 'auto' || !(workerBackends as readonly string[]).includes(backend) || config.microBatch !== config.batchSize)
+    return undefined;
+  for (let workers = Math.min(cores, Math.floor(config.batchSize / 4)); workers > 1; workers--) {
+    if (config.batchSize % workers !== 0) continue;
+    const microBatch = config.batchSize / workers;
+    return `1 of ${cores} cores trains: --micro-batch ${microBatch} would run ${workers} workers (BatchNorm then normalizes each micro-batch of ${microBatch} by its own statistics)`;
+  }
+  return undefined;
+}
+
 function slots(count: number, backend: BackendName): WorkerSlot[] {
   const workerBackend = (workerBackends as readonly string[]).includes(backend) ? (backend as WorkerBackend) : 'wasm';
   return Array.from({ length: count }, () => ({ backend: workerBackend }));
