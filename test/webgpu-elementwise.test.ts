@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
-import { batchNormAffineWebgpu, swishGradientWebgpu, swishWebgpu } from '../src/kernels/webgpu/elementwise.ts';
+import { batchNormAffineWebgpu, sigmoidGradientWebgpu, swishGradientWebgpu, swishWebgpu } from '../src/kernels/webgpu/elementwise.ts';
 import { seededRandom } from '../src/math/random.ts';
 
 function randomArray(length: number, seed: string, scale = 4, shift = 0): Float32Array {
@@ -46,6 +46,13 @@ for (const shape of [[2, 9, 9, 37], [1]]) {
       gpu ? swishGradientWebgpu(dy, x) : tf.tidy(() => tf.grad((input: tf.Tensor) => tf.mul(input, tf.sigmoid(input)))(x, dy)),
     );
     assertClose(backwardGpu, backwardCpu, 'swish gradient');
+  });
+  test(`sigmoid's gradient from its output on webgpu equals tf.grad of tf.sigmoid on cpu to 1e-4 for [${shape}]`, async () => {
+    const arrays = { x: { values: randomArray(size, `sx ${shape}`), shape }, dy: { values: randomArray(size, `sdy ${shape}`, 1), shape } };
+    const [expected, actual] = await onBoth(arrays, ({ x, dy }, gpu) =>
+      tf.tidy(() => (gpu ? sigmoidGradientWebgpu(dy, tf.sigmoid(x)) : tf.grad((input: tf.Tensor) => tf.sigmoid(input))(x, dy))),
+    );
+    assertClose(actual, expected, 'sigmoid gradient');
   });
   test(`BatchNorm's affine map on webgpu equals tf.batchNorm on cpu to 1e-4 for [${shape}]`, async () => {
     const channels = shape.at(-1)!;

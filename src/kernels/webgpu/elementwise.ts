@@ -53,6 +53,11 @@ export function swishGradientWebgpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
   );
 }
 
+/** dy · y·(1 − y), sigmoid's derivative from its output y, in the lean backward pass's operation order. */
+export function sigmoidGradientWebgpu(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  return elementwise('sigmoid_gradient', y, { dyValues: dy, yValues: y }, 'let v = yValues[i]; result[i] = (dyValues[i] * v) * (1.0 - v);');
+}
+
 /**
  * BatchNorm as a per-channel affine map: x·s + (β − mean·s) with s = γ/√(variance + ε), as the lean backward pass rebuilds a
  * layer's output.

@@ -3,7 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { swishGradientWasm } from '../../kernels/swish-gradient.ts';
-import { fusesOnWebgpu, swishGradientWebgpu } from '../../kernels/webgpu/elementwise.ts';
+import { fusesOnWebgpu, sigmoidGradientWebgpu, swishGradientWebgpu } from '../../kernels/webgpu/elementwise.ts';
 import { after } from './tensor-views.ts';
 
 export interface ActivationGradient {
@@ -36,6 +36,7 @@ const gradients: Record<string, ActivationGradient> = {
   sigmoid: {
     reads: 'output',
     backward: (dy, y) => {
+      if (fusesOnWebgpu(dy, y!)) return after([dy, y], () => sigmoidGradientWebgpu(dy, y!));
       const scaled = tf.mul(dy, y!);
       dy.dispose();
       const complement = after([y], () => tf.sub(1, y!));

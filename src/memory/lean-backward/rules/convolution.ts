@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { compiledConvolutionWorkspace, runsCompiledKernels } from '../../../kernels/wasm-footprint.ts';
+import { swishValue } from '../../../models/lean-gradients.ts';
 import { activationGradient, activationName } from '../activation-gradients.ts';
 import { type BackwardContext, inputShapeFor, type Layer, type LayerRule, type RuleAnalysis } from '../layer-rule.ts';
 
@@ -72,7 +73,9 @@ function convolutionRule(className: string, kernelOf: (fields: ConvolutionFields
         dataFormat: 'NHWC',
         bias: fields.bias?.read(),
       });
-      const output = (fields.activation as { apply(x: tf.Tensor): tf.Tensor }).apply(preActivation);
+      // tfjs-layers' swish is x·σ(1·x), three kernels; the same values in one pass on webgpu, two kernels elsewhere.
+      const output =
+        name === 'swish' ? swishValue(preActivation) : (fields.activation as { apply(x: tf.Tensor): tf.Tensor }).apply(preActivation);
       return { output, extras: [preActivation] };
     },
     backward(layer, dy, context: BackwardContext) {
