@@ -63,8 +63,8 @@ export function idleCoresHint(
   config: { batchSize: number; microBatch: number },
   cores = physicalCores(),
 ): string | undefined {
-  if (requested !== 'auto' || !(workerBackends as readonly string[]).includes(backend) || config.microBatch !== config.batchSize)
-    return undefined;
+  const parallel = (workerBackends as readonly string[]).includes(backend) && workersAvailable();
+  if (requested !== 'auto' || !parallel || config.microBatch !== config.batchSize) return undefined;
   for (let workers = Math.min(cores, Math.floor(config.batchSize / 4)); workers > 1; workers--) {
     if (config.batchSize % workers !== 0) continue;
     const microBatch = config.batchSize / workers;
