@@ -42,11 +42,11 @@ export interface VariableUpdate {
 
 const workgroupSize = 256;
 
-/** Per element i of the variable: the kind's update, with `p` its uniforms. */
+/** Per element i of the variable: the kind's update, with `p` its uniforms (`p.factor`: the variable's own). */
 const updateBodies: Record<UpdateKind, { slots: string[]; uniforms: string[]; body: string }> = {
   adam: {
     slots: ['first', 'second'],
-    uniforms: ['beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'epsilon', 'negativeRate', 'factor'],
+    uniforms: ['beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'epsilon', 'negativeRate'],
     // β1ᵗ and β2ᵗ come from tfjs' own accumulated-beta variables, read on the device as tfjs' `sub(1, accBeta)` would.
     body: `
       let g = gradient[i];
@@ -89,27 +89,46 @@ const updateBodies: Record<UpdateKind, { slots: string[]; uniforms: string[]; bo
   },
 };
 
-function updateShader(kind: UpdateKind, clearGradients: boolean): string {
+/** The storage buffers all of a dispatch's variables share: Adam's accumulated betas. */
+const sharedStorage = (kind: UpdateKind) => (kind === 'adam' ? ['accBeta1', 'accBeta2'] : []);
+
+/**
+ * Variables one dispatch updates: as many as the device's storage bindings hold (each takes its value, gradient and
+ * slots), at most 8. On a fast GPU the step is bound by the host's cost per dispatch, and B0 has 213 variables.
+ */
+export function variablesPerDispatch(kind: UpdateKind, maxStorageBuffers: number): number {
+  const perVariable = 2 + updateBodies[kind].slots.length;
+  return Math.max(1, Math.min(8, Math.floor((maxStorageBuffers - sharedStorage(kind).length) / perVariable)));
+}
+
+/** The update of `count` variables in one shader: variable j's buffers are value{j}, gradient{j} and its slots{j}. */
+function updateShader(kind: UpdateKind, clearGradients: boolean, count: number): string {
   const { slots, uniforms, body } = updateBodies[kind];
-  const storage = ['value', 'gradient', ...slots, ...(kind === 'adam' ? ['accBeta1', 'accBeta2'] : [])];
+  const own = ['value', 'gradient', ...slots];
   const written = new Set(['value', ...slots, ...(clearGradients ? ['gradient'] : [])]);
-  // The gradient is read once, scaled (a sum of micro-batch gradients times 1/samples, rounded as tfjs' mul), and zeroed
-  // after when the caller accumulates into it.
-  const scaled = body.replace(/gradient\[i\]/g, 'gradientAt(i)');
+  const variables = Array.from({ length: count }, (_, j) => j);
+  const bindings = [
+    ...variables.flatMap((j) => own.map((name) => ({ name: `${name}${j}`, access: written.has(name) ? 'read_write' : 'read' }))),
+    ...sharedStorage(kind).map((name) => ({ name, access: 'read' })),
+  ];
+  const factors = kind === 'adam' ? variables.map((j) => `factor${j} : f32,`) : [];
+  const loops = variables.map((j) => {
+    // The gradient is read once, scaled (a sum of micro-batch gradients times 1/samples, rounded as tfjs' mul), and zeroed
+    // after when the caller accumulates into it.
+    let text = body.replace(/\bgradient\[i\]/g, `(gradient${j}[i] * p.gradientScale)`).replace(/\bp\.factor\b/g, `p.factor${j}`);
+    for (const name of ['value', ...slots]) text = text.replace(new RegExp(`\\b${name}\\[`, 'g'), `${name}${j}[`);
+    return `
+      for (var i = id.x; i < arrayLength(&gradient${j}); i += stride) {${text}${clearGradients ? `\n        gradient${j}[i] = 0.0;` : ''}
+      }`;
+  });
   return `
-    struct Uniforms { gradientScale : f32, ${uniforms.map((name) => `${name} : f32,`).join(' ')} }
-    ${storage.map((name, i) => `@group(0) @binding(${i}) var<storage, ${written.has(name) ? 'read_write' : 'read'}> ${name} : array<f32>;`).join('\n    ')}
-    @group(0) @binding(${storage.length}) var<uniform> p : Uniforms;
+    struct Uniforms { gradientScale : f32, ${uniforms.map((name) => `${name} : f32,`).join(' ')} ${factors.join(' ')} }
+    ${bindings.map(({ name, access }, i) => `@group(0) @binding(${i}) var<storage, ${access}> ${name} : array<f32>;`).join('\n    ')}
+    @group(0) @binding(${bindings.length}) var<uniform> p : Uniforms;
 
     @compute @workgroup_size(${workgroupSize})
     fn main(@builtin(global_invocation_id) id : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
-      let size = arrayLength(&gradient);
-      for (var i = id.x; i < size; i += groups.x * ${workgroupSize}u) {${scaled}${clearGradients ? '\n        gradient[i] = 0.0;' : ''}
-      }
-    }
-
-    fn gradientAt(i : u32) -> f32 {
-      return gradient[i] * p.gradientScale;
+      let stride = groups.x * ${workgroupSize}u;${loops.join('')}
     }`;
 }
 
@@ -126,10 +145,10 @@ const accumulatedBetasShader = `
     accBeta2[0] = accBeta2[0] * p.beta2;
   }`;
 
-function uniformValues(kind: UpdateKind, scalars: UpdateScalars, factor: number, gradientScale: number): Float32Array {
+function uniformValues(kind: UpdateKind, scalars: UpdateScalars, factors: number[], gradientScale: number): Float32Array {
   const { learningRate, beta1, beta2, epsilon, momentum, useNesterov, decay } = scalars;
   const values: Record<UpdateKind, number[]> = {
-    adam: [beta1, 1 - beta1, beta2, 1 - beta2, epsilon, -learningRate, factor],
+    adam: [beta1, 1 - beta1, beta2, 1 - beta2, epsilon, -learningRate, ...factors],
     sgd: [-learningRate],
     momentum: [momentum, -learningRate, useNesterov ? 1 : 0],
     rmsprop: [decay, 1 - decay, momentum, learningRate, epsilon],
@@ -148,9 +167,9 @@ export interface GradientHandling {
 }
 
 /**
- * Records the update of every variable (one dispatch each) and, for Adam, of the accumulated betas (one more) into tfjs'
- * command stream. The variables, slots and betas (and the gradients, when cleared) must not share their data with other
- * tensors.
+ * Records the update of every variable (a few to a dispatch, as the device's bindings allow) and, for Adam, of the
+ * accumulated betas (one more) into tfjs' command stream. The variables, slots and betas (and the gradients, when
+ * cleared) must not share their data with other tensors.
  */
 export function fusedUpdateWebgpu(
   kind: UpdateKind,
@@ -160,30 +179,41 @@ export function fusedUpdateWebgpu(
   { gradientScale = 1, clearGradients = false }: GradientHandling = {},
 ): void {
   const backend = webgpuInternals();
-  const pipeline = computePipeline(backend, `streamfit_${kind}_update_${clearGradients}`, updateShader(kind, clearGradients));
-  const uniforms = new Map<number, GPUBuffer>();
-  const uniformFor = (factor: number) => {
-    let buffer = uniforms.get(factor);
+  const uniforms = new Map<string, GPUBuffer>();
+  // One uniform buffer per distinct list of AdamW's per-variable factors (the other kinds have none).
+  const uniformFor = (factors: number[]) => {
+    const own = kind === 'adam' ? factors : [];
+    const key = own.join(',');
+    let buffer = uniforms.get(key);
     if (!buffer) {
-      buffer = uniformBuffer(backend, uniformValues(kind, scalars, factor, gradientScale));
-      uniforms.set(factor, buffer);
+      buffer = uniformBuffer(backend, uniformValues(kind, scalars, own, gradientScale));
+      uniforms.set(key, buffer);
     }
     return buffer;
   };
   const bind = (tensor: tf.Tensor) => ({ buffer: bufferOf(backend, tensor), size: tensor.size * 4 });
   const betas = kind === 'adam' ? accumulatedBetas : undefined;
   if (kind === 'adam' && !betas) throw new Error('the Adam update needs the accumulated betas');
+  // Variables of like sizes together: a dispatch's workgroups cover its largest.
+  const bySize = [...updates].sort((a, b) => b.value.size - a.value.size);
+  const perDispatch = variablesPerDispatch(kind, backend.device.limits.maxStorageBuffersPerShaderStage);
   try {
-    for (const { value, gradient, slots, factor } of updates) {
-      const written = [value, ...slots, ...(clearGradients ? [gradient] : [])];
-      const read = [...(clearGradients ? [] : [gradient]), ...(betas ?? [])];
-      const entries: GPUBindingResource[] = [bind(value), bind(gradient), ...slots.map(bind), ...(betas ?? []).map(bind)];
-      entries.push({ buffer: uniformFor(factor) });
-      const workgroups = Math.max(1, Math.min(Math.ceil(value.size / workgroupSize), 65535));
+    for (let start = 0; start < bySize.length; start += perDispatch) {
+      const chunk = bySize.slice(start, start + perDispatch);
+      const pipeline = computePipeline(
+        backend,
+        `streamfit_${kind}_update_${clearGradients}_${chunk.length}`,
+        updateShader(kind, clearGradients, chunk.length),
+      );
+      const written = chunk.flatMap(({ value, gradient, slots }) => [value, ...slots, ...(clearGradients ? [gradient] : [])]);
+      const read = [...(clearGradients ? [] : chunk.map(({ gradient }) => gradient)), ...(betas ?? [])];
+      const entries: GPUBindingResource[] = chunk.flatMap(({ value, gradient, slots }) => [value, gradient, ...slots].map(bind));
+      entries.push(...(betas ?? []).map(bind), { buffer: uniformFor(chunk.map(({ factor }) => factor)) });
+      const workgroups = Math.max(1, Math.min(Math.ceil(chunk[0].value.size / workgroupSize), 65535));
       dispatch(backend, `Streamfit_${kind}_update`, pipeline, entries, [workgroups, 1, 1], [...written, ...read]);
       for (const tensor of written) writtenInPlace(backend, tensor);
     }
-    if (betas) updateAccumulatedBetas(backend, betas, uniformFor(1));
+    if (betas) updateAccumulatedBetas(backend, betas, uniformFor([]));
   } finally {
     releaseAfterSubmit(backend, [...uniforms.values()]);
   }
