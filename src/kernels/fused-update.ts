@@ -3,7 +3,7 @@
 // creates them, so getWeights / setWeights (checkpoints) and dispose see the same state as after applyGradients. New values
 // go to new tensors that the variables are assigned, as tfjs does: tfjs-wasm caches XNNPACK operators, with the weights
 // packed into them, by tensor, so a convolution's filter must never change in place. On webgpu the same slots and
-// formulas run as one WGSL dispatch per variable, in place (src/kernels/webgpu/fused-update.ts).
+// formulas run in WGSL, in place, a few variables a dispatch (src/kernels/webgpu/fused-update.ts).
 
 import * as tf from '@tensorflow/tfjs';
 import { addressOf, compiledKernels, makeOutput, withScratch } from './compiled-kernels.ts';

@@ -211,7 +211,7 @@ function estimateLeanStep(
     ...backward,
     // The update runs after the backward pass has freed its activations: the step peaks at the higher of the two.
     // On wasm the update is one fused call (src/kernels/fused-update.ts) without tfjs' per-variable temporaries; on webgpu
-    // one in-place dispatch per variable that also reads the accumulators unscaled.
+    // in-place dispatches that also read the accumulators unscaled.
     update: Math.max(0, Math.round(updateTransientOnBackend(optimizer) * profile.trainableBytes) - backwardBytes),
   };
   const predictedPeakBytes = Object.values(breakdown).reduce((sum, bytes) => sum + bytes, 0);

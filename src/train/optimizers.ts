@@ -20,7 +20,7 @@ export interface TrainingOptimizer {
   apply(gradients: tf.NamedTensorMap, variables: tf.Variable[]): void;
   /**
    * Applies the mean gradients `sums[i] · scale` to `variables[i]` and zeroes the sums: the trainer's accumulators. On webgpu
-   * the scaling and zeroing happen inside the update's one dispatch per variable.
+   * the scaling and zeroing happen inside the update's dispatches.
    */
   applyAccumulated(sums: tf.Variable[], scale: number, variables: tf.Variable[]): void;
 }
@@ -32,7 +32,7 @@ export function createOptimizer(config: OptimizerConfig): TrainingOptimizer {
   const decayNow = () =>
     weightDecay > 0 ? { factor: 1 - rate * weightDecay, appliesTo: (name: string) => /kernel/.test(name) } : undefined;
   const apply = (gradients: tf.NamedTensorMap, variables: tf.Variable[]) => {
-    // On wasm and webgpu: one compiled call or one dispatch per variable for the update and the decay, with tfjs' formulas.
+    // On wasm and webgpu: one compiled call, or a few variables a dispatch, for the update and the decay, with tfjs' formulas.
     if (fusedUpdate(optimizer, gradients, decayNow())) return;
     optimizer.applyGradients(gradients);
     if (weightDecay > 0) {

@@ -560,7 +560,7 @@ export class Trainer {
     const { l1 = 0, l2 = 0 } = this.options;
     this.training.setLearningRate(learningRate);
     const scale = 1 / this.samplesInWindow;
-    // Without a penalty the optimizer scales and zeroes the accumulators itself (on webgpu inside its one dispatch per variable).
+    // Without a penalty the optimizer scales and zeroes the accumulators itself (on webgpu inside its dispatches).
     if (!l1 && !l2) {
       this.training.applyAccumulated(this.accumulators, scale, this.variables);
       for (const accumulator of this.accumulators) this.zeroAccumulators.add(accumulator);
