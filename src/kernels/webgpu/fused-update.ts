@@ -1,6 +1,6 @@
 // The optimizer update on webgpu: WGSL that reads each gradient and writes its variable and slots in place, as many
-// variables a dispatch as the storage bindings hold, with tfjs 4.22's formulas in its float32 operation order (the wasm kernel's, src/kernels/assembly/
-// optimizers.ts), instead of tfjs' 10–14 kernels and 4–6 uploaded scalars per variable. In place is safe here, unlike on
+// variables a dispatch as the storage bindings hold, with tfjs 4.22's formulas in its float32 operation order (the wasm
+// kernel's, src/kernels/assembly/optimizers.ts), instead of tfjs' 10–14 kernels and 4–6 uploaded scalars per variable. In place is safe here, unlike on
 // wasm: tfjs' webgpu backend keeps no state derived from a tensor's data (no packed weights), the queue runs dispatches in
 // order, and a variable that shares its buffer with another tensor gets a copy first (src/kernels/fused-update.ts).
 /// <reference types="@webgpu/types" />
