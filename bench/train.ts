@@ -245,12 +245,13 @@ export interface IndependentResult {
  * The ceiling of data parallelism on this machine: `options.workers` copies of this benchmark, each timing one worker's
  * micro-batch in a process of its own, started together. Nothing is summed, updated or shared between them, so what they
  * lose against one process alone is the machine's (shared caches, memory bandwidth, the kernel's scheduling), not the
- * workers'. `entry` is the CLI (bin/streamfit.js, or the bundle a GPU box runs).
+ * workers'. `entry` is the CLI (bin/streamfit.js, or the bundle a GPU box runs). A process that fails makes the result
+ * `unavailable`, with its last line of error, and leaves the rest of the benchmark's figures standing.
  */
 export async function benchIndependentProcesses(
   options: TrainBenchOptions & { backend: string },
   entry: string,
-): Promise<IndependentResult> {
+): Promise<IndependentResult | { processes: number; microBatch: number; unavailable: string }> {
   const processes = options.workers ?? 1;
   const microBatch = options.batchSize / processes;
   const args = [
@@ -261,12 +262,27 @@ export async function benchIndependentProcesses(
     ...['--backward', options.backward ?? 'lean', ...(options.recompute ? ['--recompute'] : []), '--json'],
   ];
   const before = loadavg();
-  const runs = await Promise.all(
+  const runs = await Promise.allSettled(
     Array.from({ length: processes }, () =>
       promisify(execFile)(process.execPath, [...process.execArgv, ...args], { encoding: 'utf8', maxBuffer: 2 ** 24 }),
     ),
   );
-  const msPerStep = runs.map(({ stdout }) => (JSON.parse(stdout.trim().split('\n').pop()!) as TrainBenchResult).msPerStep);
+  const failed = runs.find((run) => run.status === 'rejected');
+  if (failed) {
+    const error = failed.reason as Error & { stderr?: string };
+    // Its error line (streamfit's own, or an uncaught one's), not the stack or Node's version line after it.
+    const lines = String(error.stderr ?? '')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !/^Node\.js v/.test(line));
+    const reason = lines.find((line) => /^(\w*Error( \[\w+\])?|streamfit):/.test(line)) ?? lines.at(-1) ?? error.message.split('\n')[0];
+    return { processes, microBatch, unavailable: `a side-by-side process failed: ${reason}` };
+  }
+  const msPerStep = runs.map(
+    (run) =>
+      (JSON.parse((run as PromiseFulfilledResult<{ stdout: string }>).value.stdout.trim().split('\n').pop()!) as TrainBenchResult)
+        .msPerStep,
+  );
   return {
     processes,
     microBatch,

@@ -66,14 +66,17 @@ export async function benchCommand(argv: string[]): Promise<void> {
       // After the workers' steps, not during them: the processes take every core the workers had.
       const independent = await benchIndependentProcesses({ ...options, backend: result.backend as string }, process.argv[1]);
       result.independent = independent;
-      let ceiling = '';
-      if (one) {
-        result.ceilingSpeedupOverOneWorker = Number((one.msPerStep / independent.slowestMsPerStep).toFixed(2));
-        ceiling = ` → at most ${result.ceilingSpeedupOverOneWorker}× over 1 worker on this machine`;
+      if ('unavailable' in independent) lines.push(`--ceiling: ${independent.unavailable}`);
+      else {
+        let ceiling = '';
+        if (one) {
+          result.ceilingSpeedupOverOneWorker = Number((one.msPerStep / independent.slowestMsPerStep).toFixed(2));
+          ceiling = ` → at most ${result.ceilingSpeedupOverOneWorker}× over 1 worker on this machine`;
+        }
+        lines.push(
+          `${independent.processes} processes of micro-batch ${independent.microBatch} side by side: ${independent.msPerStep.join(', ')} ms a step${ceiling}`,
+        );
       }
-      lines.push(
-        `${independent.processes} processes of micro-batch ${independent.microBatch} side by side: ${independent.msPerStep.join(', ')} ms a step${ceiling}`,
-      );
     }
     if (values.baseline) {
       // The baseline runs in a child process, with its own (often fewer) steps: the cpu backend takes minutes a step.

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { benchIndependentProcesses } from '../bench/train.ts';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { configFromFlags } from '../src/config/config-flags.ts';
 import { defaultTrainConfig, validateTrainConfig } from '../src/config/train-config.ts';
@@ -395,4 +396,9 @@ test('bench train --ceiling times as many processes as workers, each on one micr
   const alone = await streamfit([...args, '--ceiling']);
   assert.equal(alone.code, 1);
   assert.match(alone.stderr, /--ceiling.*--workers N/);
+  // A process that fails leaves the other figures standing and says why.
+  const options = { backend: 'wasm', model: 'efficientnet-b0', imageSize: 32, batchSize: 4, steps: 1, workers: 2 };
+  const failed = await benchIndependentProcesses(options, join(tempFolder('ceiling'), 'missing-cli.js'));
+  assert.ok('unavailable' in failed, JSON.stringify(failed));
+  assert.match(failed.unavailable, /a side-by-side process failed: .*missing-cli\.js/);
 });
