@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { backendNames, selectBackend } from '../src/backend/ladder.ts';
+import { vulkanDriverListed } from '../src/backend/webgpu-adapter.ts';
 
 const cli = fileURLToPath(new URL('../bin/streamfit.js', import.meta.url));
 
@@ -47,7 +48,7 @@ test('the webgpu device gets the adapter’s own buffer limits, and the ladder s
   await selectBackend('cpu');
 });
 
-test('the automatic ladder never opens OpenGL ES: no Dawn warnings on a machine whose only adapter is a software one', async () => {
+test('the automatic ladder opens neither OpenGL ES nor a Vulkan without a driver: no Dawn warnings where only a software adapter is', async () => {
   const script = "import('./src/backend/ladder.ts').then(async (m) => console.log((await m.selectBackend()).name))";
   const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', script], {
     encoding: 'utf8',
@@ -58,7 +59,26 @@ test('the automatic ladder never opens OpenGL ES: no Dawn warnings on a machine 
   if (webgpu.adapter?.api === 'opengles') {
     assert.notEqual(stdout.trim(), 'webgpu');
     assert.doesNotMatch(stderr, /Warning: .*artificially reduced/, stderr);
+    // Nor Vulkan, where the loader has no driver to load (`make train` began with three lines of Dawn's warnings).
+    if (!vulkanDriverListed()) assert.doesNotMatch(stderr, /vkCreateInstance/, stderr);
   } else {
     assert.equal(stdout.trim() === 'webgpu', Boolean(webgpu.automatic), `${stdout}\n${stderr}`);
   }
+});
+
+test('a Vulkan driver is listed where the loader looks: the files its variables name, else vulkan/icd.d in the XDG folders', () => {
+  const files = new Set(['/opt/nvidia_icd.json', '/usr/share/vulkan/icd.d', '/home/u/.local/share/vulkan/icd.d', '/x/vulkan/icd.d']);
+  const folders: Record<string, string[]> = {
+    '/usr/share/vulkan/icd.d': ['lvp_icd.x86_64.json'],
+    '/home/u/.local/share/vulkan/icd.d': ['README'],
+    '/x/vulkan/icd.d': [],
+  };
+  const exists = (path: string) => files.has(path);
+  const list = (path: string) => folders[path] ?? [];
+  const listed = (env: NodeJS.ProcessEnv) => vulkanDriverListed(env, exists as never, list as never);
+  assert.equal(listed({ HOME: '/home/u' }), true, "Debian's default data folder holds a manifest");
+  assert.equal(listed({ HOME: '/home/u', XDG_DATA_DIRS: '/x' }), false, 'a README and an empty folder are no driver');
+  assert.equal(listed({ HOME: '/home/u', XDG_DATA_DIRS: '/x', VK_DRIVER_FILES: '/opt/nvidia_icd.json' }), true);
+  assert.equal(listed({ HOME: '/home/u', XDG_DATA_DIRS: '/x', VK_ICD_FILENAMES: '/missing.json:/opt/nvidia_icd.json' }), true);
+  assert.equal(listed({ HOME: '/home/u', XDG_DATA_DIRS: '/x', VK_ADD_DRIVER_FILES: '/missing.json' }), false);
 });

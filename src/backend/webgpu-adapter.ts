@@ -1,7 +1,7 @@
 // Finds a WebGPU adapter through Dawn's Node bindings (the optional `webgpu` package) and describes it: vendor, kind, limits.
 /// <reference types="@webgpu/types" />
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -68,15 +68,17 @@ export async function findAdapter({ openGl }: { openGl: boolean }): Promise<Foun
   const { create, globals } = await loadDawn();
   Object.assign(globalThis, globals);
   const reasons: string[] = [];
-  // Without the Vulkan loader Dawn only prints a warning and finds nothing: skip it, and say so.
-  if (process.platform !== 'linux' || vulkanLoaderPresent()) {
+  // Without the Vulkan loader, or with no driver for it to load, Dawn only prints warnings and finds nothing: skip it,
+  // and say so.
+  const noDriver = "Vulkan: no driver (a GPU driver's ICD, or Mesa's lavapipe ≥ 25)";
+  if (process.platform === 'linux' && !vulkanLoaderPresent()) reasons.push('Vulkan: libvulkan.so.1 not found (Debian: libvulkan1)');
+  else if (process.platform === 'linux' && !vulkanDriverListed()) reasons.push(`${noDriver}: no ICD file where the loader looks`);
+  else {
     const gpu = create([]);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (adapter)
       return { adapter, gpu, globals, description: describeAdapter(adapter, process.platform === 'linux' ? 'vulkan' : 'default') };
-    reasons.push("Vulkan: no driver (a GPU driver's ICD, or Mesa's lavapipe ≥ 25)");
-  } else {
-    reasons.push('Vulkan: libvulkan.so.1 not found (Debian: libvulkan1)');
+    reasons.push(noDriver);
   }
   if (process.platform === 'linux' && !openGl) reasons.push('OpenGL ES: tried only when asked for with --backend webgpu');
   if (process.platform === 'linux' && openGl) {
@@ -103,6 +105,30 @@ export function vulkanLoaderPresent(): boolean {
       existsSync(join(directory, name)),
     );
   }
+}
+
+/**
+ * Whether a Vulkan driver manifest (ICD file) is where the Linux loader looks for one: the files or folders its
+ * environment variables name, else vulkan/icd.d under XDG_CONFIG_DIRS, /etc, XDG_DATA_HOME and XDG_DATA_DIRS.
+ */
+export function vulkanDriverListed(env: NodeJS.ProcessEnv = process.env, exists = existsSync, list = readdirSync): boolean {
+  const named = [env.VK_DRIVER_FILES, env.VK_ICD_FILENAMES, env.VK_ADD_DRIVER_FILES].flatMap((value) => value?.split(':') ?? []);
+  if (named.some((path) => path && exists(path))) return true;
+  const home = env.HOME ?? '';
+  const folders = [
+    ...(env.XDG_CONFIG_DIRS || '/etc/xdg').split(':'),
+    '/etc',
+    env.XDG_DATA_HOME || join(home, '.local/share'),
+    ...(env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':'),
+  ];
+  return folders.some((folder) => {
+    const icd = join(folder, 'vulkan/icd.d');
+    try {
+      return exists(icd) && list(icd).some((file) => String(file).endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
 }
 
 export function describeAdapter(adapter: GPUAdapter, api: AdapterDescription['api']): AdapterDescription {
