@@ -1,8 +1,9 @@
 // The optimizer update on webgpu: WGSL that reads each gradient and writes its variable and slots in place, as many
 // variables a dispatch as the storage bindings hold, with tfjs 4.22's formulas in its float32 operation order (the wasm
-// kernel's, src/kernels/assembly/optimizers.ts), instead of tfjs' 10–14 kernels and 4–6 uploaded scalars per variable. In place is safe here, unlike on
-// wasm: tfjs' webgpu backend keeps no state derived from a tensor's data (no packed weights), the queue runs dispatches in
-// order, and a variable that shares its buffer with another tensor gets a copy first (src/kernels/fused-update.ts).
+// kernel's, src/kernels/assembly/optimizers.ts), instead of tfjs' 10–14 kernels and 4–6 uploaded scalars per variable.
+// In place is safe here, unlike on wasm: tfjs' webgpu backend keeps no state derived from a tensor's data (no packed
+// weights), the queue runs dispatches in order, and a variable that shares its buffer with another tensor gets a copy
+// first (src/kernels/fused-update.ts).
 /// <reference types="@webgpu/types" />
 
 import type * as tf from '@tensorflow/tfjs';
@@ -100,6 +101,9 @@ export function variablesPerDispatch(kind: UpdateKind, maxStorageBuffers: number
   const perVariable = 2 + updateBodies[kind].slots.length;
   return Math.max(1, Math.min(8, Math.floor((maxStorageBuffers - sharedStorage(kind).length) / perVariable)));
 }
+
+/** The update shaders' texts by pipeline name, built once. */
+const shaders = new Map<string, string>();
 
 /** The update of `count` variables in one shader: variable j's buffers are value{j}, gradient{j} and its slots{j}. */
 function updateShader(kind: UpdateKind, clearGradients: boolean, count: number): string {
@@ -200,11 +204,9 @@ export function fusedUpdateWebgpu(
   try {
     for (let start = 0; start < bySize.length; start += perDispatch) {
       const chunk = bySize.slice(start, start + perDispatch);
-      const pipeline = computePipeline(
-        backend,
-        `streamfit_${kind}_update_${clearGradients}_${chunk.length}`,
-        updateShader(kind, clearGradients, chunk.length),
-      );
+      const name = `streamfit_${kind}_update_${clearGradients}_${chunk.length}`;
+      if (!shaders.has(name)) shaders.set(name, updateShader(kind, clearGradients, chunk.length));
+      const pipeline = computePipeline(backend, name, shaders.get(name)!);
       const written = chunk.flatMap(({ value, gradient, slots }) => [value, ...slots, ...(clearGradients ? [gradient] : [])]);
       const read = [...(clearGradients ? [] : chunk.map(({ gradient }) => gradient)), ...(betas ?? [])];
       const entries: GPUBindingResource[] = chunk.flatMap(({ value, gradient, slots }) => [value, gradient, ...slots].map(bind));
