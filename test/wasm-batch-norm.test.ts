@@ -6,9 +6,9 @@ import { batchNormBackwardWasm } from '../src/kernels/batch-norm-backward.ts';
 import { channelMomentsWasm } from '../src/kernels/channel-moments.ts';
 import { fusesOnWasm } from '../src/kernels/fuses-on-wasm.ts';
 import { batchNormalizationRule } from '../src/memory/lean-backward/rules/batch-normalization.ts';
-import { type BatchNormalizationFields, FineTuneBatchNormalization, updateMovingStatistics } from '../src/models/layers.ts';
+import { type BatchNormalizationFields, FineTuneBatchNormalization } from '../src/models/layers.ts';
 import { batchNormWithBatchStatistics } from '../src/models/lean-gradients.ts';
-import { batchNormReference, randomArray } from './helpers/batch-norm-reference.ts';
+import { batchNormReference, randomArray, updateMovingStatisticsThrice } from './helpers/batch-norm-reference.ts';
 
 /** Every value within `tolerance` of the largest expected magnitude (or of `floor`, where the expected values cancel out). */
 function assertClose(actual: Float32Array, expected: Float32Array, label: string, tolerance = 1e-5, floor = 0): void {
@@ -148,24 +148,10 @@ test("the moving statistics update on wasm (one call, in place) is tfjs' formula
         }),
       );
       await selectBackend('wasm');
-      const initial = tf.tensor1d(arrays[0]);
-      // The moving mean shares the data of `initial`, as after setWeights.
-      const [movingMean, movingVariance] = [initial.variable(false), tf.variable(tf.tensor1d(arrays[1]), false)];
-      const layerVariable = (variable: tf.Variable) => ({ read: () => variable, write: (value: tf.Tensor) => variable.assign(value) });
-      const fields = {
-        momentum,
-        epsilon: 1e-3,
-        movingMean: layerVariable(movingMean),
-        movingVariance: layerVariable(movingVariance),
-      } as unknown as BatchNormalizationFields;
-      const [mean, variance] = [tf.tensor1d(arrays[2]), tf.tensor1d(arrays[3])];
-      const tensorsBefore = tf.memory().numTensors;
-      for (let step = 0; step < 3; step++) updateMovingStatistics(fields, mean, variance);
-      assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensor made or lost');
-      assert.deepEqual(movingMean.dataSync(), expected[0], `moving mean, ${channels} channels, momentum ${momentum}`);
-      assert.deepEqual(movingVariance.dataSync(), expected[1], `moving variance, ${channels} channels, momentum ${momentum}`);
-      assert.deepEqual(initial.dataSync(), arrays[0], 'the tensor that shared the moving mean is unchanged');
-      tf.dispose([initial, movingMean, movingVariance, mean, variance]);
+      const updated = await updateMovingStatisticsThrice(arrays, momentum);
+      assert.deepEqual(updated.movingMean, expected[0], `moving mean, ${channels} channels, momentum ${momentum}`);
+      assert.deepEqual(updated.movingVariance, expected[1], `moving variance, ${channels} channels, momentum ${momentum}`);
+      assert.deepEqual(updated.shared, arrays[0], 'the tensor that shared the moving mean is unchanged');
     }
   }
 });

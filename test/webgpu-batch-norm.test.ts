@@ -4,8 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { batchNormBackwardWebgpu } from '../src/kernels/webgpu/batch-norm-backward.ts';
 import { channelVarianceWebgpu } from '../src/kernels/webgpu/channel-sum.ts';
-import { type BatchNormalizationFields, updateMovingStatistics } from '../src/models/layers.ts';
-import { batchNormReference, randomArray } from './helpers/batch-norm-reference.ts';
+import { batchNormReference, randomArray, updateMovingStatisticsThrice } from './helpers/batch-norm-reference.ts';
 
 function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
   let scale = 0;
@@ -62,23 +61,9 @@ test('the moving statistics update on webgpu (one dispatch, in place) equals the
   const results: Float32Array[][] = [];
   for (const backend of ['cpu', 'webgpu'] as const) {
     await selectBackend(backend);
-    const initial = tf.tensor1d(arrays[0]);
-    // The moving mean shares the data of `initial`, as after setWeights.
-    const [movingMean, movingVariance] = [initial.variable(false), tf.variable(tf.tensor1d(arrays[1]), false)];
-    const layerVariable = (variable: tf.Variable) => ({ read: () => variable, write: (value: tf.Tensor) => variable.assign(value) });
-    const fields = {
-      momentum: 0.9,
-      epsilon: 1e-3,
-      movingMean: layerVariable(movingMean),
-      movingVariance: layerVariable(movingVariance),
-    } as unknown as BatchNormalizationFields;
-    const [mean, variance] = [tf.tensor1d(arrays[2]), tf.tensor1d(arrays[3])];
-    const tensorsBefore = tf.memory().numTensors;
-    for (let step = 0; step < 3; step++) updateMovingStatistics(fields, mean, variance);
-    assert.equal(tf.memory().numTensors, tensorsBefore, `${backend}: no tensor made or lost`);
-    results.push([(await movingMean.data()) as Float32Array, (await movingVariance.data()) as Float32Array]);
-    assert.deepEqual(await initial.data(), arrays[0], `${backend}: the tensor that shared the moving mean is unchanged`);
-    tf.dispose([initial, movingMean, movingVariance, mean, variance]);
+    const updated = await updateMovingStatisticsThrice(arrays, 0.9);
+    results.push([updated.movingMean, updated.movingVariance]);
+    assert.deepEqual(updated.shared, arrays[0], `${backend}: the tensor that shared the moving mean is unchanged`);
   }
   assertClose(results[1][0], results[0][0], 'moving mean');
   assertClose(results[1][1], results[0][1], 'moving variance');
