@@ -8,7 +8,7 @@ import { fusesOnWasm } from '../src/kernels/fuses-on-wasm.ts';
 import { batchNormalizationRule } from '../src/memory/lean-backward/rules/batch-normalization.ts';
 import { type BatchNormalizationFields, FineTuneBatchNormalization } from '../src/models/layers.ts';
 import { batchNormWithBatchStatistics } from '../src/models/lean-gradients.ts';
-import { batchNormReference, randomArray, updateMovingStatisticsThrice } from './helpers/batch-norm-reference.ts';
+import { batchNormInputs, batchNormReference, randomArray, updateMovingStatisticsThrice } from './helpers/batch-norm-reference.ts';
 
 /** Every value within `tolerance` of the largest expected magnitude (or of `floor`, where the expected values cancel out). */
 function assertClose(actual: Float32Array, expected: Float32Array, label: string, tolerance = 1e-5, floor = 0): void {
@@ -62,13 +62,7 @@ test("BatchNorm's backward pass on wasm equals autodiff on cpu to 1e-5, with and
   const epsilon = 1e-3;
   for (const shape of shapes) {
     const channels = shape[shape.length - 1];
-    const size = tf.util.sizeFromShape(shape);
-    const data = {
-      x: randomArray(size, `x ${shape}`, 0.5),
-      dy: randomArray(size, `dy ${shape}`),
-      gamma: randomArray(channels, `gamma ${shape}`, 1),
-      beta: randomArray(channels, `beta ${shape}`),
-    };
+    const data = batchNormInputs(shape);
     const ones = new Float32Array(channels).fill(1);
     await selectBackend('cpu');
     const expected = new Map<string, Float32Array[]>();

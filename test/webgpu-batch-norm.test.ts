@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { batchNormBackwardWebgpu } from '../src/kernels/webgpu/batch-norm-backward.ts';
 import { channelVarianceWebgpu } from '../src/kernels/webgpu/channel-sum.ts';
-import { batchNormReference, randomArray, updateMovingStatisticsThrice } from './helpers/batch-norm-reference.ts';
+import { batchNormInputs, batchNormReference, randomArray, updateMovingStatisticsThrice } from './helpers/batch-norm-reference.ts';
 
 function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
   let scale = 0;
@@ -19,14 +19,7 @@ for (const shape of [
   [3, 4, 4, 1],
 ]) {
   test(`BatchNorm's backward pass on webgpu equals autodiff on cpu to 1e-4 for [${shape}]`, async () => {
-    const channels = shape[3];
-    const size = tf.util.sizeFromShape(shape);
-    const data = {
-      x: randomArray(size, `x ${shape}`, 0.5),
-      dy: randomArray(size, `dy ${shape}`),
-      gamma: randomArray(channels, `gamma ${shape}`, 1),
-      beta: randomArray(channels, `beta ${shape}`),
-    };
+    const data = batchNormInputs(shape);
     const epsilon = 1e-3;
     await selectBackend('cpu');
     const make = () => ({

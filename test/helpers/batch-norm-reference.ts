@@ -12,6 +12,18 @@ export function randomArray(length: number, seed: string, shift = 0): Float32Arr
   return Float32Array.from({ length }, () => random() * 2 - 1 + shift);
 }
 
+/** Seeded x, dy, γ and β for a BatchNorm layer over the last axis of `shape`. */
+export function batchNormInputs(shape: number[]): Record<'x' | 'dy' | 'gamma' | 'beta', Float32Array> {
+  const channels = shape[shape.length - 1];
+  const size = tf.util.sizeFromShape(shape);
+  return {
+    x: randomArray(size, `x ${shape}`, 0.5),
+    dy: randomArray(size, `dy ${shape}`),
+    gamma: randomArray(channels, `gamma ${shape}`, 1),
+    beta: randomArray(channels, `beta ${shape}`),
+  };
+}
+
 /** dx, dγ, dβ of training-mode BatchNorm by tfjs autodiff of the plain formula (run it on the cpu backend). */
 export function batchNormReference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, epsilon: number): Float32Array[] {
   const axes = x.shape.slice(0, -1).map((_, axis) => axis);
