@@ -2,30 +2,44 @@
 // time it takes, counted over warm steps through streamfit's Trainer; the programs that dominate the count are listed.
 // With --profile, one more step runs under tf.profile: where the adapter has timestamp queries, every kernel's GPU time
 // (each then gets its own pass and submit, so the step is slower than the counted ones); their sum is the step's GPU time
-// with no host time in it, which says how much of msPerStep is the host's.
+// with no host time in it, which says how much of msPerStep is the host's. Then the same steps again with tfjs' own
+// recordAndSubmit in place of streamfit's cached one (src/backend/webgpu-cached-record.ts): the baseline, in the same run.
+// With --host-only, both timings are taken again with queue.submit a no-op: the host's own time a step (JavaScript,
+// tfjs, Dawn's encoding), which a machine without a GPU can measure; the steps compute nothing then.
 
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { recordCacheCounts, recordCaching } from '../src/backend/webgpu-cached-record.ts';
 import { countDispatches } from '../src/backend/webgpu-dispatch-count.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { Trainer } from '../src/train/trainer.ts';
 import { syntheticBatch } from './train.ts';
 
 const profile = process.argv.includes('--profile');
-const [model = 'efficientnet-b0', size = '64', batchSize = '4', steps = '2'] = process.argv.slice(2).filter((a) => a !== '--profile');
+const hostOnly = process.argv.includes('--host-only');
+const [model = 'efficientnet-b0', size = '64', batchSize = '4', steps = '2'] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 await selectBackend('webgpu');
 const { model: network } = await createModel(model, { classes: 10, imageSize: Number(size), freeze: 'none' });
 const trainer = new Trainer({ model: network, optimizer: { name: 'adam', lr: 1e-3 }, accumulate: 1 });
 const batch = syntheticBatch(Number(batchSize), Number(size), 10);
-await trainer.step(batch);
-await trainer.step(batch);
+// Warm: pipelines compiled, the pool full, and the record cache's bind groups found again (B0 takes about 14 steps to
+// bind the same buffers at every dispatch).
+for (let step = 0; step < 16; step++) await trainer.step(batch);
+const cache = recordCacheCounts(tf.backend())!;
+const cacheBefore = { ...cache };
 const start = performance.now();
 const cpu = process.cpuUsage();
 const { counts } = await countDispatches(async () => {
   for (let step = 0; step < Number(steps); step++) await trainer.step(batch);
 });
 const used = process.cpuUsage(cpu);
+const msPerStep = (performance.now() - start) / Number(steps);
+const cacheUse = Object.fromEntries(Object.entries(cache).map(([name, value]) => [name, value - cacheBefore[name as keyof typeof cache]]));
 const gpuTime = profile ? await profileStep() : {};
+const baseline = await tfjsRecording();
+const hostTime = hostOnly
+  ? await withoutSubmits(async () => ({ cached: await timeSteps(), tfjsRecording: await tfjsRecording() }))
+  : undefined;
 const per = (value: number) => Number((value / Number(steps)).toFixed(1));
 process.stdout.write(
   `${JSON.stringify({
@@ -33,8 +47,14 @@ process.stdout.write(
     imageSize: Number(size),
     batchSize: Number(batchSize),
     steps: Number(steps),
-    msPerStep: per(performance.now() - start),
+    msPerStep: Number(msPerStep.toFixed(1)),
     cpuMsPerStep: per((used.user + used.system) / 1000),
+    tfjsRecording: baseline,
+    speedupOverTfjsRecording: Number((baseline.msPerStep / msPerStep).toFixed(2)),
+    ...(hostTime
+      ? { hostOnly: { ...hostTime, speedup: Number((hostTime.tfjsRecording.msPerStep / hostTime.cached.msPerStep).toFixed(2)) } }
+      : {}),
+    recordCachePerStep: Object.fromEntries(Object.entries(cacheUse).map(([name, value]) => [name, per(value)])),
     dispatchesPerStep: per(counts.dispatches),
     submitsPerStep: per(counts.submits),
     computePassesPerStep: per(counts.computePasses),
@@ -47,6 +67,43 @@ process.stdout.write(
 );
 trainer.dispose();
 network.dispose();
+
+/** The step with every dispatch recorded by tfjs' own recordAndSubmit: a fresh uniform buffer and bind group each. */
+async function tfjsRecording() {
+  recordCaching.enabled = false;
+  try {
+    return await timeSteps();
+  } finally {
+    recordCaching.enabled = true;
+  }
+}
+
+/** Wall and CPU milliseconds a step, after one more warm step. */
+async function timeSteps() {
+  await trainer.step(batch);
+  const begin = performance.now();
+  const cpuBegin = process.cpuUsage();
+  for (let step = 0; step < Number(steps); step++) await trainer.step(batch);
+  const cpuUsed = process.cpuUsage(cpuBegin);
+  return {
+    msPerStep: Number(((performance.now() - begin) / Number(steps)).toFixed(1)),
+    cpuMsPerStep: Number(((cpuUsed.user + cpuUsed.system) / 1000 / Number(steps)).toFixed(1)),
+  };
+}
+
+/** `body` with queue.submit a no-op: the commands are encoded and dropped, so only the host's work is timed. */
+async function withoutSubmits<T>(body: () => Promise<T>): Promise<T> {
+  const queue = (tf.backend() as unknown as { queue: GPUQueue }).queue;
+  const own = Object.hasOwn(queue, 'submit');
+  const submit = queue.submit;
+  queue.submit = () => undefined;
+  try {
+    return await body();
+  } finally {
+    if (own) queue.submit = submit;
+    else delete (queue as Partial<GPUQueue>).submit;
+  }
+}
 
 /**
  * GPU milliseconds of one step by tfjs kernel (tf.profile, timestamp queries): the total and the 15 largest. Only

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { batchNormBackwardWebgpu } from '../src/kernels/webgpu/batch-norm-backward.ts';
-import { channelVarianceWebgpu } from '../src/kernels/webgpu/channel-sum.ts';
+import { channelMomentsWebgpu } from '../src/kernels/webgpu/channel-moments.ts';
 import { batchNormInputs, batchNormReference, randomArray, updateMovingStatisticsThrice } from './helpers/batch-norm-reference.ts';
 
 function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
@@ -62,21 +62,27 @@ test('the moving statistics update on webgpu (one dispatch, in place) equals the
   assertClose(results[1][1], results[0][1], 'moving variance');
 });
 
-for (const shape of [
-  [2, 5, 7, 70],
-  [1, 48, 48, 3],
-]) {
-  test(`the batch variance on webgpu (one split reduction of (x − mean)²) equals tf.moments on cpu to 1e-4 for [${shape}]`, async () => {
-    const values = randomArray(tf.util.sizeFromShape(shape), `variance ${shape}`, 3);
-    const results: Float32Array[] = [];
+// Channels over one workgroup's 64; a single split; 100 splits of 65 rows with the last one empty (37·173 = 6,401 rows);
+// values far from zero, where a single pass of Σx and Σx² would lose the variance.
+for (const [shape, shift] of [
+  [[2, 5, 7, 70], 0],
+  [[1, 48, 48, 3], 0],
+  [[1, 37, 173, 3], 0],
+  [[4, 16, 16, 5], 1000],
+] as const) {
+  test(`the batch mean and variance on webgpu (Welford's update, merged over splits) equal tf.moments on cpu to 1e-4 for [${shape}] around ${shift}`, async () => {
+    const values = randomArray(tf.util.sizeFromShape([...shape]), `moments ${shape}`, shift);
+    const results: Float32Array[][] = [];
     for (const backend of ['cpu', 'webgpu'] as const) {
       await selectBackend(backend);
-      const x = tf.tensor(values, shape);
-      const mean = tf.mean(x, [0, 1, 2]);
-      const variance = backend === 'cpu' ? tf.moments(x, [0, 1, 2]).variance : channelVarianceWebgpu(x, mean);
-      results.push((await variance.data()) as Float32Array);
+      const x = tf.tensor(values, [...shape]);
+      const before = tf.memory().numTensors;
+      const { mean, variance } = backend === 'cpu' ? tf.moments(x, [0, 1, 2]) : channelMomentsWebgpu(x);
+      assert.equal(tf.memory().numTensors, before + 2, 'only the two moments are left');
+      results.push([(await mean.data()) as Float32Array, (await variance.data()) as Float32Array]);
       tf.dispose([x, mean, variance]);
     }
-    assertClose(results[1], results[0], 'variance');
+    assertClose(results[1][0], results[0][0], 'mean');
+    assertClose(results[1][1], results[0][1], 'variance');
   });
 }

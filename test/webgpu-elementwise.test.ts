@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import type { Batch } from '../src/data/samples.ts';
 import { batchNormAffineWebgpu, sigmoidGradientWebgpu, swishGradientWebgpu, swishWebgpu } from '../src/kernels/webgpu/elementwise.ts';
 import { seededRandom } from '../src/math/random.ts';
+import { batchTensors } from '../src/train/batch-tensor.ts';
 
 function randomArray(length: number, seed: string, scale = 4, shift = 0): Float32Array {
   const random = seededRandom(seed);
@@ -70,3 +72,37 @@ for (const shape of [[2, 9, 9, 37], [1]]) {
     assertClose(actual, expected, 'batch norm');
   });
 }
+
+test('a uint8 batch goes up as bytes and widens on the GPU to the values the host conversion gives', async () => {
+  await selectBackend('webgpu');
+  const random = seededRandom('bytes');
+  // 3 samples of 5×7×3 = 105 bytes: a batch whose rows start and end off a 4-byte boundary, and one that is whole words.
+  for (const [samples, height, width] of [
+    [3, 5, 7],
+    [2, 4, 4],
+  ]) {
+    const length = samples * height * width * 3;
+    const x = Uint8Array.from({ length }, (_, i) => (i < 4 ? [0, 255, 128, 1][i] : Math.floor(random() * 256)));
+    const batch = {
+      x,
+      y: Int32Array.from({ length: samples }, (_, i) => i),
+      keys: [],
+      shape: [samples, height, width, 3],
+      dtype: 'uint8',
+      bytes: length,
+    } as const;
+    for (const [start, end] of [
+      [0, samples],
+      [1, samples],
+    ]) {
+      const before = tf.memory().numTensors;
+      const { x: tensor, y } = batchTensors(batch as unknown as Batch, start, end);
+      assert.deepEqual(tensor.shape, [end - start, height, width, 3]);
+      assert.equal(tensor.dtype, 'float32');
+      const expected = Array.from(x.subarray(start * height * width * 3, end * height * width * 3));
+      assert.deepEqual(Array.from(await tensor.data()), expected, `${samples}×${height}×${width}, rows ${start}–${end}`);
+      tf.dispose([tensor, y]);
+      assert.equal(tf.memory().numTensors, before);
+    }
+  }
+});

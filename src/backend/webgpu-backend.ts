@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import backendPackage from '@tensorflow/tfjs-backend-webgpu/package.json' with { type: 'json' };
 import { registerWebgpuTrainingKernels } from '../kernels/register.ts';
 import { type AdapterDescription, findAdapter } from './webgpu-adapter.ts';
+import { recordWithCaches } from './webgpu-cached-record.ts';
 import { watchDevice } from './webgpu-health.ts';
 import { submitWhenFreedBytesPending } from './webgpu-memory.ts';
 import { uploadWithWriteBuffer } from './webgpu-upload.ts';
@@ -77,6 +78,7 @@ export async function startWebgpu(allowSoftware: boolean): Promise<WebgpuStarted
     const backend = new webgpu.WebGPUBackend(device, found.adapter.info);
     uploadWithWriteBuffer(backend);
     submitWhenFreedBytesPending(backend);
+    recordWithCaches(backend);
     return backend;
   });
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start (requestDevice failed)');

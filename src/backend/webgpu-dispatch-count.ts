@@ -5,6 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { directDispatchListeners } from '../kernels/webgpu/direct-dispatch.ts';
+import { recordCacheCounts } from './webgpu-cached-record.ts';
 
 export interface DispatchCounts {
   /** Compute dispatches (one per tfjs or streamfit program run). */
@@ -16,8 +17,9 @@ export interface DispatchCounts {
   /** GPUBuffers created (the pool reuses buffers of an exact size; a warm step should create none). */
   buffersCreated: number;
   buffersDestroyed: number;
-  /** Uniform buffers tfjs wrote: one per program run (pooled), with the shapes and the program's scalars (streamfit's direct
-   * dispatches write one or two per optimizer update, not counted). */
+  /** Uniform blocks written (the shapes and the program's scalars): new ones in the record cache
+   * (src/backend/webgpu-cached-record.ts; none in a warm step), or one per program run that tfjs records itself (streamfit's
+   * direct dispatches write one or two per optimizer update, not counted). */
   uniformBuffers: number;
   /** Dispatches by program name (tfjs' class names, `Streamfit_*` for streamfit's kernels), most first. */
   byProgram: Record<string, number>;
@@ -82,8 +84,11 @@ export async function countDispatches<T>(body: () => Promise<T> | T): Promise<{ 
     counts.buffersDestroyed++;
     return destroy.call(this);
   };
+  const cachedUniforms = () => recordCacheCounts(backend)?.uniformBuffers ?? 0;
+  const cachedBefore = cachedUniforms();
   try {
     const result = await body();
+    counts.uniformBuffers += cachedUniforms() - cachedBefore;
     counts.byProgram = Object.fromEntries(Object.entries(counts.byProgram).sort((a, b) => b[1] - a[1]));
     return { result, counts };
   } finally {

@@ -9,7 +9,7 @@ import { batchNormalizeByChannel } from '../kernels/batch-normalize.ts';
 import { channelMomentsWasm } from '../kernels/channel-moments.ts';
 import { fusesOnWasm, holdsOnePerChannel } from '../kernels/fuses-on-wasm.ts';
 import { swishGradientWasm } from '../kernels/swish-gradient.ts';
-import { channelVarianceWebgpu } from '../kernels/webgpu/channel-sum.ts';
+import { channelMomentsWebgpu } from '../kernels/webgpu/channel-moments.ts';
 import { fusesOnWebgpu, swishGradientWebgpu, swishWebgpu } from '../kernels/webgpu/elementwise.ts';
 
 /** x · sigmoid(x) with no tape of its own: on webgpu one pass instead of two dispatches (tfjs-layers' swish: three). */
@@ -94,9 +94,8 @@ export function leanBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.T
 export function batchNormWithBatchStatistics(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): BatchStatistics {
   const axes = x.shape.slice(0, -1).map((_, axis) => axis);
   if (fusesOnWebgpu(x) && x.rank > 1) {
-    // tf.moments' numbers in two split reductions instead of two reductions, a subtraction and a square.
-    const mean = tf.mean(x, axes);
-    const variance = channelVarianceWebgpu(x, mean);
+    // Both moments in two dispatches instead of two reductions, a subtraction and a square (four with their splits' sums).
+    const { mean, variance } = channelMomentsWebgpu(x);
     return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
   }
   if (fusesOnWasm(x, gamma, beta) && holdsOnePerChannel(x, gamma, beta)) {

@@ -5,6 +5,7 @@
 /// <reference types="@webgpu/types" />
 
 import * as tf from '@tensorflow/tfjs';
+import { cachedBindGroup } from '../../backend/webgpu-cached-record.ts';
 
 interface TensorDataLike {
   resource: GPUBuffer | null;
@@ -70,14 +71,11 @@ export function dispatch(
   backend: WebgpuBackendInternals,
   name: string,
   pipeline: GPUComputePipeline,
-  entries: GPUBindingResource[],
+  entries: GPUBufferBinding[],
   workgroups: [number, number, number],
   tensors: tf.Tensor[],
 ): void {
-  const bindGroup = backend.device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: entries.map((resource, binding) => ({ binding, resource })),
-  });
+  const bindGroup = cachedBindGroup(backend.device, pipeline, entries);
   for (const tensor of tensors) backend.commandQueueOwnedIds.add(tensor.dataId);
   backend.ensureCommandEncoderReady();
   backend.computePassEncoder ??= backend.commandEncoder!.beginComputePass();

@@ -209,7 +209,7 @@ export function fusedUpdateWebgpu(
       const pipeline = computePipeline(backend, name, shaders.get(name)!);
       const written = chunk.flatMap(({ value, gradient, slots }) => [value, ...slots, ...(clearGradients ? [gradient] : [])]);
       const read = [...(clearGradients ? [] : chunk.map(({ gradient }) => gradient)), ...(betas ?? [])];
-      const entries: GPUBindingResource[] = chunk.flatMap(({ value, gradient, slots }) => [value, gradient, ...slots].map(bind));
+      const entries: GPUBufferBinding[] = chunk.flatMap(({ value, gradient, slots }) => [value, gradient, ...slots].map(bind));
       entries.push(...(betas ?? []).map(bind), { buffer: uniformFor(chunk.map(({ factor }) => factor)) });
       const workgroups = Math.max(1, Math.min(Math.ceil(chunk[0].value.size / workgroupSize), 65535));
       dispatch(backend, `Streamfit_${kind}_update`, pipeline, entries, [workgroups, 1, 1], [...written, ...read]);
