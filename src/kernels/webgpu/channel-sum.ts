@@ -46,17 +46,14 @@ function sumMiddleAxes(
   [outer, rows, channels]: [number, number, number],
   outputShape: number[],
   scale: number,
-  centre?: tf.TensorInfo,
 ): tf.TensorInfo {
   const channelGroups = Math.ceil(channels / channelsPerWorkgroup);
   const splits = Math.min(splitCount(rows, channelGroups * outer, outer * channels, 64), Math.floor(65535 / outer) || 1);
   const chunk = Math.ceil(rows / splits);
-  const read = 'x[(base + row) * uniforms.channels + channel]';
-  const accumulate = centre ? `let value = ${read} - centre[o * uniforms.channels + channel]; sum += value * value;` : `sum += ${read};`;
   const built = program({
-    key: centre ? 'channel_centred_square_sum' : 'channel_sum',
+    key: 'channel_sum',
     outputShape: splits === 1 ? outputShape : [splits, outer * channels],
-    inputs: centre ? ['x', 'centre'] : ['x'],
+    inputs: ['x'],
     uniforms: { rows, channels, chunk, outer },
     floatUniforms: { scale: splits === 1 ? scale : 1 },
     workgroupSize: [channelsPerWorkgroup, lanes, 1],
@@ -76,7 +73,7 @@ function sumMiddleAxes(
         if (channel < uniforms.channels) {
           let base = o * uniforms.rows;
           for (var row = start + lane; row < end; row += ${lanes}) {
-            ${accumulate}
+            sum += x[(base + row) * uniforms.channels + channel];
           }
         }
         laneSums[lane * ${channelsPerWorkgroup} + local] = sum;
@@ -90,22 +87,11 @@ function sumMiddleAxes(
         }
       }`,
   });
-  const partial = run(backend, built, centre ? [x, centre] : [x]);
+  const partial = run(backend, built, [x]);
   if (splits === 1) return partial;
   const summed = sumSplits(backend, partial, splits, outputShape, scale);
   release(backend, partial);
   return summed;
-}
-
-/**
- * The variance over all axes but the last, as tf.moments computes it from the mean (the mean of (x − mean)²), in one
- * split reduction that reads x in place instead of a subtraction, a square and a reduction. `mean` has one value per channel.
- */
-export function channelVarianceWebgpu(x: tf.Tensor, mean: tf.Tensor): tf.Tensor1D {
-  const channels = x.shape[x.rank - 1];
-  const rows = x.size / channels;
-  const variance = sumMiddleAxes(tf.backend(), x, [1, rows, channels], [channels], 1 / rows, mean);
-  return tf.engine().makeTensorFromTensorInfo(variance) as tf.Tensor1D;
 }
 
 /** Sum and Mean configs that fall back to `originals` (tfjs' own kernels) for any other axes or dtype. */
