@@ -8,16 +8,17 @@ import { program, run } from './program.ts';
 const workgroupSize = 256;
 
 /**
- * A tensor of `like`'s shape whose element i the WGSL `body` writes to result[i], reading the `inputs` by name (each an
- * array<f32>), `i`, and `c`, the channel (index along the last axis). `floats` become f32 uniforms. Disposes nothing.
+ * A float32 tensor of `shape` whose element i the WGSL `body` writes to result[i], reading the `inputs` by name (each an
+ * array of its dtype's type), `i`, and `c`, the channel (index along the last axis). `floats` become f32 uniforms.
+ * Disposes nothing.
  */
-export function elementwise(key: string, like: tf.Tensor, inputs: Record<string, tf.Tensor>, body: string, floats = {}): tf.Tensor {
-  const elements = like.size;
+export function elementwise(key: string, shape: number[], inputs: Record<string, tf.Tensor>, body: string, floats = {}): tf.Tensor {
+  const elements = tf.util.sizeFromShape(shape);
   const built = program({
     key,
-    outputShape: like.shape,
+    outputShape: shape,
     inputs: Object.keys(inputs),
-    uniforms: { elements, channels: like.shape[like.rank - 1] ?? 1 },
+    uniforms: { elements, channels: shape.at(-1) ?? 1 },
     floatUniforms: floats,
     workgroupSize: [workgroupSize, 1, 1],
     dispatch: [Math.max(1, Math.min(Math.ceil(elements / workgroupSize), 65535)), 1, 1],
@@ -40,14 +41,14 @@ export function fusesOnWebgpu(...tensors: tf.Tensor[]): boolean {
 
 /** swish(x) = x·σ(x), σ as tfjs' webgpu shader computes it. */
 export function swishWebgpu(x: tf.Tensor): tf.Tensor {
-  return elementwise('swish', x, { xValues: x }, 'let v = xValues[i]; result[i] = v * (1.0 / (1.0 + exp(-v)));');
+  return elementwise('swish', x.shape, { xValues: x }, 'let v = xValues[i]; result[i] = v * (1.0 / (1.0 + exp(-v)));');
 }
 
 /** dy · σ(x)·(1 + x·(1 − σ(x))), in the lean backward pass's operation order. */
 export function swishGradientWebgpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
   return elementwise(
     'swish_gradient',
-    x,
+    x.shape,
     { dyValues: dy, xValues: x },
     'let v = xValues[i]; let s = 1.0 / (1.0 + exp(-v)); result[i] = (dyValues[i] * s) * ((1.0 - s) * v + 1.0);',
   );
@@ -55,7 +56,12 @@ export function swishGradientWebgpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
 
 /** dy · y·(1 − y), sigmoid's derivative from its output y, in the lean backward pass's operation order. */
 export function sigmoidGradientWebgpu(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
-  return elementwise('sigmoid_gradient', y, { dyValues: dy, yValues: y }, 'let v = yValues[i]; result[i] = (dyValues[i] * v) * (1.0 - v);');
+  return elementwise(
+    'sigmoid_gradient',
+    y.shape,
+    { dyValues: dy, yValues: y },
+    'let v = yValues[i]; result[i] = (dyValues[i] * v) * (1.0 - v);',
+  );
 }
 
 /**
@@ -72,7 +78,7 @@ export function batchNormAffineWebgpu(
 ): tf.Tensor {
   return elementwise(
     'batch_norm_affine',
-    x,
+    x.shape,
     { xValues: x, meanValues: mean, varianceValues: variance, gammaValues: gamma, betaValues: beta },
     `let scale = gammaValues[c] * inverseSqrt(varianceValues[c] + uniforms.epsilon);
           result[i] = xValues[i] * scale + (betaValues[c] - meanValues[c] * scale);`,
