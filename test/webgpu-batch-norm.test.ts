@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { batchNormBackwardWebgpu } from '../src/kernels/webgpu/batch-norm-backward.ts';
 import { channelMomentsWebgpu } from '../src/kernels/webgpu/channel-moments.ts';
+import { updateMovingStatisticsWebgpu } from '../src/kernels/webgpu/moving-statistics.ts';
 import { batchNormInputs, batchNormReference, randomArray, updateMovingStatisticsThrice } from './helpers/batch-norm-reference.ts';
 
 function assertClose(actual: Float32Array, expected: Float32Array, label: string): void {
@@ -86,3 +87,24 @@ for (const [shape, shift] of [
     assertClose(results[1][1], results[0][1], 'variance');
   });
 }
+
+test('the moments merge moves the moving averages exactly as the separate update does, and a tensor sharing them keeps its values', async () => {
+  await selectBackend('webgpu');
+  const shape = [2, 9, 11, 70];
+  const x = tf.tensor(randomArray(tf.util.sizeFromShape(shape), 'moving merge', 0.5), shape);
+  const start = [randomArray(70, 'moving mean'), randomArray(70, 'moving variance', 2)];
+  const separate = start.map((values) => tf.variable(tf.tensor1d(values)));
+  const fused = start.map((values) => tf.variable(tf.tensor1d(values)));
+  const shared = tf.reshape(fused[0], [70]); // shares the moving mean's data: the update must not write through it
+  for (let step = 0; step < 3; step++) {
+    const plain = channelMomentsWebgpu(x);
+    updateMovingStatisticsWebgpu(separate[0], separate[1], plain.mean, plain.variance, 0.9);
+    const merged = channelMomentsWebgpu(x, { mean: fused[0], variance: fused[1], momentum: 0.9 });
+    assert.deepEqual(Array.from(await merged.mean.data()), Array.from(await plain.mean.data()));
+    tf.dispose([plain.mean, plain.variance, merged.mean, merged.variance]);
+  }
+  for (const i of [0, 1]) assert.deepEqual(Array.from(await fused[i].data()), Array.from(await separate[i].data()), `moving ${['mean', 'variance'][i]}`);
+  assert.notDeepEqual(Array.from(await fused[0].data()), Array.from(start[0]), 'the moving mean moved');
+  assert.deepEqual(Array.from(await shared.data()), Array.from(start[0]));
+  tf.dispose([x, shared, ...separate, ...fused]);
+});

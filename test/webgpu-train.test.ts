@@ -129,10 +129,13 @@ test('a warm Trainer step on webgpu updates its variables a few to a dispatch, a
       JSON.stringify(byProgram),
     );
     assert.equal(byProgram.Streamfit_accumulated_betas, 1);
-    // Accumulators are zeroed inside the update (no FillProgram each), and each BatchNorm's moving statistics take one dispatch.
+    // Accumulators are zeroed inside the update (no FillProgram each), and each BatchNorm's moments take two dispatches, the
+    // second of which also moves the moving statistics.
     assert.ok((byProgram.FillProgram ?? 0) <= 1, JSON.stringify(byProgram)); // one zeros tensor in the loss, none per accumulator
     const batchNorms = model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization').length;
-    assert.equal(byProgram.Streamfit_moving_statistics, batchNorms);
+    assert.equal(byProgram.Streamfit_channel_moments, batchNorms);
+    assert.equal(byProgram.Streamfit_channel_moments_merge, batchNorms);
+    assert.equal(byProgram.Streamfit_moving_statistics, undefined, JSON.stringify(byProgram));
     assert.equal(byProgram.Streamfit_batch_norm_gradient_sums, batchNorms, 'BatchNorm backward: one pass for dβ and dγ each');
     assert.equal(byProgram.Streamfit_batch_norm_input_gradient, batchNorms, 'and one for dx (every one feeds a convolution)');
     assert.equal(counts.buffersCreated, 0, JSON.stringify(counts));

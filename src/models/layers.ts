@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusesOnWasm } from '../kernels/fuses-on-wasm.ts';
 import { updateMovingStatisticsWasm } from '../kernels/moving-statistics.ts';
+import type { MovingStatistics } from '../kernels/webgpu/channel-moments.ts';
 import { fusesOnWebgpu } from '../kernels/webgpu/elementwise.ts';
 import { updateMovingStatisticsWebgpu } from '../kernels/webgpu/moving-statistics.ts';
 import { seedOf } from '../math/random.ts';
@@ -51,6 +52,12 @@ export interface BatchNormalizationFields {
 
 /** Receives a training-mode call's batch mean and variance (per channel) instead of the moving averages (precise BN). */
 export type BatchStatisticsSink = (mean: tf.Tensor, variance: tf.Tensor, count: number) => void;
+
+/** The moving averages as variables that a kernel may update in place, with the momentum; undefined if they are not variables. */
+export function movingStatisticsOf(fields: BatchNormalizationFields): MovingStatistics | undefined {
+  const [mean, variance] = [fields.movingMean.read(), fields.movingVariance.read()];
+  return mean instanceof tf.Variable && variance instanceof tf.Variable ? { mean, variance, momentum: fields.momentum } : undefined;
+}
 
 /** Moves the moving mean and variance towards a batch's statistics, as tfjs' BatchNormalization does in training. */
 export function updateMovingStatistics(fields: BatchNormalizationFields, mean: tf.Tensor, variance: tf.Tensor): void {

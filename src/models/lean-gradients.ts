@@ -9,7 +9,7 @@ import { batchNormalizeByChannel } from '../kernels/batch-normalize.ts';
 import { channelMomentsWasm } from '../kernels/channel-moments.ts';
 import { fusesOnWasm, holdsOnePerChannel } from '../kernels/fuses-on-wasm.ts';
 import { swishGradientWasm } from '../kernels/swish-gradient.ts';
-import { channelMomentsWebgpu } from '../kernels/webgpu/channel-moments.ts';
+import { channelMomentsWebgpu, type MovingStatistics } from '../kernels/webgpu/channel-moments.ts';
 import { fusesOnWebgpu, swishGradientWebgpu, swishWebgpu } from '../kernels/webgpu/elementwise.ts';
 
 /** x · sigmoid(x) with no tape of its own: on webgpu one pass instead of two dispatches (tfjs-layers' swish: three). */
@@ -45,6 +45,8 @@ export interface BatchStatistics {
   /** The batch mean and variance over all axes but the last, for the moving averages; not part of the gradient. */
   mean: tf.Tensor;
   variance: tf.Tensor;
+  /** Whether the moving averages handed in were updated already (webgpu does it in the moments' merge). */
+  movingUpdated?: boolean;
 }
 
 /**
@@ -91,12 +93,19 @@ export function leanBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.T
  * The forward computation of training-mode BatchNorm over the last axis (tfjs-layers' order: moments, then batchNorm), shared
  * by the layer and by the lean backward pass (src/memory/lean-backward), so both give the same numbers.
  */
-export function batchNormWithBatchStatistics(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): BatchStatistics {
+export function batchNormWithBatchStatistics(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+  moving?: MovingStatistics,
+): BatchStatistics {
   const axes = x.shape.slice(0, -1).map((_, axis) => axis);
   if (fusesOnWebgpu(x) && x.rank > 1) {
-    // Both moments in two dispatches instead of two reductions, a subtraction and a square (four with their splits' sums).
-    const { mean, variance } = channelMomentsWebgpu(x);
-    return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
+    // Both moments in two dispatches instead of two reductions, a subtraction and a square (four with their splits' sums),
+    // and the moving averages, when given, in the second.
+    const { mean, variance } = channelMomentsWebgpu(x, moving);
+    return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance, movingUpdated: moving !== undefined };
   }
   if (fusesOnWasm(x, gamma, beta) && holdsOnePerChannel(x, gamma, beta)) {
     // tf.moments' numbers and tf.batchNorm's in two kernel calls instead of eight.

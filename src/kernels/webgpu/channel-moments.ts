@@ -5,7 +5,16 @@
 /// <reference types="@webgpu/types" />
 
 import * as tf from '@tensorflow/tfjs';
-import { bufferOf, computePipeline, dispatch, releaseAfterSubmit, uniformBuffer, webgpuInternals } from './direct-dispatch.ts';
+import { ownData } from '../fused-update.ts';
+import {
+  bufferOf,
+  computePipeline,
+  dispatch,
+  releaseAfterSubmit,
+  uniformBuffer,
+  webgpuInternals,
+  writtenInPlace,
+} from './direct-dispatch.ts';
 import { program, run, splitCount } from './program.ts';
 
 const channelsPerWorkgroup = 64;
@@ -21,12 +30,16 @@ const mergeFunction = `
     return vec3<f32>(n, a.y + delta * (b.x / n), a.z + b.z + delta * delta * (a.x * b.x / n));
   }`;
 
-const combineShader = `
-  struct Uniforms { channels : u32, splits : u32, rows : u32, chunk : u32 }
+/** The merge over splits; with `moving`, it also moves BatchNorm's moving mean and variance, in place (one dispatch less). */
+function mergeShader(moving: boolean): string {
+  return `
+  struct Uniforms { channels : u32, splits : u32, rows : u32, chunk : u32, complement : f32 }
   @group(0) @binding(0) var<storage, read_write> mean : array<f32>;
   @group(0) @binding(1) var<storage, read_write> variance : array<f32>;
   @group(0) @binding(2) var<storage, read> partial : array<f32>;
   @group(0) @binding(3) var<uniform> p : Uniforms;
+  ${moving ? '@group(0) @binding(4) var<storage, read_write> movingMean : array<f32>;' : ''}
+  ${moving ? '@group(0) @binding(5) var<storage, read_write> movingVariance : array<f32>;' : ''}
   ${mergeFunction}
 
   @compute @workgroup_size(64)
@@ -39,13 +52,35 @@ const combineShader = `
         let base = s * 2u * p.channels;
         total = merge(total, vec3<f32>(count, partial[base + c], partial[base + p.channels + c]));
       }
+      let batchVariance = total.z / f32(p.rows);
       mean[c] = total.y;
-      variance[c] = total.z / f32(p.rows);
+      variance[c] = batchVariance;
+      ${
+        moving
+          ? `// tfjs-layers' update, in its float32 order (src/kernels/webgpu/moving-statistics.ts).
+      movingMean[c] = movingMean[c] - (movingMean[c] - total.y) * p.complement;
+      movingVariance[c] = movingVariance[c] - (movingVariance[c] - batchVariance) * p.complement;`
+          : ''
+      }
     }
   }`;
+}
 
-/** The mean and the (biased) variance over every axis but the last, as tf.moments gives them for BatchNorm. */
-export function channelMomentsWebgpu(x: tf.Tensor): { mean: tf.Tensor1D; variance: tf.Tensor1D } {
+const mergeOnlyShader = mergeShader(false);
+const mergeMovingShader = mergeShader(true);
+
+/** BatchNorm's moving averages and momentum, for the merge to update. */
+export interface MovingStatistics {
+  mean: tf.Variable;
+  variance: tf.Variable;
+  momentum: number;
+}
+
+/**
+ * The mean and the (biased) variance over every axis but the last, as tf.moments gives them for BatchNorm; with `moving`,
+ * the moving averages move towards them as tfjs-layers moves them, in the same dispatch.
+ */
+export function channelMomentsWebgpu(x: tf.Tensor, moving?: MovingStatistics): { mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const channels = x.shape[x.rank - 1];
   const rows = x.size / channels;
   const channelGroups = Math.ceil(channels / channelsPerWorkgroup);
@@ -103,19 +138,24 @@ export function channelMomentsWebgpu(x: tf.Tensor): { mean: tf.Tensor1D; varianc
     backend.uploadToGPU(info.dataId);
     return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor1D;
   });
-  const uniform = uniformBuffer(backend, new Uint32Array([channels, splits, rows, chunk]));
+  const fields = new Uint32Array([channels, splits, rows, chunk, 0, 0, 0, 0]);
+  new Float32Array(fields.buffer)[4] = 1 - (moving?.momentum ?? 0);
+  const uniform = uniformBuffer(backend, fields);
   try {
     const bind = (tensor: tf.Tensor) => ({ buffer: bufferOf(backend, tensor), size: tensor.size * 4 });
-    const pipeline = computePipeline(backend, 'streamfit_channel_moments_merge', combineShader);
+    const written: tf.Tensor[] = [mean, variance];
+    if (moving) {
+      // Written in place: neither may share its data with another tensor (setWeights can leave them so).
+      ownData(moving.mean);
+      ownData(moving.variance);
+      written.push(moving.mean, moving.variance);
+    }
+    const name = moving ? 'streamfit_channel_moments_merge_moving' : 'streamfit_channel_moments_merge';
+    const pipeline = computePipeline(backend, name, moving ? mergeMovingShader : mergeOnlyShader);
     const workgroups = Math.max(1, Math.min(Math.ceil(channels / 64), 65535));
-    dispatch(
-      backend,
-      'Streamfit_channel_moments_merge',
-      pipeline,
-      [bind(mean), bind(variance), bind(partial), { buffer: uniform }],
-      [workgroups, 1, 1],
-      [mean, variance, partial],
-    );
+    const entries = [bind(mean), bind(variance), bind(partial), { buffer: uniform }, ...written.slice(2).map(bind)];
+    dispatch(backend, 'Streamfit_channel_moments_merge', pipeline, entries, [workgroups, 1, 1], [...written, partial]);
+    for (const tensor of written.slice(2)) writtenInPlace(backend, tensor);
   } finally {
     releaseAfterSubmit(backend, [uniform]);
     partial.dispose();

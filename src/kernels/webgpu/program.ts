@@ -52,7 +52,7 @@ export function program(options: {
       variableNames: options.inputs,
       uniforms: [...names.map((name) => `${name} : i32,`), ...floats.map(([name]) => `${name} : f32,`)].join(' '),
       size: false,
-      getUserCode: () => options.code,
+      code: options.code,
     }),
     uniformData: [
       ...names.map((name) => ({ type: 'int32' as const, data: [options.uniforms[name]] })),
@@ -61,13 +61,21 @@ export function program(options: {
   };
 }
 
-const programClasses = new Map<string, new () => object>();
+const programClasses = new Map<string, new () => { getUserCode(): string }>();
 
-function programClass(key: string): new () => object {
+function programClass(key: string): new () => { getUserCode(): string } {
   const name = `Streamfit_${key.replace(/_(true|false|\d+)/g, '')}`;
   let named = programClasses.get(name);
   if (!named) {
-    named = { [name]: class {} }[name];
+    // getUserCode on the prototype: a closure a call would cost an allocation (and, bundled, a defineProperty) each run.
+    named = {
+      [name]: class {
+        declare code: string;
+        getUserCode(): string {
+          return this.code;
+        }
+      },
+    }[name];
     programClasses.set(name, named);
   }
   return named;

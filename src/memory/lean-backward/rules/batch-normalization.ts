@@ -9,7 +9,12 @@ import { fusesOnWasm, holdsOnePerChannel } from '../../../kernels/fuses-on-wasm.
 import { runsCompiledKernels } from '../../../kernels/wasm-footprint.ts';
 import { batchNormBackwardWebgpu } from '../../../kernels/webgpu/batch-norm-backward.ts';
 import { batchNormAffineWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
-import { type BatchNormalizationFields, LeanBatchNormalization, updateMovingStatistics } from '../../../models/layers.ts';
+import {
+  type BatchNormalizationFields,
+  LeanBatchNormalization,
+  movingStatisticsOf,
+  updateMovingStatistics,
+} from '../../../models/layers.ts';
 import { batchNormWithBatchStatistics } from '../../../models/lean-gradients.ts';
 import { inputShapesOf, type Layer, type LayerRule } from '../layer-rule.ts';
 import { after, channelAffine } from '../tensor-views.ts';
@@ -44,8 +49,15 @@ export const batchNormalizationRule: LayerRule = {
   forward(layer, [input], state) {
     if (!usesBatchStatistics(layer)) return { output: layer.apply(input, { training: true }) as tf.Tensor };
     const fields = fieldsOf(layer);
-    const { output, mean, variance } = batchNormWithBatchStatistics(input, gammaOf(fields), fields.beta!.read(), fields.epsilon);
-    if (state.updateStatistics) updateMovingStatistics(fields, mean, variance);
+    const moving = state.updateStatistics ? movingStatisticsOf(fields) : undefined;
+    const { output, mean, variance, movingUpdated } = batchNormWithBatchStatistics(
+      input,
+      gammaOf(fields),
+      fields.beta!.read(),
+      fields.epsilon,
+      moving,
+    );
+    if (state.updateStatistics && !movingUpdated) updateMovingStatistics(fields, mean, variance);
     return { output, extras: [mean, variance] };
   },
   rebuild(layer, [input], extras) {
