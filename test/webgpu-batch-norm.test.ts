@@ -103,7 +103,8 @@ test('the moments merge moves the moving averages exactly as the separate update
     assert.deepEqual(Array.from(await merged.mean.data()), Array.from(await plain.mean.data()));
     tf.dispose([plain.mean, plain.variance, merged.mean, merged.variance]);
   }
-  for (const i of [0, 1]) assert.deepEqual(Array.from(await fused[i].data()), Array.from(await separate[i].data()), `moving ${['mean', 'variance'][i]}`);
+  for (const i of [0, 1])
+    assert.deepEqual(Array.from(await fused[i].data()), Array.from(await separate[i].data()), `moving ${['mean', 'variance'][i]}`);
   assert.notDeepEqual(Array.from(await fused[0].data()), Array.from(start[0]), 'the moving mean moved');
   assert.deepEqual(Array.from(await shared.data()), Array.from(start[0]));
   tf.dispose([x, shared, ...separate, ...fused]);
