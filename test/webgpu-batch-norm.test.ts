@@ -101,6 +101,7 @@ test('the moments merge moves the moving averages exactly as the separate update
     updateMovingStatisticsWebgpu(separate[0], separate[1], plain.mean, plain.variance, 0.9);
     const merged = channelMomentsWebgpu(x, { mean: fused[0], variance: fused[1], momentum: 0.9 });
     assert.deepEqual(Array.from(await merged.mean.data()), Array.from(await plain.mean.data()));
+    assert.deepEqual(Array.from(await merged.variance.data()), Array.from(await plain.variance.data()));
     tf.dispose([plain.mean, plain.variance, merged.mean, merged.variance]);
   }
   for (const i of [0, 1])

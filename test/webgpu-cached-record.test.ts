@@ -2,15 +2,31 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
-import {
-  handOutInFixedOrder,
-  recordCacheCounts,
-  recordCacheLimits,
-  recordCaching,
-  uniformWords,
-} from '../src/backend/webgpu-cached-record.ts';
+import { recordCacheCounts, recordCacheLimits, recordCaching } from '../src/backend/webgpu-cached-record.ts';
+import { releasePooledBuffers } from '../src/backend/webgpu-memory.ts';
+import { handOutInFixedOrder } from '../src/backend/webgpu-pool-order.ts';
+import { uniformWords } from '../src/backend/webgpu-uniform-block.ts';
+import { seededRandom } from '../src/math/random.ts';
 
 await selectBackend('webgpu');
+
+/** Every uniform block written through the queue while `body` runs, as 32-bit words, in order. */
+async function uniformWrites(body: () => unknown): Promise<Int32Array[]> {
+  const queue = (tf.backend() as unknown as { queue: GPUQueue }).queue;
+  const writeBuffer = queue.writeBuffer;
+  const written: Int32Array[] = [];
+  queue.writeBuffer = function (this: GPUQueue, buffer: GPUBuffer, offset: number, data: ArrayBuffer, dataOffset = 0, size?: number) {
+    if (buffer.usage & GPUBufferUsage.UNIFORM) written.push(new Int32Array(data.slice(dataOffset, dataOffset + (size ?? data.byteLength))));
+    return writeBuffer.call(this, buffer, offset, data, dataOffset, size);
+  } as typeof writeBuffer;
+  try {
+    await body();
+  } finally {
+    delete (queue as Partial<GPUQueue>).writeBuffer;
+    if (queue.writeBuffer !== writeBuffer) queue.writeBuffer = writeBuffer;
+  }
+  return written;
+}
 
 interface Recorded {
   program: { size?: boolean; outputShape: number[]; outputComponent?: number; constructor: { name: string } };
@@ -50,41 +66,111 @@ test('the uniform block is the one tfjs writes, byte for byte, for programs of e
     queue: GPUQueue;
   };
   const recorded: Recorded[] = [];
-  const written: Int32Array[] = [];
   const { recordAndSubmit } = backend;
-  const writeBuffer = backend.queue.writeBuffer;
   recordCaching.enabled = false;
   backend.recordAndSubmit = function (program, output, inputs, uniforms) {
     recorded.push({ program, output, inputs, uniforms } as Recorded);
     return recordAndSubmit.call(this, program, output, inputs, uniforms);
   };
-  backend.queue.writeBuffer = function (
-    this: GPUQueue,
-    buffer: GPUBuffer,
-    offset: number,
-    data: ArrayBuffer,
-    dataOffset = 0,
-    size?: number,
-  ) {
-    if (buffer.usage & GPUBufferUsage.UNIFORM) written.push(new Int32Array(data.slice(dataOffset, dataOffset + (size ?? data.byteLength))));
-    return writeBuffer.call(this, buffer, offset, data, dataOffset, size);
-  } as typeof writeBuffer;
+  let written: Int32Array[];
   try {
-    const results = variedOps();
-    await Promise.all(results.map((t) => t.data()));
-    tf.dispose(results);
+    written = await uniformWrites(async () => {
+      const results = variedOps();
+      await Promise.all(results.map((t) => t.data()));
+      tf.dispose(results);
+    });
   } finally {
     recordCaching.enabled = true;
     backend.recordAndSubmit = recordAndSubmit;
-    delete (backend.queue as Partial<GPUQueue>).writeBuffer;
-    if (backend.queue.writeBuffer !== writeBuffer) backend.queue.writeBuffer = writeBuffer;
   }
   assert.ok(recorded.length >= 12, `${recorded.length} programs recorded`);
   assert.equal(written.length, recorded.length);
   recorded.forEach(({ program, output, inputs, uniforms }, i) => {
-    const ours = uniformWords(program, output, inputs, uniforms);
+    const ours = uniformWords(program, output, inputs, uniforms)!;
     assert.deepEqual(Array.from(ours), Array.from(written[i]), `${program.constructor.name} (${inputs.map((t) => `[${t.shape}]`)})`);
   });
+});
+
+test("the uniform block equals tfjs' makeUniforms over random programs: ranks 0–6, sizes, int32, uint32 and float32 fields, empty ones", async () => {
+  const backend = tf.backend() as unknown as { makeUniforms(fields: { type: string; data: number[] }[]): unknown };
+  const random = seededRandom('uniform blocks');
+  const integer = (below: number) => Math.floor(random() * below);
+  const shape = () => Array.from({ length: integer(7) }, () => 1 + integer(9));
+  for (let trial = 0; trial < 500; trial++) {
+    const inputs = Array.from({ length: 1 + integer(3) }, () => ({ shape: shape() }));
+    const output = { shape: shape() };
+    const program = { size: random() < 0.5, outputShape: output.shape, outputComponent: [undefined, 1, 2, 4][integer(4)] };
+    const own = Array.from({ length: integer(4) }, () => {
+      const type = ['int32', 'uint32', 'float32'][integer(3)];
+      const data = Array.from({ length: integer(5) }, () =>
+        type === 'uint32' ? integer(1000) : type === 'int32' ? integer(2000) - 1000 : random() * 10 - 5,
+      );
+      return { type, data };
+    });
+    // tfjs' own list, as its recordAndSubmit builds it (makeUniforms rewrites an empty field in place, so copies go in).
+    const fields = [
+      { type: 'float32', data: [Number.NaN] },
+      { type: 'float32', data: [Number.POSITIVE_INFINITY] },
+      ...[...inputs, output].flatMap(({ shape }) => [
+        { type: 'int32', data: [...shape] },
+        { type: 'int32', data: tf.util.computeStrides(shape) },
+      ]),
+      ...(program.size ? [{ type: 'int32', data: [tf.util.sizeFromShape(output.shape) / (program.outputComponent || 1)] }] : []),
+      ...own.map(({ type, data }) => ({ type, data: [...data] })),
+    ];
+    const [written] = await uniformWrites(() => backend.makeUniforms(fields));
+    const ours = uniformWords(program, output, inputs, own);
+    assert.ok(written && ours, `trial ${trial}`);
+    assert.deepEqual(Array.from(ours), Array.from(written), `trial ${trial}: ${JSON.stringify({ inputs, output, program, own })}`);
+  }
+});
+
+test('a block past the scratch array goes through tfjs, and the next block is unharmed', () => {
+  const many = Array.from({ length: 300 }, () => ({ type: 'int32', data: [1, 2, 3, 4, 5] }));
+  assert.equal(uniformWords({ outputShape: [4] }, { shape: [4] }, [{ shape: [4] }], many), undefined);
+  const small = uniformWords({ outputShape: [4] }, { shape: [4] }, [{ shape: [4] }])!;
+  assert.deepEqual(Array.from(small.slice(2)), [4, 1, 4, 1]);
+});
+
+test('after the pool is released (a phase change, an out-of-memory error) the caches start again and compute the right values', async () => {
+  const x = tf.fill([300], 3);
+  const run = async () => {
+    const y = tf.tidy(() => tf.add(tf.mul(x, x), x));
+    const values = await y.data();
+    y.dispose();
+    return values[0];
+  };
+  assert.equal(await run(), 12);
+  const counts = recordCacheCounts(tf.backend())!;
+  assert.ok(counts.uniformBuffers > 0 && counts.bindGroups > 0);
+  releasePooledBuffers();
+  assert.equal(counts.uniformBuffers, 0, 'the uniform buffers were destroyed');
+  assert.equal(counts.bindGroups, 0);
+  const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+  device.pushErrorScope('validation');
+  assert.equal(await run(), 12);
+  assert.equal(await run(), 12);
+  assert.equal(await device.popErrorScope(), null, 'no destroyed buffer was bound');
+  assert.ok(counts.uniformBuffers > 0 && counts.bindGroupHits > 0);
+  x.dispose();
+});
+
+test('past the bind group bound the cache starts again, with the right values', async () => {
+  const x = tf.fill([64], 2);
+  const counts = recordCacheCounts(tf.backend())!;
+  const saved = { ...recordCacheLimits };
+  recordCacheLimits.bindGroups = 2;
+  try {
+    for (let i = 0; i < 4; i++) {
+      const y = tf.tidy(() => tf.add(tf.mul(x, i), tf.neg(x)));
+      assert.equal((await y.data())[0], 2 * i - 2);
+      y.dispose();
+      assert.ok(counts.bindGroups <= 2, `${counts.bindGroups} bind groups cached`);
+    }
+  } finally {
+    Object.assign(recordCacheLimits, saved);
+    x.dispose();
+  }
 });
 
 test('a warm repeat finds every uniform block and bind group again, and computes what tfjs computes itself', async () => {

@@ -8,6 +8,7 @@
 // phase change) adds buffers of new sizes that only releasePooledBuffers() gives back.
 
 import * as tf from '@tensorflow/tfjs';
+import { forgetRecordCaches } from './webgpu-cached-record.ts';
 
 interface BufferManagerLike {
   numBytesUsed: number;
@@ -44,12 +45,17 @@ export function gpuBytes(): GpuBytes | undefined {
 }
 
 /**
- * Destroys the pooled (free) buffers, so the device memory they hold goes back to the driver; returns the bytes freed.
+ * Destroys the pooled (free) buffers, so the device memory they hold goes back to the driver, and forgets the cached
+ * uniform buffers and bind groups (src/backend/webgpu-cached-record.ts); returns the pool's bytes freed.
  * The free lists are emptied in place: tfjs' releaseBuffer ignores every release once the map itself is empty.
  */
 export function releasePooledBuffers(): number {
   const manager = bufferManager();
   if (!manager) return 0;
+  // The record caches' uniform buffers and bind groups go too, once no pending command uses them.
+  const backend = tf.findBackend('webgpu');
+  flushCommands(backend);
+  forgetRecordCaches(backend);
   let freed = 0;
   for (const buffers of manager.freeBuffers.values()) {
     for (const buffer of buffers) {

@@ -11,15 +11,16 @@ export function batchTensors(batch: Batch, start = 0, end = batch.shape[0]): { x
   const sampleLength = height * width * channels;
   const rows = batch.x.subarray(start * sampleLength, end * sampleLength);
   const shape: [number, number, number, number] = [end - start, height, width, channels];
-  const y = tf.tensor1d(batch.y.subarray(start, end), 'int32');
   // On webgpu the bytes go up as they are and widen on the GPU: a quarter of the upload, and no host conversion.
-  if (batch.dtype === 'uint8' && tf.getBackend() === 'webgpu')
-    return { x: bytesToFloatWebgpu(rows as Uint8Array, shape) as tf.Tensor4D, y };
-  const values =
-    batch.dtype === 'float16'
-      ? fromFloat16Array(rows as Uint16Array)
-      : batch.dtype === 'uint8'
-        ? new Float32Array(rows)
-        : (rows as Float32Array);
-  return { x: tf.tensor4d(values, shape, 'float32'), y };
+  const x =
+    batch.dtype === 'uint8' && tf.getBackend() === 'webgpu'
+      ? (bytesToFloatWebgpu(rows as Uint8Array, shape) as tf.Tensor4D)
+      : tf.tensor4d(hostValues(batch.dtype, rows), shape, 'float32');
+  return { x, y: tf.tensor1d(batch.y.subarray(start, end), 'int32') };
+}
+
+/** The rows as float32 on the host: widened from binary16 or uint8, or the float32 rows themselves (no copy). */
+function hostValues(dtype: Batch['dtype'], rows: Batch['x']): Float32Array {
+  if (dtype === 'float16') return fromFloat16Array(rows as Uint16Array);
+  return dtype === 'uint8' ? new Float32Array(rows) : (rows as Float32Array);
 }

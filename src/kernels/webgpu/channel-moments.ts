@@ -15,6 +15,7 @@ import {
   webgpuInternals,
   writtenInPlace,
 } from './direct-dispatch.ts';
+import { movingAverageStep } from './moving-statistics.ts';
 import { program, run, splitCount } from './program.ts';
 
 const channelsPerWorkgroup = 64;
@@ -57,9 +58,8 @@ function mergeShader(moving: boolean): string {
       variance[c] = batchVariance;
       ${
         moving
-          ? `// tfjs-layers' update, in its float32 order (src/kernels/webgpu/moving-statistics.ts).
-      movingMean[c] = movingMean[c] - (movingMean[c] - total.y) * p.complement;
-      movingVariance[c] = movingVariance[c] - (movingVariance[c] - batchVariance) * p.complement;`
+          ? `${movingAverageStep('movingMean[c]', 'total.y')}
+      ${movingAverageStep('movingVariance[c]', 'batchVariance')}`
           : ''
       }
     }
@@ -156,6 +156,9 @@ export function channelMomentsWebgpu(x: tf.Tensor, moving?: MovingStatistics): {
     const entries = [bind(mean), bind(variance), bind(partial), { buffer: uniform }, ...written.slice(2).map(bind)];
     dispatch(backend, 'Streamfit_channel_moments_merge', pipeline, entries, [workgroups, 1, 1], [...written, partial]);
     for (const tensor of written.slice(2)) writtenInPlace(backend, tensor);
+  } catch (error) {
+    tf.dispose([mean, variance]);
+    throw error;
   } finally {
     releaseAfterSubmit(backend, [uniform]);
     partial.dispose();

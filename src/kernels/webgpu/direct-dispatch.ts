@@ -75,7 +75,7 @@ export function dispatch(
   workgroups: [number, number, number],
   tensors: tf.Tensor[],
 ): void {
-  const bindGroup = cachedBindGroup(backend.device, pipeline, entries);
+  const bindGroup = cachedBindGroup(backend, pipeline, entries);
   for (const tensor of tensors) backend.commandQueueOwnedIds.add(tensor.dataId);
   backend.ensureCommandEncoderReady();
   backend.computePassEncoder ??= backend.commandEncoder!.beginComputePass();

@@ -15,6 +15,11 @@ import {
   writtenInPlace,
 } from './direct-dispatch.ts';
 
+/** WGSL for m ← m − (m − batch)·complement, tfjs-layers' update in its float32 order; `p.complement` is 1 − momentum. */
+export function movingAverageStep(moving: string, batch: string): string {
+  return `${moving} = ${moving} - (${moving} - ${batch}) * p.complement;`;
+}
+
 const shader = `
   struct Uniforms { complement : f32 }
   @group(0) @binding(0) var<storage, read_write> movingMean : array<f32>;
@@ -26,8 +31,8 @@ const shader = `
   @compute @workgroup_size(64)
   fn main(@builtin(global_invocation_id) id : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
     for (var i = id.x; i < arrayLength(&batchMean); i += groups.x * 64u) {
-      movingMean[i] = movingMean[i] - (movingMean[i] - batchMean[i]) * p.complement;
-      movingVariance[i] = movingVariance[i] - (movingVariance[i] - batchVariance[i]) * p.complement;
+      ${movingAverageStep('movingMean[i]', 'batchMean[i]')}
+      ${movingAverageStep('movingVariance[i]', 'batchVariance[i]')}
     }
   }`;
 
