@@ -5,7 +5,7 @@
 // (src/memory/lean-backward/rules/batch-normalization.ts), so the results differ from it by rounding only.
 
 import * as tf from '@tensorflow/tfjs';
-import { program, release, run, splitCount, sumSplits } from './program.ts';
+import { program, release, run, splitCount, splitRowsWgsl, sumSplits } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4;
@@ -49,12 +49,7 @@ export function batchNormBackwardWebgpu(
       var<workgroup> laneSums: array<vec2<f32>, ${lanes * channelsPerWorkgroup}>;
 
       fn main() {
-        let local = i32(localId.x);
-        let lane = i32(localId.y);
-        let channel = i32(workgroupId.x) * ${channelsPerWorkgroup} + local;
-        let split = i32(workgroupId.y);
-        let start = split * uniforms.chunk;
-        let end = min(start + uniforms.chunk, uniforms.rows);
+        ${splitRowsWgsl(channelsPerWorkgroup)}
         var sums = vec2<f32>(0.0, 0.0);
         if (channel < uniforms.channels) {
           let inverse = inverseSqrt(batchVariance[channel] + uniforms.epsilon);

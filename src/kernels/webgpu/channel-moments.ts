@@ -16,7 +16,7 @@ import {
   writtenInPlace,
 } from './direct-dispatch.ts';
 import { movingAverageStep } from './moving-statistics.ts';
-import { program, run, splitCount } from './program.ts';
+import { program, run, splitCount, splitRowsWgsl } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4;
@@ -100,12 +100,7 @@ export function channelMomentsWebgpu(x: tf.Tensor, moving?: MovingStatistics): {
       ${mergeFunction}
 
       fn main() {
-        let local = i32(localId.x);
-        let lane = i32(localId.y);
-        let channel = i32(workgroupId.x) * ${channelsPerWorkgroup} + local;
-        let split = i32(workgroupId.y);
-        let start = split * uniforms.chunk;
-        let end = min(start + uniforms.chunk, uniforms.rows);
+        ${splitRowsWgsl(channelsPerWorkgroup)}
         var moments = vec3<f32>(0.0, 0.0, 0.0);
         if (channel < uniforms.channels) {
           for (var row = start + lane; row < end; row += ${lanes}) {

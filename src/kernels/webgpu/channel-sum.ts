@@ -4,7 +4,7 @@
 // 32-channel BatchNorm. Here 64 channels × 4 lanes make a workgroup and the rows are split across workgroups.
 
 import * as tf from '@tensorflow/tfjs';
-import { program, release, run, splitCount, sumSplits } from './program.ts';
+import { program, release, run, splitCount, splitRowsWgsl, sumSplits } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4;
@@ -62,13 +62,8 @@ function sumMiddleAxes(
       var<workgroup> laneSums: array<f32, ${lanes * channelsPerWorkgroup}>;
 
       fn main() {
-        let local = i32(localId.x);
-        let lane = i32(localId.y);
-        let channel = i32(workgroupId.x) * ${channelsPerWorkgroup} + local;
-        let split = i32(workgroupId.y);
+        ${splitRowsWgsl(channelsPerWorkgroup)}
         let o = i32(workgroupId.z);
-        let start = split * uniforms.chunk;
-        let end = min(start + uniforms.chunk, uniforms.rows);
         var sum = 0.0;
         if (channel < uniforms.channels) {
           let base = o * uniforms.rows;

@@ -5,7 +5,7 @@
 
 import type * as tf from '@tensorflow/tfjs';
 import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
-import { program, release, run, splitCount, sumSplits } from './program.ts';
+import { program, release, run, splitCount, splitRowsWgsl, sumSplits } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4; // threads that share a channel's rows inside a workgroup
@@ -66,12 +66,7 @@ function shader(filterHeight: number, filterWidth: number): string {
     var<workgroup> laneSums: array<f32, ${lanes * channelsPerWorkgroup}>;
 
     fn main() {
-      let local = i32(localId.x);
-      let lane = i32(localId.y);
-      let outChannel = i32(workgroupId.x) * ${channelsPerWorkgroup} + local;
-      let split = i32(workgroupId.y);
-      let start = split * uniforms.chunk;
-      let end = min(start + uniforms.chunk, uniforms.rows);
+      ${splitRowsWgsl(channelsPerWorkgroup, 'outChannel')}
       var sums: array<f32, ${taps}>;
       if (outChannel < uniforms.outChannels) {
         let channel = outChannel / uniforms.multiplier;

@@ -89,6 +89,20 @@ export function release(backend: unknown, info: tf.TensorInfo): void {
   (backend as WebgpuBackendLike).disposeData(info.dataId);
 }
 
+/**
+ * WGSL opening a split reduction's main(): a workgroup holds `channelsPerWorkgroup` channels (x) × lanes (y), and
+ * workgroup y is the split of the rows it reduces. Declares local, lane, `channel`, split and its rows [start, end) from
+ * the uniforms chunk and rows.
+ */
+export function splitRowsWgsl(channelsPerWorkgroup: number, channel = 'channel'): string {
+  return `let local = i32(localId.x);
+        let lane = i32(localId.y);
+        let ${channel} = i32(workgroupId.x) * ${channelsPerWorkgroup} + local;
+        let split = i32(workgroupId.y);
+        let start = split * uniforms.chunk;
+        let end = min(start + uniforms.chunk, uniforms.rows);`;
+}
+
 /** WebGPU's guaranteed per-dimension dispatch limit. */
 export const maxWorkgroupsPerDimension = 65535;
 
