@@ -11,6 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { type BufferPool, handOutInFixedOrder } from './webgpu-pool-order.ts';
 import { type UniformField, type UniformProgram, uniformWords } from './webgpu-uniform-block.ts';
 
+type BufferBinding = GPUBufferBinding & { buffer: GPUBuffer };
+
 interface ProgramLike extends UniformProgram {
   pipeline: GPUComputePipeline | Promise<GPUComputePipeline>;
   pixelsOpType?: unknown;
@@ -58,15 +60,14 @@ export const recordCaching = { enabled: true };
 /** A device's caches: uniform buffers by content, and bind groups by the identity of what they bind. */
 class RecordCaches {
   readonly counts: RecordCacheCounts = { uniformBuffers: 0, uniformHits: 0, bindGroups: 0, bindGroupHits: 0, fallbacks: 0 };
-  // tfjs' programs bind whole buffers (and the cache's own uniform buffers); direct dispatches may bind ranges.
-  readonly programBindGroups = new BindGroupCache(false, this.counts);
-  readonly directBindGroups = new BindGroupCache(true);
-  private byHash = new Map<number, { words: Int32Array; binding: GPUBufferBinding & { buffer: GPUBuffer } }[]>();
+  readonly programBindGroups = new BindGroupCache(this.counts);
+  readonly directBindGroups = new BindGroupCache();
+  private byHash = new Map<number, { words: Int32Array; binding: BufferBinding }[]>();
 
   constructor(readonly device: GPUDevice) {}
 
   /** The binding of a buffer holding `words`, written once; undefined when it is not cached and the cache is full. */
-  uniform(words: Int32Array): (GPUBufferBinding & { buffer: GPUBuffer }) | undefined {
+  uniform(words: Int32Array): BufferBinding | undefined {
     let hash = 0x811c9dc5;
     for (let i = 0; i < words.length; i++) hash = Math.imul(hash ^ words[i], 0x01000193);
     const entries = this.byHash.get(hash);
@@ -99,33 +100,37 @@ class RecordCaches {
   }
 }
 
-/** Bind groups in one WeakMap level per bound buffer, the pipeline first, then (if asked) by the bindings' ranges. */
+interface Cached {
+  bindings: BufferBinding[];
+  bindGroup: GPUBindGroup;
+}
+
+/**
+ * Bind groups by pipeline, then by the first bound buffer (the output), then by the rest compared one by one: a pipeline
+ * writes a given pooled buffer from only a few places in a step, so the list to compare is short.
+ */
 class BindGroupCache {
-  private root = new WeakMap<object, unknown>();
+  private root = new WeakMap<GPUComputePipeline, WeakMap<GPUBuffer, Cached[]>>();
   private created = 0;
   private readonly layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
 
-  constructor(
-    private readonly keyRanges: boolean,
-    private readonly counts?: RecordCacheCounts,
-  ) {}
+  constructor(private readonly counts?: RecordCacheCounts) {}
 
-  get(device: GPUDevice, pipeline: GPUComputePipeline, bindings: (GPUBufferBinding & { buffer: GPUBuffer })[]): GPUBindGroup {
-    let level = getOrInsert(this.root, pipeline, () => new WeakMap<object, unknown>());
-    for (const { buffer } of bindings) level = getOrInsert(level, buffer, () => new WeakMap<object, unknown>());
-    const byRanges = getOrInsert(level, rangesKey, () => new Map<string, GPUBindGroup>());
-    const ranges = this.keyRanges ? bindings.map(({ offset, size }) => `${offset ?? 0}:${size ?? ''}`).join(',') : '';
-    let bindGroup = byRanges.get(ranges);
-    if (bindGroup) {
-      if (this.counts) this.counts.bindGroupHits++;
-      return bindGroup;
+  get(device: GPUDevice, pipeline: GPUComputePipeline, bindings: BufferBinding[]): GPUBindGroup {
+    const byFirst = getOrInsert(this.root, pipeline, () => new WeakMap<GPUBuffer, Cached[]>());
+    const entries = getOrInsert(byFirst, bindings[0].buffer, () => [] as Cached[]);
+    for (const entry of entries) {
+      if (sameBindings(entry.bindings, bindings)) {
+        if (this.counts) this.counts.bindGroupHits++;
+        return entry.bindGroup;
+      }
     }
-    bindGroup = device.createBindGroup({
+    const bindGroup = device.createBindGroup({
       layout: getOrInsert(this.layouts, pipeline, () => pipeline.getBindGroupLayout(0)),
       entries: bindings.map((resource, binding) => ({ binding, resource })),
     });
     if (++this.created > recordCacheLimits.bindGroups) this.clear();
-    else byRanges.set(ranges, bindGroup);
+    else entries.push({ bindings, bindGroup });
     if (this.counts) this.counts.bindGroups = this.created;
     return bindGroup;
   }
@@ -137,8 +142,14 @@ class BindGroupCache {
   }
 }
 
-/** The last level's key: under it, the bind groups of one pipeline over one list of buffers, by their ranges. */
-const rangesKey = {};
+/** The same buffers over the same ranges, binding by binding. */
+function sameBindings(a: BufferBinding[], b: BufferBinding[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].buffer !== b[i].buffer || a[i].offset !== b[i].offset || a[i].size !== b[i].size) return false;
+  }
+  return true;
+}
 
 const cachesByBackend = new WeakMap<object, RecordCaches>();
 
@@ -170,7 +181,7 @@ export function cachedBindGroup(backend: object, pipeline: GPUComputePipeline, b
       entries: bindings.map((resource, binding) => ({ binding, resource })),
     });
   }
-  return caches.directBindGroups.get(device, pipeline, bindings as (GPUBufferBinding & { buffer: GPUBuffer })[]);
+  return caches.directBindGroups.get(device, pipeline, bindings as BufferBinding[]);
 }
 
 /** Replaces the backend's recordAndSubmit with one that reuses uniform buffers and bind groups. */
@@ -213,12 +224,8 @@ export function recordWithCaches(backend: object): RecordCacheCounts {
 }
 
 /** The output's and the inputs' buffers as whole-buffer bindings; undefined if one is a texture (tfjs' path then). */
-function bound(
-  backend: RecordingBackend,
-  output: TensorInfoLike,
-  inputs: TensorInfoLike[],
-): (GPUBufferBinding & { buffer: GPUBuffer })[] | undefined {
-  const bindings: (GPUBufferBinding & { buffer: GPUBuffer })[] = [];
+function bound(backend: RecordingBackend, output: TensorInfoLike, inputs: TensorInfoLike[]): BufferBinding[] | undefined {
+  const bindings: BufferBinding[] = [];
   for (let i = -1; i < inputs.length; i++) {
     const resource = backend.tensorMap.get((i < 0 ? output : inputs[i]).dataId).resource;
     if (!(resource instanceof GPUBuffer)) return undefined;
