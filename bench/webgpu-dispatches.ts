@@ -3,7 +3,9 @@
 // With --profile, one more step runs under tf.profile: where the adapter has timestamp queries, every kernel's GPU time
 // (each then gets its own pass and submit, so the step is slower than the counted ones); their sum is the step's GPU time
 // with no host time in it, which says how much of msPerStep is the host's. Then the same steps again with tfjs' own
-// recordAndSubmit in place of streamfit's cached one (src/backend/webgpu-cached-record.ts): the baseline, in the same run.
+// recordAndSubmit in place of streamfit's cached one (src/backend/webgpu-cached-record.ts), and with every rebuilt value
+// rebuilt by its own rule rather than inside its consumer's kernel (rebuildFusion: swish after BatchNorm): the baselines,
+// in the same run.
 // With --host-only, both timings are taken again with queue.submit a no-op: the host's own time a step (JavaScript,
 // tfjs, Dawn's encoding), which a machine without a GPU can measure; the steps compute nothing then.
 
@@ -11,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { recordCacheCounts, recordCaching } from '../src/backend/webgpu-cached-record.ts';
 import { countDispatches } from '../src/backend/webgpu-dispatch-count.ts';
+import { rebuildFusion } from '../src/memory/lean-backward/saved-value.ts';
 import { createModel } from '../src/models/create-model.ts';
 import { Trainer } from '../src/train/trainer.ts';
 import { syntheticBatch } from './train.ts';
@@ -35,9 +38,24 @@ const { counts } = await countDispatches(async () => {
 const cacheUse = Object.fromEntries(Object.entries(cache).map(([name, value]) => [name, value - cacheBefore[name as keyof typeof cache]]));
 const cached = await timeSteps();
 const baseline = await tfjsRecording();
+const unfused = await withoutRebuildFusion(async () => {
+  const { counts: unfusedCounts } = await countDispatches(async () => {
+    for (let step = 0; step < Number(steps); step++) await trainer.step(batch);
+  });
+  return { counts: unfusedCounts, ...(await timeSteps()) };
+});
 const gpuTime = profile ? await profileStep() : {};
 const hostTime = hostOnly
-  ? await withoutSubmits(async () => ({ cached: await timeSteps(), tfjsRecording: await tfjsRecording() }))
+  ? await withoutSubmits(async () => {
+      // Alternated, so that a drift of the machine's speed falls on both sides.
+      const runs = { cached: [] as number[], tfjsRecording: [] as number[], unfusedRebuilds: [] as number[] };
+      for (let round = 0; round < 3; round++) {
+        runs.cached.push((await timeSteps()).msPerStep);
+        runs.tfjsRecording.push((await tfjsRecording()).msPerStep);
+        runs.unfusedRebuilds.push((await withoutRebuildFusion(timeSteps)).msPerStep);
+      }
+      return Object.fromEntries(Object.entries(runs).map(([name, times]) => [name, { msPerStep: median(times), runs: times }]));
+    })
   : undefined;
 const per = (value: number) => Number((value / Number(steps)).toFixed(1));
 process.stdout.write(
@@ -49,8 +67,20 @@ process.stdout.write(
     ...cached,
     tfjsRecording: baseline,
     speedupOverTfjsRecording: Number((baseline.msPerStep / cached.msPerStep).toFixed(2)),
+    unfusedRebuilds: {
+      msPerStep: unfused.msPerStep,
+      cpuMsPerStep: unfused.cpuMsPerStep,
+      dispatchesPerStep: per(unfused.counts.dispatches),
+    },
+    speedupOverUnfusedRebuilds: Number((unfused.msPerStep / cached.msPerStep).toFixed(2)),
     ...(hostTime
-      ? { hostOnly: { ...hostTime, speedup: Number((hostTime.tfjsRecording.msPerStep / hostTime.cached.msPerStep).toFixed(2)) } }
+      ? {
+          hostOnly: {
+            ...hostTime,
+            speedup: Number((hostTime.tfjsRecording.msPerStep / hostTime.cached.msPerStep).toFixed(2)),
+            speedupOverUnfusedRebuilds: Number((hostTime.unfusedRebuilds.msPerStep / hostTime.cached.msPerStep).toFixed(2)),
+          },
+        }
       : {}),
     recordCachePerStep: Object.fromEntries(Object.entries(cacheUse).map(([name, value]) => [name, per(value)])),
     dispatchesPerStep: per(counts.dispatches),
@@ -74,6 +104,20 @@ async function tfjsRecording() {
   } finally {
     recordCaching.enabled = true;
   }
+}
+
+/** `body` with every rebuilt value rebuilt by its own rule (src/memory/lean-backward/saved-value.ts). */
+async function withoutRebuildFusion<T>(body: () => Promise<T>): Promise<T> {
+  rebuildFusion.enabled = false;
+  try {
+    return await body();
+  } finally {
+    rebuildFusion.enabled = true;
+  }
+}
+
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 
 /** Wall and CPU milliseconds a step, after one more warm step. */

@@ -7,6 +7,7 @@ import { LeanBackward } from '../src/memory/lean-backward/lean-step.ts';
 import { estimateGraphMemory, estimateRecomputedMemory } from '../src/memory/lean-backward/memory-estimate.ts';
 import { MicroBatchProgress } from '../src/memory/lean-backward/micro-batch-progress.ts';
 import { PendingGradients } from '../src/memory/lean-backward/pending-gradients.ts';
+import { dropoutMask } from '../src/memory/lean-backward/rules/dropout.ts';
 import { share } from '../src/memory/lean-backward/tensor-views.ts';
 import { withPeakBytes } from '../src/memory/peak-bytes.ts';
 import { createModel } from '../src/models/create-model.ts';
@@ -142,6 +143,25 @@ test('the loss and its gradient equal tfjs autodiff of the trainer loss, probabi
   assert.ok(differences <= 1e-6 * tf.tidy(() => tf.max(tf.abs(expected)).dataSync()[0]), `differences ${differences}`);
   assert.equal(gradient.dataSync()[4], 0, 'no gradient where p is clipped');
   tf.dispose([probabilities, labels, expected, loss, gradient, reference]);
+});
+
+test("the dropout mask drawn on the host equals tf.dropout's multiplier bit for bit, seed for seed", async () => {
+  for (const [shape, rate, seed] of [
+    [[64, 1, 1, 1], 0.2, 7],
+    [[3, 5, 5, 40], 0.5, 8],
+    [[16, 1280], 0.3, 9],
+    [[1000], 0.05, 10],
+  ] as Array<[number[], number, number]>) {
+    const reference = tf.dropout(tf.ones(shape), rate, undefined, seed);
+    const mask = dropoutMask(shape, rate, seed);
+    assert.deepEqual(mask.shape, shape);
+    assert.deepEqual(await mask.data(), await reference.data(), `shape ${shape}, rate ${rate}`);
+    tf.dispose([reference, mask]);
+  }
+  const unseeded = [dropoutMask([256], 0.5), dropoutMask([256], 0.5)];
+  const [first, second] = await Promise.all(unseeded.map((mask) => mask.data()));
+  assert.notDeepEqual(first, second, 'without a seed, every mask is drawn afresh');
+  tf.dispose(unseeded);
 });
 
 test('micro-batch progress: a chunk that failed part-way is redone in smaller chunks that skip what it already added', () => {

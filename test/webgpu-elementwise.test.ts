@@ -3,7 +3,14 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import type { Batch } from '../src/data/samples.ts';
-import { batchNormAffineWebgpu, sigmoidGradientWebgpu, swishGradientWebgpu, swishWebgpu } from '../src/kernels/webgpu/elementwise.ts';
+import {
+  batchNormAffineWebgpu,
+  batchNormSwishGradientWebgpu,
+  batchNormSwishWebgpu,
+  sigmoidGradientWebgpu,
+  swishGradientWebgpu,
+  swishWebgpu,
+} from '../src/kernels/webgpu/elementwise.ts';
 import { seededRandom } from '../src/math/random.ts';
 import { batchTensors } from '../src/train/batch-tensor.ts';
 
@@ -56,20 +63,31 @@ for (const shape of [[2, 9, 9, 37], [1]]) {
     );
     assertClose(actual, expected, 'sigmoid gradient');
   });
-  test(`BatchNorm's affine map on webgpu equals tf.batchNorm on cpu to 1e-4 for [${shape}]`, async () => {
+  test(`BatchNorm's affine map, swish of it and swish's gradient at it on webgpu equal tfjs' ops on cpu to 1e-4 for [${shape}]`, async () => {
     const channels = shape.at(-1)!;
     const perChannel = (seed: string, scale = 1, shift = 0) => ({ values: randomArray(channels, seed, scale, shift), shape: [channels] });
     const arrays = {
       x: { values: randomArray(size, `bn x ${shape}`), shape },
+      dy: { values: randomArray(size, `bn dy ${shape}`, 1), shape },
       mean: perChannel('mean'),
       variance: perChannel('variance', 0.5, 1),
       gamma: perChannel('gamma', 1, 1),
       beta: perChannel('beta'),
     };
-    const [expected, actual] = await onBoth(arrays, ({ x, mean, variance, gamma, beta }, gpu) =>
-      gpu ? batchNormAffineWebgpu(x, mean, variance, gamma, beta, 1e-3) : tf.batchNorm(x, mean, variance, beta, gamma, 1e-3),
-    );
+    const normalized = ({ x, mean, variance, gamma, beta }: Record<string, tf.Tensor>) =>
+      tf.batchNorm(x, mean, variance, beta, gamma, 1e-3);
+    const swish = (z: tf.Tensor) => tf.mul(z, tf.sigmoid(z));
+    const map = ({ x, mean, variance, gamma, beta }: Record<string, tf.Tensor>) => ({ x, mean, variance, gamma, beta, epsilon: 1e-3 });
+    const [expected, actual] = await onBoth(arrays, (t, gpu) => (gpu ? batchNormAffineWebgpu(map(t)) : normalized(t)));
     assertClose(actual, expected, 'batch norm');
+    const [expectedSwish, actualSwish] = await onBoth(arrays, (t, gpu) =>
+      gpu ? batchNormSwishWebgpu(map(t)) : tf.tidy(() => swish(normalized(t))),
+    );
+    assertClose(actualSwish, expectedSwish, 'swish of batch norm');
+    const [expectedGradient, actualGradient] = await onBoth(arrays, (t, gpu) =>
+      gpu ? batchNormSwishGradientWebgpu(t.dy, map(t)) : tf.tidy(() => tf.grad(swish)(normalized(t), t.dy)),
+    );
+    assertClose(actualGradient, expectedGradient, "swish's gradient at batch norm");
   });
 }
 

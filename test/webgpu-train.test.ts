@@ -138,6 +138,17 @@ test('a warm Trainer step on webgpu updates its variables a few to a dispatch, a
     assert.equal(byProgram.Streamfit_moving_statistics, undefined, JSON.stringify(byProgram));
     assert.equal(byProgram.Streamfit_batch_norm_gradient_sums, batchNorms, 'BatchNorm backward: one pass for dβ and dγ each');
     assert.equal(byProgram.Streamfit_batch_norm_input_gradient, batchNorms, 'and one for dx (every one feeds a convolution)');
+    // Swish after BatchNorm is differentiated, and rebuilt, straight from BatchNorm's input: BatchNorm's output is rebuilt
+    // only where no swish follows (the projections, read by the residual sum's consumer).
+    const swishesAfterBatchNorm = model.layers.filter(
+      (layer) =>
+        layer.getClassName() === 'Activation' &&
+        (layer.getConfig() as { activation?: string }).activation === 'swish' &&
+        layer.inboundNodes[0].inboundLayers[0].getClassName() === 'BatchNormalization',
+    ).length;
+    assert.ok(swishesAfterBatchNorm > 0);
+    assert.equal(byProgram.Streamfit_batch_norm_swish_gradient, swishesAfterBatchNorm, JSON.stringify(byProgram));
+    assert.ok((byProgram.Streamfit_batch_norm_affine ?? 0) <= batchNorms - swishesAfterBatchNorm, JSON.stringify(byProgram));
     assert.equal(counts.buffersCreated, 0, JSON.stringify(counts));
   } finally {
     trainer.dispose();

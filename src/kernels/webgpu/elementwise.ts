@@ -64,24 +64,45 @@ export function sigmoidGradientWebgpu(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
   );
 }
 
-/**
- * BatchNorm as a per-channel affine map: x·s + (β − mean·s) with s = γ/√(variance + ε), as the lean backward pass rebuilds a
- * layer's output.
- */
-export function batchNormAffineWebgpu(
-  x: tf.Tensor,
-  mean: tf.Tensor,
-  variance: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  epsilon: number,
-): tf.Tensor {
+/** BatchNorm's output as a per-channel affine map of its input, its tensors named as the kernels below read them. */
+export interface BatchNormMap {
+  x: tf.Tensor;
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  gamma: tf.Tensor;
+  beta: tf.Tensor;
+  epsilon: number;
+}
+
+/** z, BatchNorm's output at element i: x·s + (β − mean·s) with s = γ/√(variance + ε). */
+const batchNormOutput = `let scale = gammaValues[c] * inverseSqrt(varianceValues[c] + uniforms.epsilon);
+          let z = xValues[i] * scale + (betaValues[c] - meanValues[c] * scale);`;
+
+function batchNormInputs({ x, mean, variance, gamma, beta }: BatchNormMap): Record<string, tf.Tensor> {
+  return { xValues: x, meanValues: mean, varianceValues: variance, gammaValues: gamma, betaValues: beta };
+}
+
+/** BatchNorm's output rebuilt in one pass, as the lean backward pass rebuilds a layer's output. */
+export function batchNormAffineWebgpu(map: BatchNormMap): tf.Tensor {
+  return elementwise('batch_norm_affine', map.x.shape, batchNormInputs(map), `${batchNormOutput} result[i] = z;`, {
+    epsilon: map.epsilon,
+  });
+}
+
+/** swish(BatchNorm's output), rebuilt in one pass without BatchNorm's output ever in memory (swishWebgpu's σ). */
+export function batchNormSwishWebgpu(map: BatchNormMap): tf.Tensor {
+  return elementwise('batch_norm_swish', map.x.shape, batchNormInputs(map), `${batchNormOutput} result[i] = z * (1.0 / (1.0 + exp(-z)));`, {
+    epsilon: map.epsilon,
+  });
+}
+
+/** swish's gradient at BatchNorm's output, computed from BatchNorm's input (swishGradientWebgpu's operation order). */
+export function batchNormSwishGradientWebgpu(dy: tf.Tensor, map: BatchNormMap): tf.Tensor {
   return elementwise(
-    'batch_norm_affine',
-    x.shape,
-    { xValues: x, meanValues: mean, varianceValues: variance, gammaValues: gamma, betaValues: beta },
-    `let scale = gammaValues[c] * inverseSqrt(varianceValues[c] + uniforms.epsilon);
-          result[i] = xValues[i] * scale + (betaValues[c] - meanValues[c] * scale);`,
-    { epsilon },
+    'batch_norm_swish_gradient',
+    map.x.shape,
+    { dyValues: dy, ...batchNormInputs(map) },
+    `${batchNormOutput} let s = 1.0 / (1.0 + exp(-z)); result[i] = (dyValues[i] * s) * ((1.0 - s) * z + 1.0);`,
+    { epsilon: map.epsilon },
   );
 }

@@ -36,6 +36,22 @@ export interface SavedReader {
   input(index: number): tf.Tensor;
   output(): tf.Tensor;
   extra(index: number): tf.Tensor;
+  /** Input `index` as its recipe, unrun, when a rule of `kind` rebuilds it; otherwise undefined, and input(index) still reads it. */
+  unbuiltInput(index: number, kind: string): Unbuilt | undefined;
+}
+
+/**
+ * A rebuilt value's recipe, not run: the rule kind and layer that rebuild it and the tensors that rebuild would read (the
+ * holder's to dispose). A consumer that can apply the recipe inside its own kernel takes this instead of the value (swish
+ * after BatchNorm on webgpu), so the value is never in memory and costs no pass of its own.
+ */
+export interface Unbuilt {
+  kind: string;
+  layer: Layer;
+  inputs: tf.Tensor[];
+  extras: tf.Tensor[];
+  /** The value after all, as the producing rule rebuilds it; disposes nothing. */
+  rebuild(): tf.Tensor;
 }
 
 export interface BackwardContext extends RuleAnalysis {
@@ -56,6 +72,11 @@ export interface LayerRule {
    * is then rebuilt from the inputs and extras when the backward pass needs it instead of being kept. Returns a new tensor.
    */
   rebuild?(layer: Layer, inputs: tf.Tensor[], extras: tf.Tensor[]): tf.Tensor;
+  /**
+   * With `rebuild`, for a layer of one input: the output rebuilt straight from the input's own recipe, unrun, in one kernel,
+   * where the rule can (swish after BatchNorm on webgpu); undefined when it cannot, and `rebuild` runs. Disposes nothing.
+   */
+  rebuildFrom?(layer: Layer, input: Unbuilt): tf.Tensor | undefined;
   /**
    * Takes ownership of `dy` (dispose it as soon as it is used, or return it as an input's gradient). Returns the gradient of
    * each input that needs one (undefined for the others); the engine owns them.

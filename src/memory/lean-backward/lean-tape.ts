@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type GraphNode, type LayerGraph, variableOf } from './layer-graph.ts';
 import type { BackwardContext, ForwardResult } from './layer-rule.ts';
 import { PendingGradients } from './pending-gradients.ts';
-import { SavedValue } from './saved-value.ts';
+import { type Recipe, SavedValue } from './saved-value.ts';
 
 interface TapeRecord {
   node: GraphNode;
@@ -102,11 +102,17 @@ function recordNode(tape: LeanTape, node: GraphNode, output: tf.Tensor, extras: 
   const extraValues = node.keepsExtras ? extras.map((extra, i) => tape.track(SavedValue.kept(`${node.name}/extra${i}`, extra))) : [];
   if (node.retention === 'kept') saved.set(node.name, tape.track(SavedValue.kept(node.name, output)));
   if (node.retention === 'rebuilt') {
+    const { rule, layer } = node;
     const inputCount = node.inputs.length;
-    const rebuild = (tensors: tf.Tensor[]) =>
-      tf.tidy(() => node.rule.rebuild!(node.layer, tensors.slice(0, inputCount), tensors.slice(inputCount)));
-    const recipeInputs = [...node.inputs.map((name) => saved.get(name)!), ...extraValues];
-    saved.set(node.name, tape.track(SavedValue.rebuilt(node.name, recipeInputs, rebuild)));
+    const recipe: Recipe = {
+      kind: rule.kind,
+      layer,
+      inputs: [...node.inputs.map((name) => saved.get(name)!), ...extraValues],
+      inputCount,
+      rebuild: (tensors) => tf.tidy(() => rule.rebuild!(layer, tensors.slice(0, inputCount), tensors.slice(inputCount))),
+      rebuildFrom: rule.rebuildFrom && ((input) => tf.tidy(() => rule.rebuildFrom!(layer, input))),
+    };
+    saved.set(node.name, tape.track(SavedValue.rebuilt(node.name, recipe)));
   }
   if (!node.needs) return;
   const claim = (value: SavedValue | undefined, what: string) => {
@@ -193,6 +199,11 @@ function contextFor(record: TapeRecord, deliver: (variable: tf.Variable, gradien
         const value = record.extras[index];
         record.extras[index] = undefined;
         return take(value, `extra ${index}`);
+      },
+      unbuiltInput(index, kind) {
+        const unbuilt = record.inputs[index]?.takeUnbuilt(kind);
+        if (unbuilt) record.inputs[index] = undefined;
+        return unbuilt;
       },
     },
     // Kept, so that the step's tidy scope leaves the gradient to the receiver.

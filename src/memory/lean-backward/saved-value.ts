@@ -2,14 +2,28 @@
 // (BatchNorm, activations, padding: one elementwise pass), so that only the expensive outputs (convolutions) stay in memory.
 // Each counts the uses still to come and frees itself, and its recipe's inputs, after the last one.
 
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
+import type { Layer, Unbuilt } from './layer-rule.ts';
 import { share } from './tensor-views.ts';
 
-type Rebuild = (inputs: tf.Tensor[]) => tf.Tensor;
+/** How a value is rebuilt: the rule kind and layer, the saved values it reads (the layer's inputs, then its extras). */
+export interface Recipe {
+  kind: string;
+  layer: Layer;
+  inputs: SavedValue[];
+  /** How many of `inputs` are the layer's inputs; the rest are its extras. */
+  inputCount: number;
+  rebuild(tensors: tf.Tensor[]): tf.Tensor;
+  /** With one input: the value rebuilt from that input's recipe, unrun, where the rule can (LayerRule.rebuildFrom). */
+  rebuildFrom?(input: Unbuilt): tf.Tensor | undefined;
+}
+
+/** Off: every rebuilt value is rebuilt by its own rule, none inside its consumer's kernel (a benchmark's same-run baseline). */
+export const rebuildFusion = { enabled: true };
 
 export class SavedValue {
   private tensor?: tf.Tensor;
-  private recipe?: { inputs: SavedValue[]; rebuild: Rebuild };
+  private recipe?: Recipe;
   private uses = 0;
   private freed = false;
 
@@ -22,11 +36,11 @@ export class SavedValue {
     return value;
   }
 
-  /** Rebuilt from `inputs` when used; each input is held until this value is freed. */
-  static rebuilt(name: string, inputs: SavedValue[], rebuild: Rebuild): SavedValue {
+  /** Rebuilt from the recipe's inputs when used; each input is held until this value is freed. */
+  static rebuilt(name: string, recipe: Recipe): SavedValue {
     const value = new SavedValue(name);
-    value.recipe = { inputs, rebuild };
-    for (const input of inputs) input.claim();
+    value.recipe = recipe;
+    for (const input of recipe.inputs) input.claim();
     return value;
   }
 
@@ -52,6 +66,13 @@ export class SavedValue {
     return value;
   }
 
+  /** The recipe, unrun, counting one use, when a rule of `kind` rebuilds this value; undefined, counting nothing, otherwise. */
+  takeUnbuilt(kind: string): Unbuilt | undefined {
+    const unbuilt = this.unbuilt(kind);
+    if (unbuilt) this.release();
+    return unbuilt;
+  }
+
   /** One use done without reading the value. */
   release(): void {
     if (this.freed) return;
@@ -73,13 +94,47 @@ export class SavedValue {
   private materialize(): tf.Tensor {
     if (this.freed) throw new Error(`lean backward: ${this.name} was used after it was freed`);
     if (this.tensor) return share(this.tensor);
-    const { inputs, rebuild } = this.recipe!;
-    const values: tf.Tensor[] = [];
+    const { inputs, rebuild, rebuildFrom } = this.recipe!;
+    const unbuilt = rebuildFrom && inputs.length === 1 && rebuildFusion.enabled ? inputs[0].unbuilt() : undefined;
+    if (unbuilt) {
+      try {
+        const value = rebuildFrom!(unbuilt);
+        if (value) return value;
+      } finally {
+        tf.dispose([...unbuilt.inputs, ...unbuilt.extras]);
+      }
+    }
+    const values = this.recipeValues();
     try {
-      for (const input of inputs) values.push(input.materialize());
       return rebuild(values);
     } finally {
       for (const value of values) value.dispose();
+    }
+  }
+
+  /** The recipe unrun (its inputs materialized, no use counted): if this value is rebuilt, by a rule of `kind` when given. */
+  private unbuilt(kind?: string): Unbuilt | undefined {
+    if (this.freed) throw new Error(`lean backward: ${this.name} was used after it was freed`);
+    const recipe = this.recipe;
+    if (this.tensor || !recipe || (kind !== undefined && recipe.kind !== kind) || !rebuildFusion.enabled) return undefined;
+    const values = this.recipeValues();
+    return {
+      kind: recipe.kind,
+      layer: recipe.layer,
+      inputs: values.slice(0, recipe.inputCount),
+      extras: values.slice(recipe.inputCount),
+      rebuild: () => recipe.rebuild(values),
+    };
+  }
+
+  private recipeValues(): tf.Tensor[] {
+    const values: tf.Tensor[] = [];
+    try {
+      for (const input of this.recipe!.inputs) values.push(input.materialize());
+      return values;
+    } catch (error) {
+      for (const value of values) value.dispose();
+      throw error;
     }
   }
 }

@@ -2,11 +2,14 @@
 // output is rebuilt from the input when needed: one cheap pass instead of keeping a full-size tensor.
 
 import * as tf from '@tensorflow/tfjs';
+import { batchNormSwishGradientWebgpu, batchNormSwishWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
 import { activationGradient, activationName } from '../activation-gradients.ts';
 import type { Layer, LayerRule } from '../layer-rule.ts';
-import { after } from '../tensor-views.ts';
+import { after, share } from '../tensor-views.ts';
+import { batchNormalizationRule, batchNormMapOf } from './batch-normalization.ts';
 
-const gradientOf = (layer: Layer) => activationGradient(activationName((layer as unknown as { activation: unknown }).activation));
+const nameOf = (layer: Layer) => activationName((layer as unknown as { activation: unknown }).activation);
+const gradientOf = (layer: Layer) => activationGradient(nameOf(layer));
 
 export const activationRule: LayerRule = {
   kind: 'activation',
@@ -18,9 +21,22 @@ export const activationRule: LayerRule = {
   },
   forward: (layer, [input]) => ({ output: layer.apply(input) as tf.Tensor }),
   rebuild: (layer, [input]) => layer.apply(input) as tf.Tensor,
+  // Swish after BatchNorm on webgpu (most of EfficientNet's activations): rebuilt and differentiated straight from
+  // BatchNorm's input, one pass each, and BatchNorm's output is never rebuilt at all.
+  rebuildFrom(layer, input) {
+    const map = nameOf(layer) === 'swish' ? batchNormMapOf(input) : undefined;
+    return map && batchNormSwishWebgpu(map);
+  },
   backward(layer, dy, context) {
     const gradient = gradientOf(layer)!;
     if (!context.inputsNeedGradient[0]) return after(dy, () => [undefined]);
+    const unbuilt = nameOf(layer) === 'swish' && fusesOnWebgpu(dy) ? context.saved.unbuiltInput(0, batchNormalizationRule.kind) : undefined;
+    if (unbuilt) {
+      return after([dy, ...unbuilt.inputs, ...unbuilt.extras], () => {
+        const map = batchNormMapOf(unbuilt);
+        return [map ? batchNormSwishGradientWebgpu(dy, map) : gradient.backward(share(dy), unbuilt.rebuild())];
+      });
+    }
     const value = gradient.reads === 'input' ? context.saved.input(0) : gradient.reads === 'output' ? context.saved.output() : undefined;
     return [gradient.backward(dy, value)];
   },

@@ -8,7 +8,7 @@ import { batchNormalizeByChannel } from '../../../kernels/batch-normalize.ts';
 import { fusesOnWasm, holdsOnePerChannel } from '../../../kernels/fuses-on-wasm.ts';
 import { runsCompiledKernels } from '../../../kernels/wasm-footprint.ts';
 import { batchNormBackwardWebgpu } from '../../../kernels/webgpu/batch-norm-backward.ts';
-import { batchNormAffineWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
+import { type BatchNormMap, batchNormAffineWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
 import {
   type BatchNormalizationFields,
   LeanBatchNormalization,
@@ -16,7 +16,7 @@ import {
   updateMovingStatistics,
 } from '../../../models/layers.ts';
 import { batchNormWithBatchStatistics } from '../../../models/lean-gradients.ts';
-import { inputShapesOf, type Layer, type LayerRule } from '../layer-rule.ts';
+import { inputShapesOf, type Layer, type LayerRule, type Unbuilt } from '../layer-rule.ts';
 import { after, channelAffine } from '../tensor-views.ts';
 
 const fieldsOf = (layer: Layer) => layer as unknown as BatchNormalizationFields;
@@ -26,6 +26,22 @@ const usesBatchStatistics = (layer: Layer) => layer.trainable;
 
 /** γ, or ones for a layer without it (scale: false, as in InceptionV3), as the layer itself does. The caller disposes it if made. */
 const gammaOf = (fields: BatchNormalizationFields) => fields.gamma?.read() ?? tf.onesLike(fields.beta!.read());
+
+/**
+ * The layer's output as the per-channel map of its input that the webgpu kernels apply (src/kernels/webgpu/elementwise.ts),
+ * where they apply. Called inside a tidy scope, which disposes the ones made for a layer without γ.
+ */
+function webgpuMap(layer: Layer, input: tf.Tensor, extras: tf.Tensor[]): BatchNormMap | undefined {
+  if (!fusesOnWebgpu(input)) return undefined;
+  const fields = fieldsOf(layer);
+  const [mean, variance] = usesBatchStatistics(layer) ? extras : [fields.movingMean.read(), fields.movingVariance.read()];
+  return { x: input, mean, variance, gamma: gammaOf(fields), beta: fields.beta!.read(), epsilon: fields.epsilon };
+}
+
+/** A BatchNorm layer's output, unrun, as the webgpu kernels' map of its input; undefined for any other recipe or backend. */
+export function batchNormMapOf(unbuilt: Unbuilt): BatchNormMap | undefined {
+  return unbuilt.kind === batchNormalizationRule.kind ? webgpuMap(unbuilt.layer, unbuilt.inputs[0], unbuilt.extras) : undefined;
+}
 
 export const batchNormalizationRule: LayerRule = {
   kind: 'batch-normalization',
@@ -64,14 +80,10 @@ export const batchNormalizationRule: LayerRule = {
     // The normalization as one per-channel affine map (y = x·s + o), whose values differ from the forward pass's by rounding
     // only; on wasm the forward pass's own compiled FusedBatchNorm, one call.
     const fields = fieldsOf(layer);
+    // One dispatch instead of seven.
+    const map = webgpuMap(layer, input, extras);
+    if (map) return batchNormAffineWebgpu(map);
     const [mean, variance] = usesBatchStatistics(layer) ? extras : [fields.movingMean.read(), fields.movingVariance.read()];
-    if (fusesOnWebgpu(input)) {
-      // One dispatch instead of seven.
-      const gamma = gammaOf(fields);
-      const output = batchNormAffineWebgpu(input, mean, variance, gamma, fields.beta!.read(), fields.epsilon);
-      if (!fields.gamma) gamma.dispose();
-      return output;
-    }
     const [beta, gamma] = [fields.beta!.read(), fields.gamma?.read()];
     const perChannel = [mean, variance, beta, ...(gamma ? [gamma] : [])];
     if (fusesOnWasm(input, ...perChannel) && holdsOnePerChannel(input, ...perChannel)) {

@@ -3,6 +3,7 @@
 // sample; the output is rebuilt as x · mask when needed. Streamfit's Dropout is off when frozen.
 
 import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
 import { FineTuneDropout } from '../../../models/layers.ts';
 import type { Layer, LayerRule } from '../layer-rule.ts';
 import { after, share } from '../tensor-views.ts';
@@ -27,6 +28,19 @@ function noiseShapeOf(layer: Layer, input: tf.Tensor): number[] {
   return configured.map((size, axis) => size ?? input.shape[axis]);
 }
 
+/**
+ * tf.dropout's multiplier, floor(uniform + keep) / keep, computed on the host in float32 as the cpu backend computes it,
+ * from the uniforms tf.randomUniform draws (seedrandom's alea, as tfjs-core seeds it): one upload of the finished mask
+ * instead of the uniforms, two scalars and three kernels (on webgpu, three dispatches a layer every step).
+ */
+export function dropoutMask(shape: number[], rate: number, seed?: number): tf.Tensor {
+  const keep = Math.fround(1 - rate);
+  const random = seedrandom.alea(String(seed ?? Math.random()));
+  const mask = new Float32Array(tf.util.sizeFromShape(shape));
+  for (let i = 0; i < mask.length; i++) mask[i] = Math.floor(Math.fround(Math.fround(random()) + keep)) / keep;
+  return tf.tensor(mask, shape);
+}
+
 export const dropoutRule: LayerRule = {
   kind: 'dropout',
   workspace: { input: 1, output: 0, forward: 0 },
@@ -35,9 +49,7 @@ export const dropoutRule: LayerRule = {
   forward(layer, [input]) {
     if (!isActive(layer)) return { output: share(input) };
     const { rate, seed } = fieldsOf(layer);
-    const keep = 1 - rate;
-    // The multiplier exactly as tf.dropout computes it: floor(uniform + keep) / keep.
-    const mask = tf.tidy(() => tf.div(tf.floor(tf.add(tf.randomUniform(noiseShapeOf(layer, input), 0, 1, 'float32', seed), keep)), keep));
+    const mask = dropoutMask(noiseShapeOf(layer, input), rate, seed);
     return { output: tf.mul(input, mask), extras: [mask] };
   },
   rebuild: (layer, [input], extras) => (isActive(layer) ? tf.mul(input, extras[0]) : share(input)),
