@@ -49,7 +49,7 @@ const hostTime = hostOnly
   ? await withoutSubmits(async () => {
       // Alternated, so that a drift of the machine's speed falls on both sides.
       const runs = { cached: [] as number[], tfjsRecording: [] as number[], unfusedRebuilds: [] as number[] };
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < 5; round++) {
         runs.cached.push((await timeSteps()).msPerStep);
         runs.tfjsRecording.push((await tfjsRecording()).msPerStep);
         runs.unfusedRebuilds.push((await withoutRebuildFusion(timeSteps)).msPerStep);

@@ -148,7 +148,11 @@ test('a warm Trainer step on webgpu updates its variables a few to a dispatch, a
     ).length;
     assert.ok(swishesAfterBatchNorm > 0);
     assert.equal(byProgram.Streamfit_batch_norm_swish_gradient, swishesAfterBatchNorm, JSON.stringify(byProgram));
-    assert.ok((byProgram.Streamfit_batch_norm_affine ?? 0) <= batchNorms - swishesAfterBatchNorm, JSON.stringify(byProgram));
+    // In the forward pass BatchNorm and the swish after it are one pass, and tfjs' BatchNorm kernel runs nowhere; the
+    // affine map runs once forward and at most once rebuilt for each BatchNorm that no swish follows.
+    assert.ok(byProgram.Streamfit_batch_norm_swish >= swishesAfterBatchNorm, JSON.stringify(byProgram));
+    assert.equal(byProgram.BatchNormProgram, undefined, JSON.stringify(byProgram));
+    assert.ok((byProgram.Streamfit_batch_norm_affine ?? 0) <= 2 * (batchNorms - swishesAfterBatchNorm), JSON.stringify(byProgram));
     assert.equal(counts.buffersCreated, 0, JSON.stringify(counts));
   } finally {
     trainer.dispose();

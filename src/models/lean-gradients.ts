@@ -10,7 +10,7 @@ import { channelMomentsWasm } from '../kernels/channel-moments.ts';
 import { fusesOnWasm, holdsOnePerChannel } from '../kernels/fuses-on-wasm.ts';
 import { swishGradientWasm } from '../kernels/swish-gradient.ts';
 import { channelMomentsWebgpu, type MovingStatistics } from '../kernels/webgpu/channel-moments.ts';
-import { fusesOnWebgpu, swishGradientWebgpu, swishWebgpu } from '../kernels/webgpu/elementwise.ts';
+import { batchNormAffineWebgpu, fusesOnWebgpu, swishGradientWebgpu, swishWebgpu } from '../kernels/webgpu/elementwise.ts';
 
 /** x · sigmoid(x) with no tape of its own: on webgpu one pass instead of two dispatches (tfjs-layers' swish: three). */
 export function swishValue(x: tf.Tensor): tf.Tensor {
@@ -105,7 +105,9 @@ export function batchNormWithBatchStatistics(
     // Both moments in two dispatches instead of two reductions, a subtraction and a square (four with their splits' sums),
     // and the moving averages, when given, in the second.
     const { mean, variance } = channelMomentsWebgpu(x, moving);
-    return { output: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance, movingUpdated: moving !== undefined };
+    // The lean backward pass's rebuild (one dispatch, no reshapes), so a rebuilt output equals this one exactly.
+    const output = batchNormAffineWebgpu({ x, mean, variance, gamma, beta, epsilon });
+    return { output, mean, variance, movingUpdated: moving !== undefined };
   }
   if (fusesOnWasm(x, gamma, beta) && holdsOnePerChannel(x, gamma, beta)) {
     // tf.moments' numbers and tf.batchNorm's in two kernel calls instead of eight.

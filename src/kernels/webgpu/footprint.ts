@@ -29,11 +29,18 @@ export const webgpuUpdateTransient = 0;
 const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   conv2d: (layer) => ({ input: 2.9, output: 0, forward: strided(layer) ? 5.3 : 0.3 }),
   'depthwise-conv2d': () => ({ input: 2, output: 0, forward: 0.3 }),
-  activation: () => ({ input: 2, output: 0, forward: 0 }),
+  // Swish after BatchNorm is differentiated from BatchNorm's input, whose output is never rebuilt (src/memory/lean-backward/
+  // rules/activation.ts): its step holds dx alone.
+  activation: (layer) => ({ input: swishAfterBatchNorm(layer) ? 1 : 2, output: 0, forward: 0 }),
   'batch-normalization': () => ({ input: 1, output: 0, forward: 0.1 }),
   multiply: () => ({ input: 2, output: 0, forward: 0 }),
   'zero-padding2d': () => ({ input: 1, output: 0, forward: 0 }),
 };
+
+function swishAfterBatchNorm(layer: Layer): boolean {
+  const activation = (layer.getConfig() as { activation?: unknown }).activation;
+  return activation === 'swish' && layer.inboundNodes[0]?.inboundLayers[0]?.getClassName() === 'BatchNormalization';
+}
 
 const strided = (layer: Layer) => [(layer as unknown as { strides?: number | number[] }).strides ?? 1].flat().some((stride) => stride > 1);
 
@@ -45,10 +52,11 @@ export function workspaceOnBackend(kind: string, layer: Layer): Workspace | unde
 /**
  * Bytes of disposed tensors that still count as in use on webgpu, for a step whose largest layer output is
  * `largestOutputBytes`: tfjs releases a buffer that pending commands read only at its next submit (every 15 dispatches),
- * and streamfit submits early once earlySubmit.bytes wait (src/backend/webgpu-memory.ts). Up to 5 of the largest outputs
- * waited in EfficientNet-B0's steps at 128 and 224 px (micro-batches 1 to 8, the software adapter); B7's at 600 px on an
- * H100 reached the threshold (micro-batches 4, 8 and 16). 0 elsewhere.
+ * and streamfit submits early once earlySubmit.bytes wait (src/backend/webgpu-memory.ts). At the measured peak of
+ * EfficientNet-B0's steps at 128 and 224 px (micro-batches 1 to 8, the software adapter), up to 2.3 of the largest outputs
+ * waited (up to 4.3 before swish after BatchNorm was fused, which made fewer full-size buffers); B7's at 600 px on an H100
+ * reached the threshold (micro-batches 4, 8 and 16). 0 elsewhere.
  */
 export function pendingFreedBytesOnBackend(largestOutputBytes: number): number {
-  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 5 * largestOutputBytes) : 0;
+  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 3 * largestOutputBytes) : 0;
 }

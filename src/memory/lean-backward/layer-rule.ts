@@ -73,10 +73,21 @@ export interface LayerRule {
    */
   rebuild?(layer: Layer, inputs: tf.Tensor[], extras: tf.Tensor[]): tf.Tensor;
   /**
-   * With `rebuild`, for a layer of one input: the output rebuilt straight from the input's own recipe, unrun, in one kernel,
-   * where the rule can (swish after BatchNorm on webgpu); undefined when it cannot, and `rebuild` runs. Disposes nothing.
+   * With `rebuild`, for a layer of one input that keeps no extras and whose rebuild is its forward computation: the output
+   * straight from the input's own recipe, unrun, in one kernel, where the rule can (swish after BatchNorm on webgpu);
+   * undefined when it cannot, and `rebuild` (or `forward`) runs. In the backward pass and, when the input was deferred
+   * (forwardDeferred), in the forward pass. Disposes nothing.
    */
   rebuildFrom?(layer: Layer, input: Unbuilt): tf.Tensor | undefined;
+  /**
+   * With `rebuild`, for a layer whose output has its first input's shape and whose rebuild gives exactly the forward pass's
+   * output: the forward pass's extras alone (BatchNorm's
+   * batch statistics, the moving ones updated), the output left unmade for its one consumer, a rule with `rebuildFrom`, to
+   * apply inside its own kernel; undefined when the output must be made now (`forward` then runs).
+   */
+  forwardDeferred?(layer: Layer, inputs: tf.Tensor[], state: ForwardState): { extras: tf.Tensor[] } | undefined;
+  /** With forwardDeferred: whether it defers this layer's output on the running backend (for the tape and the planner). */
+  defers?(layer: Layer): boolean;
   /**
    * Takes ownership of `dy` (dispose it as soon as it is used, or return it as an input's gradient). Returns the gradient of
    * each input that needs one (undefined for the others); the engine owns them.

@@ -5,9 +5,10 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { type GraphNode, type LayerGraph, variableOf } from './layer-graph.ts';
-import type { BackwardContext, ForwardResult } from './layer-rule.ts';
+import type { BackwardContext, ForwardResult, Unbuilt } from './layer-rule.ts';
 import { PendingGradients } from './pending-gradients.ts';
-import { type Recipe, SavedValue } from './saved-value.ts';
+import { type Recipe, rebuildFusion, SavedValue } from './saved-value.ts';
+import { share } from './tensor-views.ts';
 
 interface TapeRecord {
   node: GraphNode;
@@ -57,33 +58,56 @@ export function runForward(
   const saved = new Map<string, SavedValue>();
   const owned = new Set<string>();
   const usesLeft = new Map(graph.nodes.map((node) => [node.name, node.forwardUses]));
+  // Outputs not made (forwardDeferred), as the recipes their one consumer applies.
+  const deferred = new Map<string, Unbuilt>();
   try {
     for (const source of graph.sources) {
       tape.sourceShapes.set(source.name, sourceValues.get(source.name)!.shape);
       if (options.record && source.retention === 'kept')
         saved.set(source.name, tape.track(SavedValue.kept(source.name, sourceValues.get(source.name)!)));
     }
+    const deferrable = deferredOutputs(graph);
     for (const node of graph.nodes) {
-      const inputs = node.inputs.map((name) => values.get(name)!);
-      // In a tidy scope: some tfjs layers leave intermediates behind when called outside one (ReLU with a maximum).
-      const { output, extras = [] } = tf.tidy(
-        () => node.rule.forward(node.layer, inputs, { updateStatistics: options.updateStatistics }) as unknown as tf.TensorContainer,
-      ) as unknown as ForwardResult;
-      values.set(node.name, output);
-      owned.add(node.name);
-      if (options.record) recordNode(tape, node, output, extras, saved);
-      for (const extra of extras) extra.dispose();
+      const deferredInput = node.inputs.length === 1 ? deferred.get(node.inputs[0]) : undefined;
+      const inputs = deferredInput ? [] : node.inputs.map((name) => values.get(name)!);
+      const state = { updateStatistics: options.updateStatistics };
+      const made = deferrable.has(node.name)
+        ? (tf.tidy(() => node.rule.forwardDeferred!(node.layer, inputs, state) as unknown as tf.TensorContainer) as unknown as
+            | { extras: tf.Tensor[] }
+            | undefined)
+        : undefined;
+      if (made) {
+        // The output is left to the consumer, which makes its own from this recipe (BatchNorm's, before swish).
+        const { extras } = made;
+        deferred.set(node.name, unbuiltOf(node, inputs.map(share), extras));
+        if (options.record) recordNode(tape, node, inputs[0].shape, undefined, extras, saved);
+      } else {
+        // In a tidy scope: some tfjs layers leave intermediates behind when called outside one (ReLU with a maximum).
+        const { output, extras = [] } = tf.tidy(() => {
+          if (!deferredInput) return node.rule.forward(node.layer, inputs, state) as unknown as tf.TensorContainer;
+          const fused = node.rule.rebuildFrom!(node.layer, deferredInput);
+          return { output: fused ?? node.rule.forward(node.layer, [deferredInput.rebuild()], state).output };
+        }) as unknown as ForwardResult;
+        values.set(node.name, output);
+        owned.add(node.name);
+        if (options.record) recordNode(tape, node, output.shape, output, extras, saved);
+        for (const extra of extras) extra.dispose();
+      }
+      if (deferredInput) {
+        deferred.delete(node.inputs[0]);
+        tf.dispose([...deferredInput.inputs, ...deferredInput.extras]);
+      }
       for (const name of node.inputs) {
         const left = usesLeft.get(name);
         if (left === undefined) continue; // a source: the caller's
         usesLeft.set(name, left - 1);
-        if (left === 1 && name !== graph.output) {
+        if (left === 1 && name !== graph.output && values.has(name)) {
           values.get(name)!.dispose();
           values.delete(name);
         }
       }
-      if (node.forwardUses === 0 && node.name !== graph.output) {
-        output.dispose();
+      if (node.forwardUses === 0 && node.name !== graph.output && values.has(node.name)) {
+        values.get(node.name)!.dispose();
         values.delete(node.name);
       }
     }
@@ -95,12 +119,51 @@ export function runForward(
     throw error;
   } finally {
     for (const [name, value] of values) if (owned.has(name)) value.dispose();
+    for (const { inputs, extras } of deferred.values()) tf.dispose([...inputs, ...extras]);
   }
 }
 
-function recordNode(tape: LeanTape, node: GraphNode, output: tf.Tensor, extras: tf.Tensor[], saved: Map<string, SavedValue>): void {
+/**
+ * The nodes whose forward output is not made (LayerRule.forwardDeferred) on the running backend: those whose rule defers
+ * it, read by one consumer whose rule rebuilds from its input's recipe, not kept, and not the graph's output.
+ */
+export function deferredOutputs(graph: LayerGraph): Set<string> {
+  if (!rebuildFusion.enabled) return new Set();
+  const consumers = new Map<string, GraphNode[]>();
+  for (const node of graph.nodes) for (const name of node.inputs) consumers.set(name, [...(consumers.get(name) ?? []), node]);
+  const deferred = new Set<string>();
+  for (const node of graph.nodes) {
+    const readers = consumers.get(node.name) ?? [];
+    if (
+      node.rule.defers?.(node.layer) &&
+      readers.length === 1 &&
+      readers[0].rule.rebuildFrom &&
+      readers[0].inputs.length === 1 &&
+      node.retention !== 'kept' &&
+      node.name !== graph.output
+    )
+      deferred.add(node.name);
+  }
+  return deferred;
+}
+
+/** A deferred output's recipe over these tensors (the holder's to dispose). */
+function unbuiltOf(node: GraphNode, inputs: tf.Tensor[], extras: tf.Tensor[]): Unbuilt {
+  const { rule, layer } = node;
+  return { kind: rule.kind, layer, inputs, extras, rebuild: () => tf.tidy(() => rule.rebuild!(layer, inputs, extras)) };
+}
+
+/** `output` is undefined where it was deferred, which only a node whose output is not kept can be. */
+function recordNode(
+  tape: LeanTape,
+  node: GraphNode,
+  outputShape: number[],
+  output: tf.Tensor | undefined,
+  extras: tf.Tensor[],
+  saved: Map<string, SavedValue>,
+): void {
   const extraValues = node.keepsExtras ? extras.map((extra, i) => tape.track(SavedValue.kept(`${node.name}/extra${i}`, extra))) : [];
-  if (node.retention === 'kept') saved.set(node.name, tape.track(SavedValue.kept(node.name, output)));
+  if (node.retention === 'kept') saved.set(node.name, tape.track(SavedValue.kept(node.name, output!)));
   if (node.retention === 'rebuilt') {
     const { rule, layer } = node;
     const inputCount = node.inputs.length;
@@ -122,7 +185,7 @@ function recordNode(tape: LeanTape, node: GraphNode, output: tf.Tensor, extras: 
   };
   tape.records.push({
     node,
-    outputShape: output.shape,
+    outputShape,
     inputs: node.needs.inputs.map((reads, i) => (reads ? claim(saved.get(node.inputs[i]), node.inputs[i]) : undefined)),
     output: node.needs.output ? claim(saved.get(node.name), 'its output') : undefined,
     extras: extraValues.map((value) => claim(value, 'an extra')),

@@ -4,6 +4,7 @@
 
 import type { GraphNode, LayerGraph } from './layer-graph.ts';
 import { workspaceOf } from './layer-rule.ts';
+import { deferredOutputs } from './lean-tape.ts';
 
 export interface ActivationEstimate {
   /** Per sample: bytes the forward pass keeps for the backward pass. */
@@ -84,18 +85,26 @@ export function estimateGraphMemory(graph: LayerGraph, outputGradientBytes?: num
  */
 export function forwardPeak(graph: LayerGraph, sizes = valueSizes(graph)): number {
   const usesLeft = new Map(graph.nodes.map((node) => [node.name, node.forwardUses]));
+  // A deferred output (BatchNorm's before swish on webgpu) is never made; its inputs are held until its consumer runs.
+  const deferred = deferredOutputs(graph);
+  const sizeOf = (name: string) => (deferred.has(name) ? 0 : sizes.get(name)!);
+  const held = new Map<string, string[]>();
   let live = 0;
   let kept = 0;
   let peak = 0;
   for (const node of graph.nodes) {
+    if (deferred.has(node.name)) {
+      held.set(node.name, node.inputs);
+      continue;
+    }
     const output = sizes.get(node.name)!;
     peak = Math.max(peak, kept + live + (1 + (workspaceOf(node.rule, node.layer).forward ?? 1)) * output);
     live += output;
-    for (const input of node.inputs) {
+    for (const input of [...node.inputs, ...node.inputs.flatMap((name) => held.get(name) ?? [])]) {
       const left = usesLeft.get(input);
       if (left === undefined) continue;
       usesLeft.set(input, left - 1);
-      if (left === 1) live -= sizes.get(input)!;
+      if (left === 1) live -= sizeOf(input);
     }
     if (node.retention === 'kept') kept += output;
     if (node.forwardUses === 0 && node.name !== graph.output) live -= output;

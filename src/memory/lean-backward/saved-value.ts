@@ -18,7 +18,10 @@ export interface Recipe {
   rebuildFrom?(input: Unbuilt): tf.Tensor | undefined;
 }
 
-/** Off: every rebuilt value is rebuilt by its own rule, none inside its consumer's kernel (a benchmark's same-run baseline). */
+/**
+ * Off: every rebuilt value is rebuilt by its own rule, none inside its consumer's kernel, and no forward output is deferred
+ * (src/memory/lean-backward/lean-tape.ts): a benchmark's same-run baseline.
+ */
 export const rebuildFusion = { enabled: true };
 
 export class SavedValue {

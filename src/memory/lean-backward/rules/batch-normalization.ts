@@ -8,6 +8,7 @@ import { batchNormalizeByChannel } from '../../../kernels/batch-normalize.ts';
 import { fusesOnWasm, holdsOnePerChannel } from '../../../kernels/fuses-on-wasm.ts';
 import { runsCompiledKernels } from '../../../kernels/wasm-footprint.ts';
 import { batchNormBackwardWebgpu } from '../../../kernels/webgpu/batch-norm-backward.ts';
+import { channelMomentsWebgpu } from '../../../kernels/webgpu/channel-moments.ts';
 import { type BatchNormMap, batchNormAffineWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
 import {
   type BatchNormalizationFields,
@@ -75,6 +76,15 @@ export const batchNormalizationRule: LayerRule = {
     );
     if (state.updateStatistics && !movingUpdated) updateMovingStatistics(fields, mean, variance);
     return { output, extras: [mean, variance] };
+  },
+  defers: (layer) => tf.getBackend() === 'webgpu' && inputShapesOf(layer)[0].length > 1,
+  forwardDeferred(layer, [input], state) {
+    if (!fusesOnWebgpu(input)) return undefined;
+    if (!usesBatchStatistics(layer)) return { extras: [] };
+    // batchNormWithBatchStatistics' statistics on webgpu, whose output is this rule's rebuild.
+    const moving = state.updateStatistics ? movingStatisticsOf(fieldsOf(layer)) : undefined;
+    const { mean, variance } = channelMomentsWebgpu(input, moving);
+    return { extras: [mean, variance] };
   },
   rebuild(layer, [input], extras) {
     // The normalization as one per-channel affine map (y = x·s + o), whose values differ from the forward pass's by rounding
