@@ -174,7 +174,7 @@ if (b0Ratios.length > 0) {
 }
 const profile = steps.profile.result;
 const top = Object.entries(profile?.gpuMsByKernel ?? {}).slice(0, 5).map(([name, { ms: t, calls }]) => `${name} ${t.toFixed(1)} (${calls})`);
-rows.push(['b0 profile', profile?.msPerStep ? `${ms(profile.msPerStep)} a step (tfjs' own recording ${ms(profile.tfjsRecording?.msPerStep)}, ×${profile.speedupOverTfjsRecording}), ${ms(profile.cpuMsPerStep)} of CPU, ${profile.dispatchesPerStep} dispatches, ${profile.submitsPerStep} submits; one step's kernels on the GPU ${ms(profile.gpuMsProfiledStep)}: ${top.join(', ')}` : steps.profile.error ?? 'failed']);
+rows.push(['b0 profile', profile?.msPerStep ? `${ms(profile.msPerStep)} a step (tfjs' own recording ${ms(profile.tfjsRecording?.msPerStep)}, ×${profile.speedupOverTfjsRecording}; unfused rebuilds ${ms(profile.unfusedRebuilds?.msPerStep)}; a submit every 60 dispatches ${ms(profile.fewerSubmits?.msPerStep)}), ${ms(profile.cpuMsPerStep)} of CPU, ${profile.dispatchesPerStep} dispatches, ${profile.submitsPerStep} submits; one step's kernels on the GPU ${ms(profile.gpuMsProfiledStep)}: ${top.join(', ')}` : steps.profile.error ?? 'failed']);
 const plan = steps.b7plan.result;
 rows.push(['b7 plan', plan?.microBatch ? `micro-batch ${plan.microBatch} × ${plan.accumulate}${plan.recompute ? ' + recompute' : ''}, predicted ${gib(plan.predictedPeakBytes)}, measured ${gib(plan.measuredPeakBytes)} (×${plan.measuredOverPredicted})${plan.gpuAllocatedBytes !== undefined ? `, GPU held ${gib(plan.gpuAllocatedBytes)}, peak in use ${gib(plan.gpuPeakBytes)}` : ''}` : steps.b7plan.error ?? 'failed']);
 for (const k of steps.kernels.result?.kernels ?? []) rows.push([`  ${k.label}`, `tfjs ${ms(k.tfjsMs)} → streamfit ${ms(k.streamfitMs)} (×${k.speedup})`]);

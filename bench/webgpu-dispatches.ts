@@ -36,6 +36,7 @@ const { counts } = await countDispatches(async () => {
   for (let step = 0; step < Number(steps); step++) await trainer.step(batch);
 });
 const cacheUse = Object.fromEntries(Object.entries(cache).map(([name, value]) => [name, value - cacheBefore[name as keyof typeof cache]]));
+const per = (value: number) => Number((value / Number(steps)).toFixed(1));
 const cached = await timeSteps();
 const baseline = await tfjsRecording();
 const unfused = await withoutRebuildFusion(async () => {
@@ -43,6 +44,14 @@ const unfused = await withoutRebuildFusion(async () => {
     for (let step = 0; step < Number(steps); step++) await trainer.step(batch);
   });
   return { counts: unfusedCounts, ...(await timeSteps()) };
+});
+// tfjs submits every 15 dispatches; each submit has a fixed cost on the driver's side that only a GPU shows. The same
+// steps submitting every 60 (freed buffers then wait longer for the pool: streamfit's 64 MiB early submit still bounds them).
+const fewerSubmits = await withSubmitEvery(60, async () => {
+  const { counts: submitCounts } = await countDispatches(async () => {
+    for (let step = 0; step < Number(steps); step++) await trainer.step(batch);
+  });
+  return { submitEvery: 60, submitsPerStep: per(submitCounts.submits), ...(await timeSteps()) };
 });
 const gpuTime = profile ? await profileStep() : {};
 const hostTime = hostOnly
@@ -57,7 +66,6 @@ const hostTime = hostOnly
       return Object.fromEntries(Object.entries(runs).map(([name, times]) => [name, { msPerStep: median(times), runs: times }]));
     })
   : undefined;
-const per = (value: number) => Number((value / Number(steps)).toFixed(1));
 process.stdout.write(
   `${JSON.stringify({
     model,
@@ -73,6 +81,7 @@ process.stdout.write(
       dispatchesPerStep: per(unfused.counts.dispatches),
     },
     speedupOverUnfusedRebuilds: Number((unfused.msPerStep / cached.msPerStep).toFixed(2)),
+    fewerSubmits,
     ...(hostTime
       ? {
           hostOnly: {
@@ -103,6 +112,18 @@ async function tfjsRecording() {
     return await timeSteps();
   } finally {
     recordCaching.enabled = true;
+  }
+}
+
+/** `body` with tfjs submitting every `dispatches` dispatches. */
+async function withSubmitEvery<T>(dispatches: number, body: () => Promise<T>): Promise<T> {
+  const flag = 'WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE';
+  const before = tf.env().get(flag);
+  tf.env().set(flag, dispatches);
+  try {
+    return await body();
+  } finally {
+    tf.env().set(flag, before);
   }
 }
 
