@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
+import { productSumWebgpu } from '../src/kernels/webgpu/channel-sum.ts';
 import { seededRandom } from '../src/math/random.ts';
 
 // The software adapter `make webgpu-sim` installs; on a machine with a GPU, the GPU.
@@ -133,6 +134,33 @@ test('sums and means over N·H·W or H·W on webgpu equal the cpu backend, split
       `${label}: mean error ${relativeError(results.webgpu[1], results.cpu[1])}`,
     );
   }
+});
+
+test("a product's sum over H·W or N·H·W on webgpu, in one pass, equals tf.sum(a·b) on cpu, split or not", async () => {
+  for (const { shape, axes, outputShape } of [
+    { shape: [3, 20, 21, 130], axes: [1, 2], outputShape: [3, 1, 1, 130] }, // squeeze-excite's scale gradient, split
+    { shape: [2, 5, 7, 3], axes: [1, 2], outputShape: [2, 1, 1, 3] },
+    { shape: [4, 48, 41, 72], axes: [0, 1, 2], outputShape: [72] },
+  ]) {
+    const size = shape.reduce((a, b) => a * b);
+    const [a, b] = [randomArray(size, `pa${shape}`), randomArray(size, `pb${shape}`)];
+    await selectBackend('cpu');
+    const expected = tf.tidy(() => tf.reshape(tf.sum(tf.mul(tf.tensor(a, shape), tf.tensor(b, shape)), axes), outputShape));
+    const expectedValues = (await expected.data()) as Float32Array;
+    expected.dispose();
+    await selectBackend('webgpu');
+    const [x, y] = [tf.tensor(a, shape), tf.tensor(b, shape)];
+    const before = tf.memory().numTensors;
+    const actual = productSumWebgpu(x, y, axes, outputShape)!;
+    assert.deepEqual(actual.shape, outputShape);
+    assert.equal(tf.memory().numTensors, before + 1, 'only the result is made');
+    const error = relativeError((await actual.data()) as Float32Array, expectedValues);
+    assert.ok(error <= 1e-5, `${shape} over ${axes}: error ${error}`);
+    tf.dispose([x, y, actual]);
+  }
+  const [x, y] = [tf.zeros([2, 3, 4]), tf.zeros([2, 3, 4])];
+  assert.equal(productSumWebgpu(x, y, [2], [2, 3, 1]), undefined, 'the last axis is not summed here');
+  tf.dispose([x, y]);
 });
 
 test('the input gradient of an RGB stem (3 channels, one thread per element) equals the cpu backend on webgpu', async () => {

@@ -1,7 +1,8 @@
 // Sum and Mean on webgpu over a block of axes that ends before the last one, as in BatchNorm's statistics and gradients
 // (axes N, H, W of NHWC) and global pooling (H, W): the input is read as [outer, rows, channels] in place. tfjs
 // transposes the whole tensor to make those axes innermost, then gives each output one workgroup: 32 workgroups for a
-// 32-channel BatchNorm. Here 64 channels × 4 lanes make a workgroup and the rows are split across workgroups.
+// 32-channel BatchNorm. Here 64 channels × 4 lanes make a workgroup and the rows are split across workgroups. The same
+// pass sums a product of two tensors without the product in memory (a broadcast product's gradient: squeeze-excite's scale).
 
 import * as tf from '@tensorflow/tfjs';
 import { program, release, run, splitCount, splitRowsWgsl, sumSplits } from './program.ts';
@@ -35,25 +36,37 @@ function reduceConfig(kernelName: 'Sum' | 'Mean', original: tf.KernelConfig | un
       }
       const outputShape = keepDims ? x.shape.map((size, i) => (axes.includes(i) ? 1 : size)) : x.shape.filter((_, i) => !axes.includes(i));
       const scale = kernelName === 'Mean' ? 1 / layout[1] : 1;
-      return sumMiddleAxes(backend, x, layout, outputShape, scale);
+      return sumMiddleAxes(backend, [x], layout, outputShape, scale);
     },
   };
 }
 
+/**
+ * Σ a·b over `axes` (float32 tensors of one shape; the axes one run that ends before the last), shaped `outputShape`, in
+ * one pass and its splits' sum; undefined where that layout does not apply (multiply and sum instead). Disposes nothing.
+ */
+export function productSumWebgpu(a: tf.Tensor, b: tf.Tensor, axes: number[], outputShape: number[]): tf.Tensor | undefined {
+  const layout = middleAxesShape(a.shape, axes);
+  if (!layout || !tf.util.arraysEqual(a.shape, b.shape) || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
+  return tf.engine().makeTensorFromTensorInfo(sumMiddleAxes(tf.backend(), [a, b], layout, outputShape, 1)) as tf.Tensor;
+}
+
+/** Σ over the rows of x, or of x·y when two inputs are given. */
 function sumMiddleAxes(
   backend: unknown,
-  x: tf.TensorInfo,
+  inputs: tf.TensorInfo[],
   [outer, rows, channels]: [number, number, number],
   outputShape: number[],
   scale: number,
 ): tf.TensorInfo {
+  const product = inputs.length === 2;
   const channelGroups = Math.ceil(channels / channelsPerWorkgroup);
   const splits = Math.min(splitCount(rows, channelGroups * outer, outer * channels, 64), Math.floor(65535 / outer) || 1);
   const chunk = Math.ceil(rows / splits);
   const built = program({
-    key: 'channel_sum',
+    key: product ? 'channel_product_sum' : 'channel_sum',
     outputShape: splits === 1 ? outputShape : [splits, outer * channels],
-    inputs: ['x'],
+    inputs: product ? ['x', 'y'] : ['x'],
     uniforms: { rows, channels, chunk, outer },
     floatUniforms: { scale: splits === 1 ? scale : 1 },
     workgroupSize: [channelsPerWorkgroup, lanes, 1],
@@ -68,7 +81,8 @@ function sumMiddleAxes(
         if (channel < uniforms.channels) {
           let base = o * uniforms.rows;
           for (var row = start + lane; row < end; row += ${lanes}) {
-            sum += x[(base + row) * uniforms.channels + channel];
+            let index = (base + row) * uniforms.channels + channel;
+            sum += ${product ? 'x[index] * y[index]' : 'x[index]'};
           }
         }
         laneSums[lane * ${channelsPerWorkgroup} + local] = sum;
@@ -82,7 +96,7 @@ function sumMiddleAxes(
         }
       }`,
   });
-  const partial = run(backend, built, [x]);
+  const partial = run(backend, built, inputs);
   if (splits === 1) return partial;
   const summed = sumSplits(backend, partial, splits, outputShape, scale);
   release(backend, partial);

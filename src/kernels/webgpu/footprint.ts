@@ -33,9 +33,15 @@ const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   // rules/activation.ts): its step holds dx alone.
   activation: (layer) => ({ input: swishAfterBatchNorm(layer) ? 1 : 2, output: 0, forward: 0 }),
   'batch-normalization': () => ({ input: 1, output: 0, forward: 0.1 }),
-  multiply: () => ({ input: 2, output: 0, forward: 0 }),
+  // A broadcast operand's gradient (squeeze-excite's scale) is summed in one pass with no full-size product.
+  multiply: (layer) => ({ input: broadcastsAnOperand(layer) ? 1 : 2, output: 0, forward: 0 }),
   'zero-padding2d': () => ({ input: 1, output: 0, forward: 0 }),
 };
+
+function broadcastsAnOperand(layer: Layer): boolean {
+  const shapes = [layer.input].flat().map((input) => input.shape.join());
+  return new Set(shapes).size > 1;
+}
 
 function swishAfterBatchNorm(layer: Layer): boolean {
   const activation = (layer.getConfig() as { activation?: unknown }).activation;

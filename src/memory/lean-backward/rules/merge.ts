@@ -2,6 +2,8 @@
 // rather than kept) and Concatenate (dy split along the axis). Inputs of one rank, broadcasting as tfjs-layers does.
 
 import * as tf from '@tensorflow/tfjs';
+import { productSumWebgpu } from '../../../kernels/webgpu/channel-sum.ts';
+import { fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
 import { inputShapesOf, type Layer, type LayerRule } from '../layer-rule.ts';
 import { after, share, sumToShape } from '../tensor-views.ts';
 
@@ -38,15 +40,18 @@ export const multiplyRule: LayerRule = {
     for (const i of order) {
       if (!context.inputsNeedGradient[i]) continue;
       const other = context.saved.input(1 - i);
-      gradients[i] = sumToShape(
-        after(other, () => tf.mul(dy, other)),
-        shapes[i],
-      );
+      gradients[i] = after(other, () => productSum(dy, other, shapes[i]) ?? sumToShape(tf.mul(dy, other), shapes[i]));
     }
     dy.dispose();
     return gradients;
   },
 };
+
+/** Σ dy·other over the axes `shape` broadcasts along, in one webgpu pass without the product in memory; else undefined. */
+function productSum(dy: tf.Tensor, other: tf.Tensor, shape: number[]): tf.Tensor | undefined {
+  if (!fusesOnWebgpu(dy, other) || tf.util.arraysEqual(shape, dy.shape)) return undefined;
+  return productSumWebgpu(dy, other, tf.backend_util.getReductionAxes(shape, dy.shape), shape);
+}
 
 export const concatenateRule: LayerRule = {
   kind: 'concatenate',
