@@ -3,11 +3,13 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { crossEntropyWithGradient } from '../src/memory/lean-backward/cross-entropy.ts';
+import type { Layer } from '../src/memory/lean-backward/layer-rule.ts';
 import { LeanBackward } from '../src/memory/lean-backward/lean-step.ts';
 import { estimateGraphMemory, estimateRecomputedMemory } from '../src/memory/lean-backward/memory-estimate.ts';
 import { MicroBatchProgress } from '../src/memory/lean-backward/micro-batch-progress.ts';
 import { PendingGradients } from '../src/memory/lean-backward/pending-gradients.ts';
 import { dropoutMask } from '../src/memory/lean-backward/rules/dropout.ts';
+import { SavedValue } from '../src/memory/lean-backward/saved-value.ts';
 import { share } from '../src/memory/lean-backward/tensor-views.ts';
 import { withPeakBytes } from '../src/memory/peak-bytes.ts';
 import { createModel } from '../src/models/create-model.ts';
@@ -162,6 +164,33 @@ test("the dropout mask drawn on the host equals tf.dropout's multiplier bit for 
   const [first, second] = await Promise.all(unseeded.map((mask) => mask.data()));
   assert.notDeepEqual(first, second, 'without a seed, every mask is drawn afresh');
   tf.dispose(unseeded);
+});
+
+test('a saved value taken as its recipe unrun counts one use: after the last, it and its recipe inputs are freed', async () => {
+  const before = tf.memory().numTensors;
+  const x = tf.ones([2, 3]);
+  const input = SavedValue.kept('x', x);
+  x.dispose();
+  const recipe = {
+    kind: 'doubling',
+    layer: {} as unknown as Layer,
+    inputs: [input],
+    inputCount: 1,
+    rebuild: ([t]: tf.Tensor[]) => tf.mul(t, 2),
+  };
+  const value = SavedValue.rebuilt('y', recipe);
+  value.claim();
+  value.claim();
+  assert.equal(value.takeUnbuilt('another kind'), undefined, 'a recipe of another kind is not handed out');
+  const unbuilt = value.takeUnbuilt('doubling')!;
+  assert.equal(unbuilt.kind, 'doubling');
+  const early = unbuilt.rebuild();
+  assert.deepEqual(Array.from(await early.data()), [2, 2, 2, 2, 2, 2]);
+  tf.dispose([early, ...unbuilt.inputs, ...unbuilt.extras]);
+  const last = value.take();
+  assert.deepEqual(Array.from(await last.data()), [2, 2, 2, 2, 2, 2]);
+  last.dispose();
+  assert.equal(tf.memory().numTensors, before, 'nothing is held after the last use');
 });
 
 test('micro-batch progress: a chunk that failed part-way is redone in smaller chunks that skip what it already added', () => {

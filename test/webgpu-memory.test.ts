@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { WebgpuOutOfMemory, watchDevice, watchedDevice, withDeviceErrorScope } from '../src/backend/webgpu-health.ts';
-import { capPooledBytes, gpuBytes, releasePooledBuffers, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
+import { capPooledBytes, gpuBytes, releasePooledBuffers, withEarlySubmitBound, withPeakGpuBytes } from '../src/backend/webgpu-memory.ts';
 import { isOutOfMemory } from '../src/memory/out-of-memory.ts';
 import { withPeakBytes } from '../src/memory/peak-bytes.ts';
 import { estimateStep, profileModel } from '../src/memory/planner.ts';
@@ -134,6 +134,29 @@ test('a freed tensor over 64 MiB that pending commands use goes back to the pool
   assert.ok(manager.numBytesUsed <= inUse, `x's buffer was released with the submit (${manager.numBytesUsed} > ${inUse})`);
   assert.equal((await y.data())[0], 2);
   y.dispose();
+});
+
+test("inside a chunk's early-submit bound, freed tensors that pending commands use wait up to twice its largest output", async () => {
+  const manager = (tf.backend() as unknown as { bufferManager: { numBytesUsed: number } }).bufferManager;
+  const megabyte = 2 ** 20;
+  const inputs = [0, 1, 2].map(() => tf.fill([megabyte / 4], 1)); // three 1 MiB tensors on the device
+  await Promise.all(inputs.map((input) => input.data()));
+  const inUse = () => manager.numBytesUsed;
+  withEarlySubmitBound(megabyte, () => {
+    const before = inUse();
+    const outputs = inputs.slice(0, 2).map((input) => tf.neg(input)); // pending dispatches read the first two
+    const made = inUse() - before;
+    inputs[0].dispose();
+    assert.equal(inUse() - before, made, 'one freed MiB waits for the submit');
+    inputs[1].dispose();
+    assert.equal(inUse() - before, made - 2 * megabyte, 'at twice the largest output the two go back at once');
+    outputs.push(tf.neg(inputs[2]));
+    const afterSubmit = inUse();
+    inputs[2].dispose();
+    assert.equal(inUse(), afterSubmit, 'the count starts again: the next freed MiB waits');
+    tf.dispose(outputs);
+  });
+  releasePooledBuffers();
 });
 
 test('the planner on webgpu counts the held gradients of a chunk and no optimizer temporaries', async () => {

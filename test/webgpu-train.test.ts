@@ -114,7 +114,7 @@ test('over the --memory budget on webgpu the micro-batch is split and every samp
   }
 });
 
-test('a warm Trainer step on webgpu updates its variables a few to a dispatch, and creates no buffer', async () => {
+test('a warm Trainer step on webgpu updates its variables a few to a dispatch, fuses swish into BatchNorm, and creates no buffer', async () => {
   const model = tinyEfficientNet();
   const trainer = new Trainer({ model, optimizer: { name: 'adamw', lr: 1e-3, weightDecay: 0.01 }, accumulate: 1 });
   const batch = syntheticBatch(2, 32, 3, 6);

@@ -179,6 +179,26 @@ interface DisposingBackend {
  */
 export const earlySubmit = { bytes: 64 * 2 ** 20 };
 
+/** The bound of the chunk that is running (withEarlySubmitBound), below earlySubmit.bytes. */
+let chunkBound = Number.POSITIVE_INFINITY;
+
+/**
+ * Runs `body` (one chunk's forward and backward pass, synchronous) with early submits at twice its largest layer output
+ * when that is below earlySubmit.bytes. Where the 15-dispatch submits fall moves with every change of a step's dispatch
+ * count, and with it how many freed outputs wait at the peak (B0 at 224 px, micro-batch 2: 2.1 to 4.3; MobileNetV2 one
+ * more after three dispatches went); with this bound they are at most two largest outputs and the one whose release
+ * crossed it, which the planner counts (src/kernels/webgpu/footprint.ts).
+ */
+export function withEarlySubmitBound<T>(largestOutputBytes: number, body: () => T): T {
+  const outer = chunkBound;
+  chunkBound = Math.min(outer, 2 * largestOutputBytes);
+  try {
+    return body();
+  } finally {
+    chunkBound = outer;
+  }
+}
+
 /**
  * Submits the pending commands as soon as earlySubmit.bytes of freed tensors wait for them. tfjs defers the release of a
  * disposed tensor's buffer that pending commands use until its next submit (every 15 dispatches), so up to 15 dispatches'
@@ -199,7 +219,7 @@ export function submitWhenFreedBytesPending(backend: object): void {
     const released = disposeData.call(this, dataId, force);
     if (released && deferred && bytes > 0) {
       pending += bytes;
-      if (pending >= earlySubmit.bytes) {
+      if (pending >= Math.min(earlySubmit.bytes, chunkBound)) {
         this.endComputePassEncoder();
         this.submitQueue();
       }

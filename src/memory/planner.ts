@@ -85,6 +85,11 @@ function elements(shape: ReadonlyArray<number | null>): number {
   return shape.reduce<number>((product, size) => product * (size ?? 1), 1);
 }
 
+/** The model's largest layer output, in bytes a sample (the trainer's early-submit bound on webgpu scales with it). */
+export function largestOutputBytesPerSample(model: tf.LayersModel): number {
+  return Math.max(0, ...model.layers.map((layer) => layerOutputElements(layer) * 4));
+}
+
 function layerOutputElements(layer: tf.layers.Layer): number {
   const shape = layer.outputShape as Array<number | null> | Array<Array<number | null>>;
   return Array.isArray(shape[0])

@@ -2,7 +2,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { openDeviceErrorScope } from '../backend/webgpu-health.ts';
-import { capPooledBytes, releasePooledBuffers } from '../backend/webgpu-memory.ts';
+import { capPooledBytes, releasePooledBuffers, withEarlySubmitBound } from '../backend/webgpu-memory.ts';
 import type { Batch } from '../data/samples.ts';
 import { ConfigError, StreamfitError } from '../errors.ts';
 import { seedOf } from '../math/random.ts';
@@ -11,6 +11,7 @@ import { LeanBackward } from '../memory/lean-backward/lean-step.ts';
 import { type Chunk, MicroBatchProgress } from '../memory/lean-backward/micro-batch-progress.ts';
 import { isOutOfMemory, MemoryBudgetExceeded } from '../memory/out-of-memory.ts';
 import { withPeakBytes } from '../memory/peak-bytes.ts';
+import { largestOutputBytesPerSample } from '../memory/planner.ts';
 import { recomputedGradients } from '../memory/recompute.ts';
 import { runSegment, type Segment, segmentModel } from '../memory/segments.ts';
 import { seedDropoutMasks } from '../models/layers.ts';
@@ -128,6 +129,8 @@ export class Trainer {
   /** Peak tensor bytes of the last measured chunk (only when a budget is set). */
   lastPeakBytes = 0;
   private readonly lean?: LeanBackward;
+  /** The model's largest layer output a sample, for webgpu's early-submit bound (withEarlySubmitBound). */
+  private readonly largestOutputBytes: number;
   private readonly accumulatorOf = new Map<Variable, Variable>();
   /** Accumulators known to hold zeros: a window's first gradient is assigned to them, not added (one kernel fewer each). */
   private readonly zeroAccumulators = new Set<Variable>();
@@ -141,6 +144,7 @@ export class Trainer {
     this.model = options.model;
     this.training = createOptimizer(options.optimizer);
     this.chunks = options.chunks ?? 1;
+    this.largestOutputBytes = largestOutputBytesPerSample(this.model);
     capPooledBytes(options.memoryBudgetBytes); // webgpu: the device holds no more than the budget for tfjs' buffer pool
     const segments = segmentModel(this.model);
     this.lean = this.leanBackward(options);
@@ -350,7 +354,9 @@ export class Trainer {
     try {
       for (let start = 0; start < samples; start += chunkSize) {
         const end = Math.min(samples, start + chunkSize);
-        const { value, grads, correct } = this.measured(() => this.chunkGradients(batch, start, end));
+        const { value, grads, correct } = this.measured(() =>
+          withEarlySubmitBound(this.largestOutputBytes * (end - start), () => this.chunkGradients(batch, start, end)),
+        );
         if (!batchSum || !lossSum || !correctSum) {
           batchSum = grads;
           lossSum = value;
@@ -399,7 +405,8 @@ export class Trainer {
       let heldTotals: WindowTotals | undefined;
       const deviceErrors = openDeviceErrorScope();
       try {
-        const run = () => this.leanChunk(batch, chunk, added, held);
+        const run = () =>
+          withEarlySubmitBound(this.largestOutputBytes * (chunk.end - chunk.start), () => this.leanChunk(batch, chunk, added, held));
         const measured = budget ? withPeakBytes(run) : { result: run(), peakBytes: 0 };
         peakBytes = measured.peakBytes;
         heldTotals = measured.result;

@@ -38,9 +38,11 @@ const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   'zero-padding2d': () => ({ input: 1, output: 0, forward: 0 }),
 };
 
+/** One operand has the output's shape and the other is broadcast (the case src/memory/lean-backward/rules/merge.ts sums in one pass). */
 function broadcastsAnOperand(layer: Layer): boolean {
-  const shapes = [layer.input].flat().map((input) => input.shape.join());
-  return new Set(shapes).size > 1;
+  const output = String(layer.outputShape);
+  const matches = [layer.input].flat().filter((input) => String(input.shape) === output).length;
+  return matches === 1 && [layer.input].flat().length === 2;
 }
 
 function swishAfterBatchNorm(layer: Layer): boolean {
@@ -58,11 +60,10 @@ export function workspaceOnBackend(kind: string, layer: Layer): Workspace | unde
 /**
  * Bytes of disposed tensors that still count as in use on webgpu, for a step whose largest layer output is
  * `largestOutputBytes`: tfjs releases a buffer that pending commands read only at its next submit (every 15 dispatches),
- * and streamfit submits early once earlySubmit.bytes wait (src/backend/webgpu-memory.ts). At the measured peak of
- * EfficientNet-B0's steps at 128 and 224 px (micro-batches 1 to 8, the software adapter), up to 2.3 of the largest outputs
- * waited (up to 4.3 before swish after BatchNorm was fused, which made fewer full-size buffers); B7's at 600 px on an H100
- * reached the threshold (micro-batches 4, 8 and 16). 0 elsewhere.
+ * and the trainer submits early once twice its chunk's largest output, or earlySubmit.bytes, wait
+ * (src/backend/webgpu-memory.ts withEarlySubmitBound). The submit runs in the release that crosses the bound, so no more
+ * than that stays in use. 0 elsewhere.
  */
 export function pendingFreedBytesOnBackend(largestOutputBytes: number): number {
-  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 3 * largestOutputBytes) : 0;
+  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 2 * largestOutputBytes) : 0;
 }

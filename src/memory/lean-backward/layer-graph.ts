@@ -6,6 +6,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackwardNeeds, Layer, LayerRule, RuleAnalysis } from './layer-rule.ts';
 import { ruleFor } from './rule-table.ts';
+import { rebuildFusion } from './saved-value.ts';
 
 export type Retention = 'none' | 'kept' | 'rebuilt';
 
@@ -110,4 +111,30 @@ export function analyseLayers(layers: Layer[], sources: GraphSource[], output: s
     output,
     autodiffLayers,
   };
+}
+
+/**
+ * The nodes whose forward output is not made (LayerRule.forwardDeferred) on the running backend: those whose rule defers
+ * it, read by one consumer that applies their recipe in its own kernel, not kept, and not the graph's output. Decided
+ * from the rules' declarations, like retention, for the forward pass and the planner alike.
+ */
+export function deferredOutputs(graph: LayerGraph): Set<string> {
+  if (!rebuildFusion.enabled) return new Set();
+  const readers = new Map<string, GraphNode[]>();
+  for (const node of graph.nodes) for (const name of node.inputs) readers.set(name, [...(readers.get(name) ?? []), node]);
+  const deferred = new Set<string>();
+  for (const node of graph.nodes) {
+    const [reader, ...others] = readers.get(node.name) ?? [];
+    if (
+      node.rule.defers?.(node.layer) &&
+      reader &&
+      others.length === 0 &&
+      reader.inputs.length === 1 &&
+      reader.rule.fusesRecipeOf?.(reader.layer) === node.rule.kind &&
+      node.retention !== 'kept' &&
+      node.name !== graph.output
+    )
+      deferred.add(node.name);
+  }
+  return deferred;
 }

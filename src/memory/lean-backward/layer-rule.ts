@@ -73,17 +73,22 @@ export interface LayerRule {
    */
   rebuild?(layer: Layer, inputs: tf.Tensor[], extras: tf.Tensor[]): tf.Tensor;
   /**
-   * With `rebuild`, for a layer of one input that keeps no extras and whose rebuild is its forward computation: the output
-   * straight from the input's own recipe, unrun, in one kernel, where the rule can (swish after BatchNorm on webgpu);
-   * undefined when it cannot, and `rebuild` (or `forward`) runs. In the backward pass and, when the input was deferred
+   * With `rebuild`, for a layer of one input that keeps no extras and whose rebuild is its forward computation: the rule
+   * kind of the input's producer whose recipe this layer applies inside its own kernel on the running backend (swish:
+   * BatchNorm's, on webgpu), or undefined.
+   */
+  fusesRecipeOf?(layer: Layer): string | undefined;
+  /**
+   * With fusesRecipeOf: the output straight from the input's recipe, unrun, in one kernel; undefined where it cannot after
+   * all (another dtype), and `rebuild` (or `forward`) runs. In the backward pass and, when the input was deferred
    * (forwardDeferred), in the forward pass. Disposes nothing.
    */
   rebuildFrom?(layer: Layer, input: Unbuilt): tf.Tensor | undefined;
   /**
-   * With `rebuild`, for a layer whose output has its first input's shape and whose rebuild gives exactly the forward pass's
-   * output: the forward pass's extras alone (BatchNorm's
-   * batch statistics, the moving ones updated), the output left unmade for its one consumer, a rule with `rebuildFrom`, to
-   * apply inside its own kernel; undefined when the output must be made now (`forward` then runs).
+   * With `rebuild`, for a layer whose output has its first input's shape and whose rebuild gives exactly the forward
+   * pass's output: the forward pass's extras alone (BatchNorm's batch statistics, the moving ones updated), the output left
+   * unmade for its one consumer to apply inside its own kernel (fusesRecipeOf); undefined when the output must be made
+   * now (`forward` then runs).
    */
   forwardDeferred?(layer: Layer, inputs: tf.Tensor[], state: ForwardState): { extras: tf.Tensor[] } | undefined;
   /** With forwardDeferred: whether it defers this layer's output on the running backend (for the tape and the planner). */

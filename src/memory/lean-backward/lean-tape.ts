@@ -4,10 +4,10 @@
 // once it is consumed.
 
 import * as tf from '@tensorflow/tfjs';
-import { type GraphNode, type LayerGraph, variableOf } from './layer-graph.ts';
-import type { BackwardContext, ForwardResult, Unbuilt } from './layer-rule.ts';
+import { deferredOutputs, type GraphNode, type LayerGraph, variableOf } from './layer-graph.ts';
+import type { BackwardContext, ForwardResult, ForwardState, Unbuilt } from './layer-rule.ts';
 import { PendingGradients } from './pending-gradients.ts';
-import { type Recipe, rebuildFusion, SavedValue } from './saved-value.ts';
+import { type Recipe, SavedValue } from './saved-value.ts';
 import { share } from './tensor-views.ts';
 
 interface TapeRecord {
@@ -71,11 +71,7 @@ export function runForward(
       const deferredInput = node.inputs.length === 1 ? deferred.get(node.inputs[0]) : undefined;
       const inputs = deferredInput ? [] : node.inputs.map((name) => values.get(name)!);
       const state = { updateStatistics: options.updateStatistics };
-      const made = deferrable.has(node.name)
-        ? (tf.tidy(() => node.rule.forwardDeferred!(node.layer, inputs, state) as unknown as tf.TensorContainer) as unknown as
-            | { extras: tf.Tensor[] }
-            | undefined)
-        : undefined;
+      const made = deferrable.has(node.name) ? forwardDeferred(node, inputs, state) : undefined;
       if (made) {
         // The output is left to the consumer, which makes its own from this recipe (BatchNorm's, before swish).
         const { extras } = made;
@@ -123,28 +119,9 @@ export function runForward(
   }
 }
 
-/**
- * The nodes whose forward output is not made (LayerRule.forwardDeferred) on the running backend: those whose rule defers
- * it, read by one consumer whose rule rebuilds from its input's recipe, not kept, and not the graph's output.
- */
-export function deferredOutputs(graph: LayerGraph): Set<string> {
-  if (!rebuildFusion.enabled) return new Set();
-  const consumers = new Map<string, GraphNode[]>();
-  for (const node of graph.nodes) for (const name of node.inputs) consumers.set(name, [...(consumers.get(name) ?? []), node]);
-  const deferred = new Set<string>();
-  for (const node of graph.nodes) {
-    const readers = consumers.get(node.name) ?? [];
-    if (
-      node.rule.defers?.(node.layer) &&
-      readers.length === 1 &&
-      readers[0].rule.rebuildFrom &&
-      readers[0].inputs.length === 1 &&
-      node.retention !== 'kept' &&
-      node.name !== graph.output
-    )
-      deferred.add(node.name);
-  }
-  return deferred;
+/** The node's forward pass without its output (LayerRule.forwardDeferred), in a tidy scope. */
+function forwardDeferred(node: GraphNode, inputs: tf.Tensor[], state: ForwardState): { extras: tf.Tensor[] } | undefined {
+  return tf.tidy(() => node.rule.forwardDeferred!(node.layer, inputs, state)) as { extras: tf.Tensor[] } | undefined;
 }
 
 /** A deferred output's recipe over these tensors (the holder's to dispose). */
@@ -167,13 +144,14 @@ function recordNode(
   if (node.retention === 'rebuilt') {
     const { rule, layer } = node;
     const inputCount = node.inputs.length;
+    const fused = rule.fusesRecipeOf?.(layer);
     const recipe: Recipe = {
       kind: rule.kind,
       layer,
       inputs: [...node.inputs.map((name) => saved.get(name)!), ...extraValues],
       inputCount,
       rebuild: (tensors) => tf.tidy(() => rule.rebuild!(layer, tensors.slice(0, inputCount), tensors.slice(inputCount))),
-      rebuildFrom: rule.rebuildFrom && ((input) => tf.tidy(() => rule.rebuildFrom!(layer, input))),
+      rebuildFrom: fused ? { kind: fused, rebuild: (input) => tf.tidy(() => rule.rebuildFrom!(layer, input)) } : undefined,
     };
     saved.set(node.name, tape.track(SavedValue.rebuilt(node.name, recipe)));
   }

@@ -2,9 +2,8 @@
 // decisions the tape makes), and the highest point of the backward pass, simulated layer by layer: the kept values not yet
 // freed, the gradients waiting for their producer, and the step's workspace (each rule's measured factors).
 
-import type { GraphNode, LayerGraph } from './layer-graph.ts';
+import { deferredOutputs, type GraphNode, type LayerGraph } from './layer-graph.ts';
 import { workspaceOf } from './layer-rule.ts';
-import { deferredOutputs } from './lean-tape.ts';
 
 export interface ActivationEstimate {
   /** Per sample: bytes the forward pass keeps for the backward pass. */

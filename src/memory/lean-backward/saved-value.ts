@@ -14,8 +14,8 @@ export interface Recipe {
   /** How many of `inputs` are the layer's inputs; the rest are its extras. */
   inputCount: number;
   rebuild(tensors: tf.Tensor[]): tf.Tensor;
-  /** With one input: the value rebuilt from that input's recipe, unrun, where the rule can (LayerRule.rebuildFrom). */
-  rebuildFrom?(input: Unbuilt): tf.Tensor | undefined;
+  /** With one input: the value rebuilt from that input's recipe, unrun, when a rule of `kind` rebuilds the input. */
+  rebuildFrom?: { kind: string; rebuild(input: Unbuilt): tf.Tensor | undefined };
 }
 
 /**
@@ -98,10 +98,10 @@ export class SavedValue {
     if (this.freed) throw new Error(`lean backward: ${this.name} was used after it was freed`);
     if (this.tensor) return share(this.tensor);
     const { inputs, rebuild, rebuildFrom } = this.recipe!;
-    const unbuilt = rebuildFrom && inputs.length === 1 && rebuildFusion.enabled ? inputs[0].unbuilt() : undefined;
+    const unbuilt = rebuildFrom && inputs.length === 1 ? inputs[0].unbuilt(rebuildFrom.kind) : undefined;
     if (unbuilt) {
       try {
-        const value = rebuildFrom!(unbuilt);
+        const value = rebuildFrom!.rebuild(unbuilt);
         if (value) return value;
       } finally {
         tf.dispose([...unbuilt.inputs, ...unbuilt.extras]);
@@ -115,11 +115,11 @@ export class SavedValue {
     }
   }
 
-  /** The recipe unrun (its inputs materialized, no use counted): if this value is rebuilt, by a rule of `kind` when given. */
-  private unbuilt(kind?: string): Unbuilt | undefined {
+  /** The recipe unrun (its inputs materialized, no use counted) if a rule of `kind` rebuilds this value. */
+  private unbuilt(kind: string): Unbuilt | undefined {
     if (this.freed) throw new Error(`lean backward: ${this.name} was used after it was freed`);
     const recipe = this.recipe;
-    if (this.tensor || !recipe || (kind !== undefined && recipe.kind !== kind) || !rebuildFusion.enabled) return undefined;
+    if (this.tensor || !recipe || recipe.kind !== kind || !rebuildFusion.enabled) return undefined;
     const values = this.recipeValues();
     return {
       kind: recipe.kind,

@@ -23,14 +23,16 @@ export const activationRule: LayerRule = {
   rebuild: (layer, [input]) => layer.apply(input) as tf.Tensor,
   // Swish after BatchNorm on webgpu (most of EfficientNet's activations): rebuilt and differentiated straight from
   // BatchNorm's input, one pass each, and BatchNorm's output is never rebuilt at all.
-  rebuildFrom(layer, input) {
-    const map = nameOf(layer) === 'swish' ? batchNormMapOf(input) : undefined;
+  fusesRecipeOf: (layer) => (nameOf(layer) === 'swish' && tf.getBackend() === 'webgpu' ? batchNormalizationRule.kind : undefined),
+  rebuildFrom(_layer, input) {
+    const map = batchNormMapOf(input);
     return map && batchNormSwishWebgpu(map);
   },
   backward(layer, dy, context) {
     const gradient = gradientOf(layer)!;
     if (!context.inputsNeedGradient[0]) return after(dy, () => [undefined]);
-    const unbuilt = nameOf(layer) === 'swish' && fusesOnWebgpu(dy) ? context.saved.unbuiltInput(0, batchNormalizationRule.kind) : undefined;
+    const fused = activationRule.fusesRecipeOf!(layer);
+    const unbuilt = fused && fusesOnWebgpu(dy) ? context.saved.unbuiltInput(0, fused) : undefined;
     if (unbuilt) {
       return after([dy, ...unbuilt.inputs, ...unbuilt.extras], () => {
         const map = batchNormMapOf(unbuilt);
