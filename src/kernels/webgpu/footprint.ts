@@ -24,11 +24,13 @@ export const webgpuUpdateTransient = 0;
  * its dx and at most one rebuilt value or a filter gradient's partial sums. Measured with bench/lean-workspace.ts on the
  * software adapter (the same buffers as on a GPU: their sizes are tfjs' and streamfit's, not the driver's), with every
  * freed buffer submitted at once (the wait for a submit is pendingFreedBytesOnBackend's), the highest step of each kind:
- * EfficientNet-B0 at 224 px and ResNet-50 at 112 px, batch 2. tfjs' strided convolution forward holds up to 5.2× its output.
+ * EfficientNet-B0 at 224 px and ResNet-50 at 112 px, batch 2, MobileNetV2 at 128 px, batch 4. tfjs' strided convolution
+ * forward holds up to 5.2× its output.
  */
 const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   conv2d: (layer) => ({ input: 2.9, output: 0, forward: strided(layer) ? 5.3 : 0.3 }),
-  'depthwise-conv2d': () => ({ input: 2, output: 0, forward: 0.3 }),
+  // MobileNetV2's 3×3 depthwise steps: 3 (B0's: 2).
+  'depthwise-conv2d': () => ({ input: 3, output: 0, forward: 0.3 }),
   // Swish after BatchNorm is differentiated from BatchNorm's input, whose output is never rebuilt (src/memory/lean-backward/
   // rules/activation.ts): its step holds dx alone.
   activation: (layer) => ({ input: swishAfterBatchNorm(layer) ? 1 : 2, output: 0, forward: 0 }),
@@ -36,6 +38,8 @@ const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   // A broadcast operand's gradient (squeeze-excite's scale) is summed in one pass with no full-size product.
   multiply: (layer) => ({ input: broadcastsAnOperand(layer) ? 1 : 2, output: 0, forward: 0 }),
   'zero-padding2d': () => ({ input: 1, output: 0, forward: 0 }),
+  // ReLU6's gradient mask is four tfjs kernels over the input (step, a comparison, a cast, a product), then dy times it.
+  relu: () => ({ input: 4, output: 0, forward: 1 }),
 };
 
 /** One operand has the output's shape and the other is broadcast (the case src/memory/lean-backward/rules/merge.ts sums in one pass). */
