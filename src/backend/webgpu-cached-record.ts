@@ -105,24 +105,34 @@ interface Cached {
   bindGroup: GPUBindGroup;
 }
 
+/** The bind groups of one pipeline writing one buffer, and where the next lookup starts. */
+interface CachedList {
+  entries: Cached[];
+  next: number;
+}
+
 /**
  * Bind groups by pipeline, then by the first bound buffer (the output), then by the rest compared one by one: a pipeline
- * writes a given pooled buffer from only a few places in a step, so the list to compare is short.
+ * writes a given pooled buffer from only a few places in a step, so the list to compare is short. A step asks for them in
+ * the same order every time, so the search starts after the last one found: the next one is usually there.
  */
 class BindGroupCache {
-  private root = new WeakMap<GPUComputePipeline, WeakMap<GPUBuffer, Cached[]>>();
+  private root = new WeakMap<GPUComputePipeline, WeakMap<GPUBuffer, CachedList>>();
   private created = 0;
   private readonly layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
 
   constructor(private readonly counts?: RecordCacheCounts) {}
 
   get(device: GPUDevice, pipeline: GPUComputePipeline, bindings: BufferBinding[]): GPUBindGroup {
-    const byFirst = getOrInsert(this.root, pipeline, () => new WeakMap<GPUBuffer, Cached[]>());
-    const entries = getOrInsert(byFirst, bindings[0].buffer, () => [] as Cached[]);
-    for (const entry of entries) {
-      if (sameBindings(entry.bindings, bindings)) {
+    const byFirst = getOrInsert(this.root, pipeline, () => new WeakMap<GPUBuffer, CachedList>());
+    const list = getOrInsert(byFirst, bindings[0].buffer, (): CachedList => ({ entries: [], next: 0 }));
+    const { entries } = list;
+    for (let tried = 0; tried < entries.length; tried++) {
+      const index = (list.next + tried) % entries.length;
+      if (sameBindings(entries[index].bindings, bindings)) {
+        list.next = index + 1;
         if (this.counts) this.counts.bindGroupHits++;
-        return entry.bindGroup;
+        return entries[index].bindGroup;
       }
     }
     const bindGroup = device.createBindGroup({
