@@ -7,6 +7,7 @@ import {
   batchNormAffineWebgpu,
   batchNormSwishGradientWebgpu,
   batchNormSwishWebgpu,
+  divideWebgpu,
   sigmoidGradientWebgpu,
   swishGradientWebgpu,
   swishWebgpu,
@@ -55,6 +56,13 @@ for (const shape of [[2, 9, 9, 37], [1]]) {
       gpu ? swishGradientWebgpu(dy, x) : tf.tidy(() => tf.grad((input: tf.Tensor) => tf.mul(input, tf.sigmoid(input)))(x, dy)),
     );
     assertClose(backwardGpu, backwardCpu, 'swish gradient');
+  });
+  test(`division by a number as a uniform on webgpu equals tf.div on cpu to 1e-6 for [${shape}]`, async () => {
+    const arrays = { x: { values: randomArray(size, `div ${shape}`), shape } };
+    const [expected, actual] = await onBoth(arrays, ({ x }, gpu) => (gpu ? divideWebgpu(x, 49) : tf.div(x, 49)));
+    actual.forEach((value, i) =>
+      assert.ok(Math.abs(value - expected[i]) <= 1e-6 * Math.abs(expected[i]), `[${i}]: ${value} vs ${expected[i]}`),
+    );
   });
   test(`sigmoid's gradient from its output on webgpu equals tf.grad of tf.sigmoid on cpu to 1e-4 for [${shape}]`, async () => {
     const arrays = { x: { values: randomArray(size, `sx ${shape}`), shape }, dy: { values: randomArray(size, `sdy ${shape}`, 1), shape } };

@@ -54,6 +54,11 @@ export function swishGradientWebgpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
   );
 }
 
+/** x / divisor, the divisor a uniform: tf.div(x, number) uploads the number as a tensor on every call. */
+export function divideWebgpu(x: tf.Tensor, divisor: number): tf.Tensor {
+  return elementwise('divide', x.shape, { xValues: x }, 'result[i] = xValues[i] / uniforms.divisor;', { divisor });
+}
+
 /** dy · y·(1 − y), sigmoid's derivative from its output y, in the lean backward pass's operation order. */
 export function sigmoidGradientWebgpu(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
   return elementwise(

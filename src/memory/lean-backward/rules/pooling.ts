@@ -2,6 +2,7 @@
 // input and output) and average pooling (AvgPoolGrad), channels last.
 
 import * as tf from '@tensorflow/tfjs';
+import { divideWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
 import { inputShapesOf, type Layer, type LayerRule } from '../layer-rule.ts';
 import { after } from '../tensor-views.ts';
 
@@ -25,7 +26,12 @@ export const globalAveragePoolingRule: LayerRule = {
     if (!context.inputsNeedGradient[0]) return after(dy, () => [undefined]);
     const [, height, width] = inputShapesOf(layer)[0] as number[];
     // tfjs' mean gradient divides by the count; [N, 1, 1, C] broadcasts where the sum of gradients is formed.
-    return after(dy, () => [tf.tidy(() => tf.reshape(tf.div(dy, height * width), [dy.shape[0], 1, 1, dy.shape[1] as number]))]);
+    const count = height * width;
+    return after(dy, () => [
+      tf.tidy(() =>
+        tf.reshape(fusesOnWebgpu(dy) ? divideWebgpu(dy, count) : tf.div(dy, count), [dy.shape[0], 1, 1, dy.shape[1] as number]),
+      ),
+    ]);
   },
 };
 
