@@ -3,7 +3,7 @@
 // pass keeps of its output: nothing, the tensor, or a recipe to rebuild it. Decided before the forward pass runs, from
 // the rules' declarations alone, so the planner can add up the same bytes.
 
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { BackwardNeeds, Layer, LayerRule, RuleAnalysis } from './layer-rule.ts';
 import { ruleFor } from './rule-table.ts';
 import { rebuildFusion } from './saved-value.ts';
@@ -120,8 +120,16 @@ export function analyseLayers(layers: Layer[], sources: GraphSource[], output: s
  */
 export function deferredOutputs(graph: LayerGraph): Set<string> {
   if (!rebuildFusion.enabled) return new Set();
+  // Asked on every forward pass: computed once a graph and backend (the rules' answers depend on the backend only).
+  const byBackend = getOrMake(deferredByGraph, graph, () => new Map<string, Set<string>>());
+  return getOrMake(byBackend, tf.getBackend(), () => findDeferredOutputs(graph));
+}
+
+const deferredByGraph = new WeakMap<LayerGraph, Map<string, Set<string>>>();
+
+function findDeferredOutputs(graph: LayerGraph): Set<string> {
   const readers = new Map<string, GraphNode[]>();
-  for (const node of graph.nodes) for (const name of node.inputs) readers.set(name, [...(readers.get(name) ?? []), node]);
+  for (const node of graph.nodes) for (const name of node.inputs) getOrMake(readers, name, () => [] as GraphNode[]).push(node);
   const deferred = new Set<string>();
   for (const node of graph.nodes) {
     const [reader, ...others] = readers.get(node.name) ?? [];
@@ -137,4 +145,13 @@ export function deferredOutputs(graph: LayerGraph): Set<string> {
       deferred.add(node.name);
   }
   return deferred;
+}
+
+function getOrMake<K, V>(map: { get(key: K): V | undefined; set(key: K, value: V): unknown }, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
 }
