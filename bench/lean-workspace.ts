@@ -32,6 +32,7 @@ export async function measureWorkspace(options: Options): Promise<Record<string,
   const backend = await selectBackend(options.backend);
   // On webgpu, freed buffers that wait for a submit would count as each step's workspace: submit at once instead (the
   // planner adds that wait on its own, pendingFreedBytesOnBackend).
+  const submitAfter = earlySubmit.bytes;
   earlySubmit.bytes = 0;
   const { model } = await createModel(options.model, { classes: 10, imageSize: options.imageSize, freeze: 'none' });
   const lean = new LeanBackward(model);
@@ -78,6 +79,7 @@ export async function measureWorkspace(options: Options): Promise<Record<string,
   };
   const { x, y } = batchTensors(batch);
   lean.step(x, y, { labelSmoothing: 0, lossScale: options.batch, deliver: (_variable, gradient) => gradient.dispose() }).dispose();
+  earlySubmit.bytes = submitAfter;
   tf.dispose([x, y]);
   model.dispose();
   const round = (value: number) => Number(value.toFixed(2));

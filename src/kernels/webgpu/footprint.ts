@@ -29,8 +29,10 @@ export const webgpuUpdateTransient = 0;
  */
 const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   conv2d: (layer) => ({ input: 2.9, output: 0, forward: strided(layer) ? 5.3 : 0.3 }),
-  // MobileNetV2's 3×3 depthwise steps: 3 (B0's: 2).
-  'depthwise-conv2d': () => ({ input: 3, output: 0, forward: 0.3 }),
+  // A depthwise step rebuilds its input. Where that input is an activation of BatchNorm's output that does not fuse
+  // BatchNorm's recipe (MobileNetV2's ReLU6), the rebuilt BatchNorm output stays cached for the activation's own gradient:
+  // 3 (MobileNetV2), else 2 (EfficientNet-B0 and B7).
+  'depthwise-conv2d': (layer) => ({ input: rebuildKeepsBatchNormOutput(layer) ? 3 : 2, output: 0, forward: 0.3 }),
   // Swish after BatchNorm is differentiated from BatchNorm's input, whose output is never rebuilt (src/memory/lean-backward/
   // rules/activation.ts): its step holds dx alone.
   activation: (layer) => ({ input: swishAfterBatchNorm(layer) ? 1 : 2, output: 0, forward: 0 }),
@@ -49,9 +51,18 @@ function broadcastsAnOperand(layer: Layer): boolean {
   return matches === 1 && [layer.input].flat().length === 2;
 }
 
+const producer = (layer: Layer): Layer | undefined => layer.inboundNodes[0]?.inboundLayers[0];
+
 function swishAfterBatchNorm(layer: Layer): boolean {
   const activation = (layer.getConfig() as { activation?: unknown }).activation;
-  return activation === 'swish' && layer.inboundNodes[0]?.inboundLayers[0]?.getClassName() === 'BatchNormalization';
+  return activation === 'swish' && producer(layer)?.getClassName() === 'BatchNormalization';
+}
+
+/** The layer's input (past a zero padding) is an activation of BatchNorm's output, rebuilt unfused. */
+function rebuildKeepsBatchNormOutput(layer: Layer): boolean {
+  let input = producer(layer);
+  if (input?.getClassName() === 'ZeroPadding2D') input = producer(input);
+  return input !== undefined && producer(input)?.getClassName() === 'BatchNormalization' && !swishAfterBatchNorm(input);
 }
 
 const strided = (layer: Layer) => [(layer as unknown as { strides?: number | number[] }).strides ?? 1].flat().some((stride) => stride > 1);
@@ -62,12 +73,12 @@ export function workspaceOnBackend(kind: string, layer: Layer): Workspace | unde
 }
 
 /**
- * Bytes of disposed tensors that still count as in use on webgpu, for a step whose largest layer output is
- * `largestOutputBytes`: tfjs releases a buffer that pending commands read only at its next submit (every 15 dispatches),
- * and the trainer submits early once twice its chunk's largest output, or earlySubmit.bytes, wait
+ * Bytes of disposed tensors that still count as in use on webgpu at a point of a step where the values freed are at most
+ * `freedValueBytes` each: tfjs releases a buffer that pending commands read only at its next submit (every 15
+ * dispatches), and the trainer submits early once twice its chunk's largest output, or earlySubmit.bytes, wait
  * (src/backend/webgpu-memory.ts withEarlySubmitBound). The submit runs in the release that crosses the bound, so no more
- * than that stays in use. 0 elsewhere.
+ * than two such values, or earlySubmit.bytes, stay in use. 0 elsewhere.
  */
-export function pendingFreedBytesOnBackend(largestOutputBytes: number): number {
-  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 2 * largestOutputBytes) : 0;
+export function pendingFreedBytesOnBackend(freedValueBytes: number): number {
+  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 2 * freedValueBytes) : 0;
 }
