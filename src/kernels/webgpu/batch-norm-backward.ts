@@ -1,15 +1,61 @@
-// Training-mode BatchNorm's backward pass on webgpu in four dispatches instead of ~20: with x̂ = (x − mean)/σ over all axes
-// but the last (n values per channel), dβ = Σdy and dγ = Σdy·x̂ in one pass over dy and x (rows split across workgroups,
-// as in channel-sum.ts), the splits added up (two dispatches), then dx = γ/σ·dy + (x̂·(−γ/σ·dγ/n) + (−γ/σ·dβ/n)) per element,
-// with the per-channel factors recomputed by each thread. The operation order is the lean backward pass's
-// (src/memory/lean-backward/rules/batch-normalization.ts), so the results differ from it by rounding only.
+// Training-mode BatchNorm's backward pass on webgpu in three dispatches instead of ~20: with x̂ = (x − mean)/σ over all
+// axes but the last (n values per channel), dβ = Σdy and dγ = Σdy·x̂ in one pass over dy and x (rows split across
+// workgroups, as in channel-sum.ts), the splits of both added up in one dispatch with two outputs, then
+// dx = γ/σ·dy + (x̂·(−γ/σ·dγ/n) + (−γ/σ·dβ/n)) per element, with the per-channel factors recomputed by each thread. The
+// operation order is the lean backward pass's (src/memory/lean-backward/rules/batch-normalization.ts), so the results
+// differ from it by rounding only.
+/// <reference types="@webgpu/types" />
 
 import * as tf from '@tensorflow/tfjs';
-import { program, release, run, splitCount, splitRowsWgsl, sumSplits } from './program.ts';
+import { bufferOf, computePipeline, dispatch, releaseAfterSubmit, uniformBuffer, webgpuInternals } from './direct-dispatch.ts';
+import { newOutput, program, run, splitCount, splitRowsWgsl } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4;
 const workgroupSize = 256;
+
+// dβ and dγ from their splits' partial sums (dβ's splits, then dγ's), added in the fixed order sumSplits uses.
+const sumBothShader = `
+  struct Uniforms { channels : u32, splits : u32 }
+  @group(0) @binding(0) var<storage, read_write> dBeta : array<f32>;
+  @group(0) @binding(1) var<storage, read_write> dGamma : array<f32>;
+  @group(0) @binding(2) var<storage, read> partial : array<f32>;
+  @group(0) @binding(3) var<uniform> p : Uniforms;
+
+  @compute @workgroup_size(64)
+  fn main(@builtin(global_invocation_id) id : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
+    for (var c = id.x; c < p.channels; c += groups.x * 64u) {
+      var beta = 0.0;
+      var gamma = 0.0;
+      for (var s = 0u; s < p.splits; s++) {
+        beta += partial[s * p.channels + c];
+        gamma += partial[(p.splits + s) * p.channels + c];
+      }
+      dBeta[c] = beta;
+      dGamma[c] = gamma;
+    }
+  }`;
+
+/** Adds up the splits of dβ and dγ in one dispatch. Disposes `partial`. */
+function sumBoth(partial: tf.Tensor, splits: number, channels: number): { dBeta: tf.Tensor1D; dGamma: tf.Tensor1D } {
+  const backend = webgpuInternals();
+  const [dBeta, dGamma] = [0, 1].map(() => newOutput([channels]) as tf.Tensor1D);
+  const uniform = uniformBuffer(backend, new Uint32Array([channels, splits, 0, 0]));
+  try {
+    const bind = (tensor: tf.Tensor) => ({ buffer: bufferOf(backend, tensor), size: tensor.size * 4 });
+    const pipeline = computePipeline(backend, 'streamfit_batch_norm_sums', sumBothShader);
+    const workgroups = Math.max(1, Math.min(Math.ceil(channels / 64), 65535));
+    const entries = [bind(dBeta), bind(dGamma), bind(partial), { buffer: uniform }];
+    dispatch(backend, 'Streamfit_batch_norm_sums', pipeline, entries, [workgroups, 1, 1], [dBeta, dGamma, partial]);
+  } catch (error) {
+    tf.dispose([dBeta, dGamma]);
+    throw error;
+  } finally {
+    releaseAfterSubmit(backend, [uniform]);
+    partial.dispose();
+  }
+  return { dBeta, dGamma };
+}
 
 export interface BatchNormGradients {
   /** Undefined unless asked for. */
@@ -72,12 +118,8 @@ export function batchNormBackwardWebgpu(
         }
       }`,
   });
-  const partial = run(backend, reduce, [dy, x, mean, variance]);
-  const dBetaInfo = sumSplits(backend, partial, splits, [channels]);
-  const dGammaInfo = sumSplits(backend, partial, splits, [channels], 1, splits * channels);
-  release(backend, partial);
-  const dBeta = tf.engine().makeTensorFromTensorInfo(dBetaInfo) as tf.Tensor1D;
-  const dGamma = tf.engine().makeTensorFromTensorInfo(dGammaInfo) as tf.Tensor1D;
+  const partial = tf.engine().makeTensorFromTensorInfo(run(backend, reduce, [dy, x, mean, variance]));
+  const { dBeta, dGamma } = sumBoth(partial, splits, channels);
   if (!withInputGradient) return { dGamma, dBeta };
   const elements = x.size;
   const apply = program({

@@ -16,7 +16,7 @@ import {
   writtenInPlace,
 } from './direct-dispatch.ts';
 import { movingAverageStep } from './moving-statistics.ts';
-import { program, run, splitCount, splitRowsWgsl } from './program.ts';
+import { newOutput, program, run, splitCount, splitRowsWgsl } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4;
@@ -125,14 +125,7 @@ export function channelMomentsWebgpu(x: tf.Tensor, moving?: MovingStatistics): {
   });
   const partialInfo = run(backend, built, [x]);
   const partial = tf.engine().makeTensorFromTensorInfo(partialInfo) as tf.Tensor;
-  const [mean, variance] = [0, 1].map(() => {
-    const info = (backend as unknown as { makeTensorInfo(shape: number[], dtype: 'float32'): tf.TensorInfo }).makeTensorInfo(
-      [channels],
-      'float32',
-    );
-    backend.uploadToGPU(info.dataId);
-    return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor1D;
-  });
+  const [mean, variance] = [0, 1].map(() => newOutput([channels]) as tf.Tensor1D);
   const fields = new Uint32Array([channels, splits, rows, chunk, 0, 0, 0, 0]);
   new Float32Array(fields.buffer)[4] = 1 - (moving?.momentum ?? 0);
   const uniform = uniformBuffer(backend, fields);
