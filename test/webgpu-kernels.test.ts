@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/ladder.ts';
 import { productSumWebgpu } from '../src/kernels/webgpu/channel-sum.ts';
+import { scaledInputFilterGradientWebgpu } from '../src/kernels/webgpu/conv2d-backprop-filter.ts';
 import { seededRandom } from '../src/math/random.ts';
 
 // The software adapter `make webgpu-sim` installs; on a machine with a GPU, the GPU.
@@ -84,6 +85,43 @@ test('webgpu gradients stay exact when the row sum is split across workgroups an
   await assertSameGradients('conv', [4, 48, 41, 20], [3, 3, 20, 36], 2, 'same');
   await assertSameGradients('depthwise', [4, 48, 41, 72], [3, 3, 72, 1], 1, 'same');
   await assertSameGradients('depthwise', [4, 48, 41, 24], [5, 5, 24, 2], 2, 'valid');
+});
+
+test("a 1×1 convolution's filter gradient from x and a per-sample scale on webgpu equals the cpu backend's of x·scale, split or not", async () => {
+  for (const [batch, size, inChannels, outChannels] of [
+    [2, 3, 5, 7],
+    [2, 24, 40, 24],
+  ]) {
+    const xShape = [batch, size, size, inChannels] as const;
+    const scaleShape = [batch, 1, 1, inChannels] as const;
+    const dyShape = [batch, size, size, outChannels] as const;
+    const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, inChannels, outChannels] };
+    const values = [xShape, scaleShape, dyShape].map((shape) =>
+      randomArray(
+        shape.reduce((a, b) => a * b),
+        `scaled${shape}`,
+      ),
+    );
+    const run = async (backend: 'cpu' | 'webgpu') => {
+      await selectBackend(backend);
+      const [x, scale, dy] = [xShape, scaleShape, dyShape].map((shape, i) => tf.tensor(values[i], [...shape]));
+      const gradient =
+        backend === 'webgpu'
+          ? scaledInputFilterGradientWebgpu(x, scale, dy, attrs)!
+          : tf.tidy(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.mul(x, scale), dy }, attrs as never) as tf.Tensor);
+      const result = (await gradient.data()) as Float32Array;
+      tf.dispose([x, scale, dy, gradient]);
+      return result;
+    };
+    const expected = await run('cpu');
+    const actual = await run('webgpu');
+    assert.ok(relativeError(actual, expected) <= 1e-4, `${xShape}: error ${relativeError(actual, expected)}`);
+  }
+  await selectBackend('webgpu');
+  const [x, scale, dy] = [tf.zeros([1, 4, 4, 3]), tf.ones([1, 1, 1, 3]), tf.zeros([1, 2, 2, 2])];
+  const strided = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 3, 2] };
+  assert.equal(scaledInputFilterGradientWebgpu(x, scale, dy, strided), undefined, 'a strided convolution is left to tfjs');
+  tf.dispose([x, scale, dy]);
 });
 
 test('the webgpu kernels leave no tensors behind', async () => {

@@ -114,7 +114,7 @@ test('over the --memory budget on webgpu the micro-batch is split and every samp
   }
 });
 
-test('a warm Trainer step on webgpu updates its variables a few to a dispatch, fuses swish into BatchNorm, and creates no buffer', async () => {
+test('a warm Trainer step on webgpu updates its variables a few to a dispatch, fuses swish into BatchNorm and x·s into its projection, and creates no buffer', async () => {
   const model = tinyEfficientNet();
   const trainer = new Trainer({ model, optimizer: { name: 'adamw', lr: 1e-3, weightDecay: 0.01 }, accumulate: 1 });
   const batch = syntheticBatch(2, 32, 3, 6);
@@ -136,7 +136,8 @@ test('a warm Trainer step on webgpu updates its variables a few to a dispatch, f
     assert.equal(byProgram.Streamfit_channel_moments, batchNorms);
     assert.equal(byProgram.Streamfit_channel_moments_merge, batchNorms);
     assert.equal(byProgram.Streamfit_moving_statistics, undefined, JSON.stringify(byProgram));
-    assert.equal(byProgram.Streamfit_batch_norm_gradient_sums, batchNorms, 'BatchNorm backward: one pass for dβ and dγ each');
+    assert.equal(byProgram.Streamfit_batch_norm_gradient_sums, batchNorms, 'BatchNorm backward: one pass for dβ and dγ');
+    assert.equal(byProgram.Streamfit_batch_norm_sums, batchNorms, 'and one adding up the splits of both');
     assert.equal(byProgram.Streamfit_batch_norm_input_gradient, batchNorms, 'and one for dx (every one feeds a convolution)');
     // Swish after BatchNorm is differentiated, and rebuilt, straight from BatchNorm's input: BatchNorm's output is rebuilt
     // only where no swish follows (the projections, read by the residual sum's consumer).
@@ -153,6 +154,10 @@ test('a warm Trainer step on webgpu updates its variables a few to a dispatch, f
     assert.ok(byProgram.Streamfit_batch_norm_swish >= swishesAfterBatchNorm, JSON.stringify(byProgram));
     assert.equal(byProgram.BatchNormProgram, undefined, JSON.stringify(byProgram));
     assert.ok((byProgram.Streamfit_batch_norm_affine ?? 0) <= 2 * (batchNorms - swishesAfterBatchNorm), JSON.stringify(byProgram));
+    // Each squeeze-and-excitation product x·s is never rebuilt: its projection's filter gradient reads x and s.
+    const excitations = model.layers.filter((layer) => layer.getClassName() === 'Multiply').length;
+    assert.ok(excitations > 0);
+    assert.equal(byProgram.Streamfit_conv2d_filter_grad_scaled, excitations, JSON.stringify(byProgram));
     assert.equal(counts.buffersCreated, 0, JSON.stringify(counts));
   } finally {
     trainer.dispose();

@@ -2,8 +2,10 @@
 // one matrix product per filter tap (Cin × Cout, summed over N·OH·OW rows) in 16×16-thread workgroups that each keep a tile
 // of dW in registers. The row sum is split across workgroups (tfjs' own shader runs one thread per dW element, each over
 // every row: a few hundred threads on a 1×1 convolution), and the parts are added in a fixed order by a second pass.
+// A 1×1 convolution's x can come scaled per sample and channel (squeeze-and-excitation's x·s, which the lean backward
+// pass then never rebuilds: src/memory/lean-backward/rules/convolution.ts).
 
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
 import { program, release, run, splitCount, sumSplits } from './program.ts';
 
@@ -18,63 +20,87 @@ export function registersFor(channels: number): 1 | 2 | 4 {
 export const conv2dBackpropFilterWebgpuConfig: tf.KernelConfig = {
   kernelName: 'Conv2DBackpropFilter',
   backendName: 'webgpu',
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const attributes = convolutionAttributes(attrs);
-    const { dataFormat, filterShape } = attributes;
-    if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on webgpu supports NHWC only');
-    const x = inputs.x as tf.TensorInfo;
-    const dy = inputs.dy as tf.TensorInfo;
-    const info = convolutionInfo(x.shape as Shape4, filterShape, attributes, 'conv');
-    const [filterHeight, filterWidth, inChannels, outChannels] = filterShape;
-    const taps = filterHeight * filterWidth;
-    const rows = info.batchSize * info.outHeight * info.outWidth;
-    const registersM = registersFor(inChannels);
-    const registersN = registersFor(outChannels);
-    const tileM = threads * registersM;
-    const tileN = threads * registersN;
-    const tiles = Math.ceil(inChannels / tileM) * Math.ceil(outChannels / tileN) * taps;
-    const outputElements = taps * inChannels * outChannels;
-    const splits = Math.min(splitCount(rows, tiles, outputElements), Math.floor(65535 / taps));
-    const chunk = Math.ceil(Math.ceil(rows / splits) / depth) * depth;
-    const pointwise = taps === 1 && info.strideHeight === 1 && info.strideWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0;
-    const built = program({
-      key: `conv2d_filter_grad_${registersM}_${registersN}_${pointwise}`,
-      outputShape: splits === 1 ? filterShape : [splits, outputElements],
-      inputs: ['x', 'dy'],
-      uniforms: {
-        inHeight: info.inHeight,
-        inWidth: info.inWidth,
-        inChannels,
-        outHeight: info.outHeight,
-        outWidth: info.outWidth,
-        outChannels,
-        strideHeight: info.strideHeight,
-        strideWidth: info.strideWidth,
-        padTop: info.padInfo.top,
-        padLeft: info.padInfo.left,
-        filterWidth,
-        taps,
-        rows,
-        chunk,
-      },
-      workgroupSize: [threads, threads, 1],
-      dispatch: [Math.ceil(outChannels / tileN), Math.ceil(inChannels / tileM), taps * splits],
-      code: shader(registersM, registersN, pointwise),
-    });
-    const partial = run(backend, built, [x, dy]);
-    if (splits === 1) return partial;
-    const summed = sumSplits(backend, partial, splits, filterShape);
-    release(backend, partial);
-    return summed;
-  },
+  kernelFunc: ({ inputs, backend, attrs }) =>
+    filterGradient(backend, inputs.x as tf.TensorInfo, inputs.dy as tf.TensorInfo, attrs as tf.NamedAttrMap),
 };
 
-function shader(registersM: number, registersN: number, pointwise: boolean): string {
+/**
+ * dW of a 1×1, stride-1 convolution whose input is x·scale, `scale` [N, 1, 1, C] broadcast over x's pixels, without x·scale
+ * in memory; `attrs` as Conv2DBackpropFilter takes them. Undefined where the convolution is not such (the caller multiplies).
+ */
+export function scaledInputFilterGradientWebgpu(x: tf.Tensor, scale: tf.Tensor, dy: tf.Tensor, attrs: object): tf.Tensor | undefined {
+  const { filterShape, strides, pad } = convolutionAttributes(attrs as tf.NamedAttrMap);
+  const [batch, , , channels] = x.shape;
+  const pointwise =
+    filterShape[0] === 1 && filterShape[1] === 1 && [strides].flat().every((stride) => stride === 1) && typeof pad === 'string';
+  if (!pointwise || x.rank !== 4 || !tf.util.arraysEqual(scale.shape, [batch, 1, 1, channels])) return undefined;
+  return tf.engine().makeTensorFromTensorInfo(filterGradient(tf.backend(), x, dy, attrs as tf.NamedAttrMap, scale));
+}
+
+function filterGradient(
+  backend: unknown,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  attrs: tf.NamedAttrMap,
+  scale?: tf.TensorInfo,
+): tf.TensorInfo {
+  const attributes = convolutionAttributes(attrs);
+  const { dataFormat, filterShape } = attributes;
+  if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on webgpu supports NHWC only');
+  const info = convolutionInfo(x.shape as Shape4, filterShape, attributes, 'conv');
+  const [filterHeight, filterWidth, inChannels, outChannels] = filterShape;
+  const taps = filterHeight * filterWidth;
+  const rows = info.batchSize * info.outHeight * info.outWidth;
+  const registersM = registersFor(inChannels);
+  const registersN = registersFor(outChannels);
   const tileM = threads * registersM;
   const tileN = threads * registersN;
-  const readX = pointwise
-    ? 'value = x[row * uniforms.inChannels + channel];'
-    : `let ow = row % uniforms.outWidth;
+  const tiles = Math.ceil(inChannels / tileM) * Math.ceil(outChannels / tileN) * taps;
+  const outputElements = taps * inChannels * outChannels;
+  const splits = Math.min(splitCount(rows, tiles, outputElements), Math.floor(65535 / taps));
+  const chunk = Math.ceil(Math.ceil(rows / splits) / depth) * depth;
+  const pointwise = taps === 1 && info.strideHeight === 1 && info.strideWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0;
+  if (scale && !pointwise) throw new Error('Conv2DBackpropFilter on webgpu scales the input of 1×1, stride-1 convolutions only');
+  const built = program({
+    key: `conv2d_filter_grad_${registersM}_${registersN}_${pointwise}${scale ? '_scaled' : ''}`,
+    outputShape: splits === 1 ? filterShape : [splits, outputElements],
+    inputs: scale ? ['x', 'dy', 'scale'] : ['x', 'dy'],
+    uniforms: {
+      inHeight: info.inHeight,
+      inWidth: info.inWidth,
+      inChannels,
+      outHeight: info.outHeight,
+      outWidth: info.outWidth,
+      outChannels,
+      strideHeight: info.strideHeight,
+      strideWidth: info.strideWidth,
+      padTop: info.padInfo.top,
+      padLeft: info.padInfo.left,
+      filterWidth,
+      taps,
+      rows,
+      chunk,
+      pixels: info.inHeight * info.inWidth,
+    },
+    workgroupSize: [threads, threads, 1],
+    dispatch: [Math.ceil(outChannels / tileN), Math.ceil(inChannels / tileM), taps * splits],
+    code: shader(registersM, registersN, pointwise, scale !== undefined),
+  });
+  const partial = run(backend, built, scale ? [x, dy, scale] : [x, dy]);
+  if (splits === 1) return partial;
+  const summed = sumSplits(backend, partial, splits, filterShape);
+  release(backend, partial);
+  return summed;
+}
+
+function shader(registersM: number, registersN: number, pointwise: boolean, scaled: boolean): string {
+  const tileM = threads * registersM;
+  const tileN = threads * registersN;
+  const readX = scaled
+    ? 'value = x[row * uniforms.inChannels + channel] * scale[row / uniforms.pixels * uniforms.inChannels + channel];'
+    : pointwise
+      ? 'value = x[row * uniforms.inChannels + channel];'
+      : `let ow = row % uniforms.outWidth;
           let rest = row / uniforms.outWidth;
           let oh = rest % uniforms.outHeight;
           let n = rest / uniforms.outHeight;
