@@ -78,10 +78,13 @@ export async function measureWorkspace(options: Options): Promise<Record<string,
     bytes: length,
   };
   const { x, y } = batchTensors(batch);
-  lean.step(x, y, { labelSmoothing: 0, lossScale: options.batch, deliver: (_variable, gradient) => gradient.dispose() }).dispose();
-  earlySubmit.bytes = submitAfter;
-  tf.dispose([x, y]);
-  model.dispose();
+  try {
+    lean.step(x, y, { labelSmoothing: 0, lossScale: options.batch, deliver: (_variable, gradient) => gradient.dispose() }).dispose();
+  } finally {
+    earlySubmit.bytes = submitAfter; // a test calls this in its own process
+    tf.dispose([x, y]);
+    model.dispose();
+  }
   const round = (value: number) => Number(value.toFixed(2));
   const kinds = Object.fromEntries(
     [...ratios].map(([kind, values]) => {

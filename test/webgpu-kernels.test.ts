@@ -121,7 +121,10 @@ test("a 1×1 convolution's filter gradient from x and a per-sample scale on webg
   const [x, scale, dy] = [tf.zeros([1, 4, 4, 3]), tf.ones([1, 1, 1, 3]), tf.zeros([1, 2, 2, 2])];
   const strided = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 3, 2] };
   assert.equal(scaledInputFilterGradientWebgpu(x, scale, dy, strided), undefined, 'a strided convolution is left to tfjs');
-  tf.dispose([x, scale, dy]);
+  const pointwise = { ...strided, strides: [1, 1] };
+  const [twoSamples, twoDy] = [tf.zeros([2, 4, 4, 3]), tf.zeros([2, 4, 4, 2])];
+  assert.equal(scaledInputFilterGradientWebgpu(twoSamples, scale, twoDy, pointwise), undefined, 'one scale for two samples');
+  tf.dispose([x, scale, dy, twoSamples, twoDy]);
 });
 
 test('the webgpu kernels leave no tensors behind', async () => {

@@ -174,9 +174,10 @@ test('the planner on webgpu counts the held gradients of a chunk and no optimize
 });
 
 for (const model of ['efficientnet-b0', 'mobilenetv2'])
-  test(`on webgpu the declared workspace of every backward step of ${model} covers what it holds, and a depthwise step's by at most 10 %`, async () => {
-    // A depthwise step holds its rebuilt input and dx, and MobileNetV2's also the rebuilt BatchNorm output under its ReLU6:
-    // one factor for both had planned EfficientNet's 1.5 times too high (B7 at 600 px, batch 32: 0.85 on an H200).
+  test(`on webgpu the declared workspace of every backward step of ${model} covers what it holds to within 5 %, and a depthwise step's is at most 10 % over`, async () => {
+    // A depthwise step holds its rebuilt input and dx; rebuilding MobileNetV2's (tfjs' ReLU6 of BatchNorm's output, two
+    // kernels) holds one more. One factor for both had planned EfficientNet's 1.5 times too high (B7 at 600 px, batch 32:
+    // 0.85 on an H200).
     const { kinds } = (await measureWorkspace({ model, imageSize: 96, batch: 2, backend: 'webgpu' })) as {
       kinds: Record<string, { maxMeasuredOverDeclared: number }>;
     };
@@ -185,16 +186,19 @@ for (const model of ['efficientnet-b0', 'mobilenetv2'])
     assert.ok(kinds['depthwise-conv2d'].maxMeasuredOverDeclared >= 0.9, JSON.stringify(kinds['depthwise-conv2d']));
   });
 
-test('on webgpu the plan predicts the GPU bytes in use that a real step peaks at, within 10 %', async () => {
-  // B0 at 224 px, micro-batch 2: the wasm-measured workspace and no wait for a submit had planned 18 % too little; freed
-  // buffers counted at the model's largest output wherever the peak sat, 14 % too much (0.88).
-  const args = ['plan', '--model', 'efficientnet-b0', '--image-size', '224', '--batch', '8', '--classes', '10'];
-  const { code, stdout, stderr } = await streamfit([...args, '--memory', '200MiB', '--measure', '--backend', 'webgpu', '--json']);
-  assert.equal(code, 0, stderr);
-  const result = lastJson(stdout) as { microBatch: number; measuredPeakBytes: number; predictedPeakBytes: number };
-  const ratio = result.measuredPeakBytes / result.predictedPeakBytes;
-  assert.ok(
-    ratio > 0.9 && ratio < 1.1,
-    `measured ${result.measuredPeakBytes} vs predicted ${result.predictedPeakBytes} (micro-batch ${result.microBatch})`,
-  );
+test('on webgpu the plan covers the GPU bytes in use that a real step peaks at, and by at most 15 %', async () => {
+  // B0 at 224 px, planned into 120 and 200 MiB (micro-batch 1, and 4 recomputed): the wasm-measured workspace and no wait
+  // for a submit had planned 18 % too little. Freed buffers that wait for a submit are planned at their bound: how many
+  // wait at the peak moves with every change of the step's dispatch count, and a plan below the step runs out of memory.
+  for (const budget of ['120MiB', '200MiB']) {
+    const args = ['plan', '--model', 'efficientnet-b0', '--image-size', '224', '--batch', '8', '--classes', '10', '--memory', budget];
+    const { code, stdout, stderr } = await streamfit([...args, '--measure', '--backend', 'webgpu', '--json']);
+    assert.equal(code, 0, stderr);
+    const result = lastJson(stdout) as { microBatch: number; recompute: boolean; measuredPeakBytes: number; predictedPeakBytes: number };
+    const ratio = result.measuredPeakBytes / result.predictedPeakBytes;
+    assert.ok(
+      ratio > 0.85 && ratio <= 1,
+      `${budget}: measured ${result.measuredPeakBytes} vs predicted ${result.predictedPeakBytes} (micro-batch ${result.microBatch}${result.recompute ? ', recomputed' : ''})`,
+    );
+  }
 });

@@ -4,9 +4,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { fusedUpdateTransient, runsCompiledKernels } from '../kernels/wasm-footprint.ts';
 import { pendingFreedBytesOnBackend, runsWebgpuUpdate, webgpuUpdateTransient } from '../kernels/webgpu/footprint.ts';
-import { type LayerGraph, UnsupportedGraph } from './lean-backward/layer-graph.ts';
+import { UnsupportedGraph } from './lean-backward/layer-graph.ts';
 import { LeanBackward } from './lean-backward/lean-step.ts';
-import { estimateGraphMemory, estimateRecomputedMemory } from './lean-backward/memory-estimate.ts';
+import { type ActivationEstimate, estimateGraphMemory, estimateRecomputedMemory } from './lean-backward/memory-estimate.ts';
 import { segmentModel } from './segments.ts';
 
 // The lean backward pass (the trainer's default) is planned from its own retention decisions and measured workspace
@@ -113,11 +113,8 @@ export interface ModelMemoryProfile {
   trainableBytes: number;
   segments: SegmentSizes[];
   canRecompute: boolean;
-  /**
-   * The lean backward pass's graph, and its segments' when it can recompute, which the planner estimates at each
-   * micro-batch; absent when it does not take the model (autodiff is planned).
-   */
-  lean?: { graph: LayerGraph; segmentGraphs?: LayerGraph[]; largestWeightBytes: number };
+  /** Per-sample estimates for the lean backward pass; absent when it does not take the model (autodiff is planned). */
+  lean?: { plain: ActivationEstimate; recomputed?: ActivationEstimate; largestWeightBytes: number };
 }
 
 /** A layer's class, with its activation where one is fused in or chosen ('Conv2D:relu', 'Activation:swish', 'ReLU:clipped'). */
@@ -150,8 +147,8 @@ function leanProfile(model: tf.LayersModel, canRecompute: boolean): ModelMemoryP
   const lean = new LeanBackward(model);
   try {
     return {
-      graph: lean.graph(),
-      segmentGraphs: canRecompute ? lean.segmentGraphs() : undefined,
+      plain: estimateGraphMemory(lean.graph()),
+      recomputed: canRecompute ? estimateRecomputedMemory(lean.segmentGraphs()) : undefined,
       largestWeightBytes: Math.max(0, ...model.trainableWeights.map((weight) => elements(weight.shape) * 4)),
     };
   } catch (error) {
@@ -201,17 +198,15 @@ function estimateLeanStep(
   optimizer: OptimizerName,
   recompute: boolean,
 ): StepEstimate {
-  // On webgpu, freed buffers that wait for a submit count too, up to the early-submit bound: per sample, for the estimate.
-  const pendingFreed = (localBytes: number) => pendingFreedBytesOnBackend(localBytes * microBatch) / microBatch;
-  const estimate =
-    recompute && lean.segmentGraphs
-      ? estimateRecomputedMemory(lean.segmentGraphs, pendingFreed)
-      : estimateGraphMemory(lean.graph, undefined, pendingFreed);
+  const estimate = recompute && lean.recomputed ? lean.recomputed : lean.plain;
   const backward = {
     // On webgpu the chunk's gradients wait for the device's word before they are added (src/train/trainer.ts).
     grads: runsWebgpuUpdate() ? profile.trainableBytes : 2 * lean.largestWeightBytes,
     activations: Math.round(estimate.keptBytes * microBatch),
-    workspace: Math.round((estimate.peakBytes - estimate.keptBytes) * microBatch),
+    // On webgpu, freed buffers that wait for a submit count too (up to the early-submit threshold).
+    workspace:
+      Math.round((estimate.peakBytes - estimate.keptBytes) * microBatch) +
+      pendingFreedBytesOnBackend(largestLayerBytes(profile) * microBatch),
   };
   const backwardBytes = backward.grads + backward.activations + backward.workspace;
   const breakdown: MemoryBreakdown = {

@@ -7,8 +7,8 @@
 /// <reference types="@webgpu/types" />
 
 import * as tf from '@tensorflow/tfjs';
-import { bufferOf, computePipeline, dispatch, releaseAfterSubmit, uniformBuffer, webgpuInternals } from './direct-dispatch.ts';
-import { newOutput, program, run, splitCount, splitRowsWgsl } from './program.ts';
+import { bufferOf, computePipeline, dispatch, newOutput, releaseAfterSubmit, uniformBuffer, webgpuInternals } from './direct-dispatch.ts';
+import { program, run, splitCount, splitRowsWgsl } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4;
@@ -39,22 +39,25 @@ const sumBothShader = `
 /** Adds up the splits of dβ and dγ in one dispatch. Disposes `partial`. */
 function sumBoth(partial: tf.Tensor, splits: number, channels: number): { dBeta: tf.Tensor1D; dGamma: tf.Tensor1D } {
   const backend = webgpuInternals();
-  const [dBeta, dGamma] = [0, 1].map(() => newOutput([channels]) as tf.Tensor1D);
-  const uniform = uniformBuffer(backend, new Uint32Array([channels, splits, 0, 0]));
+  const outputs: tf.Tensor1D[] = [];
+  const uniforms: GPUBuffer[] = [];
   try {
+    for (let i = 0; i < 2; i++) outputs.push(newOutput(backend, [channels]) as tf.Tensor1D);
+    const [dBeta, dGamma] = outputs;
+    uniforms.push(uniformBuffer(backend, new Uint32Array([channels, splits, 0, 0])));
     const bind = (tensor: tf.Tensor) => ({ buffer: bufferOf(backend, tensor), size: tensor.size * 4 });
     const pipeline = computePipeline(backend, 'streamfit_batch_norm_sums', sumBothShader);
     const workgroups = Math.max(1, Math.min(Math.ceil(channels / 64), 65535));
-    const entries = [bind(dBeta), bind(dGamma), bind(partial), { buffer: uniform }];
+    const entries = [bind(dBeta), bind(dGamma), bind(partial), { buffer: uniforms[0] }];
     dispatch(backend, 'Streamfit_batch_norm_sums', pipeline, entries, [workgroups, 1, 1], [dBeta, dGamma, partial]);
+    return { dBeta, dGamma };
   } catch (error) {
-    tf.dispose([dBeta, dGamma]);
+    tf.dispose(outputs);
     throw error;
   } finally {
-    releaseAfterSubmit(backend, [uniform]);
+    releaseAfterSubmit(backend, uniforms);
     partial.dispose();
   }
-  return { dBeta, dGamma };
 }
 
 export interface BatchNormGradients {

@@ -10,13 +10,14 @@ import {
   bufferOf,
   computePipeline,
   dispatch,
+  newOutput,
   releaseAfterSubmit,
   uniformBuffer,
   webgpuInternals,
   writtenInPlace,
 } from './direct-dispatch.ts';
 import { movingAverageStep } from './moving-statistics.ts';
-import { newOutput, program, run, splitCount, splitRowsWgsl } from './program.ts';
+import { program, run, splitCount, splitRowsWgsl } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4;
@@ -125,7 +126,7 @@ export function channelMomentsWebgpu(x: tf.Tensor, moving?: MovingStatistics): {
   });
   const partialInfo = run(backend, built, [x]);
   const partial = tf.engine().makeTensorFromTensorInfo(partialInfo) as tf.Tensor;
-  const [mean, variance] = [0, 1].map(() => newOutput([channels]) as tf.Tensor1D);
+  const [mean, variance] = [0, 1].map(() => newOutput(backend, [channels]) as tf.Tensor1D);
   const fields = new Uint32Array([channels, splits, rows, chunk, 0, 0, 0, 0]);
   new Float32Array(fields.buffer)[4] = 1 - (moving?.momentum ?? 0);
   const uniform = uniformBuffer(backend, fields);

@@ -7,6 +7,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
+import { fusesOnWebgpu } from './elementwise.ts';
 import { program, release, run, splitCount, sumSplits } from './program.ts';
 
 const threads = 16; // a workgroup is threads × threads
@@ -26,14 +27,16 @@ export const conv2dBackpropFilterWebgpuConfig: tf.KernelConfig = {
 
 /**
  * dW of a 1×1, stride-1 convolution whose input is x·scale, `scale` [N, 1, 1, C] broadcast over x's pixels, without x·scale
- * in memory; `attrs` as Conv2DBackpropFilter takes them. Undefined where the convolution is not such (the caller multiplies).
+ * in memory; `attrs` as Conv2DBackpropFilter takes them. Undefined where the convolution is not such, or off webgpu (the
+ * caller multiplies).
  */
 export function scaledInputFilterGradientWebgpu(x: tf.Tensor, scale: tf.Tensor, dy: tf.Tensor, attrs: object): tf.Tensor | undefined {
   const { filterShape, strides, pad } = convolutionAttributes(attrs as tf.NamedAttrMap);
   const [batch, , , channels] = x.shape;
   const pointwise =
     filterShape[0] === 1 && filterShape[1] === 1 && [strides].flat().every((stride) => stride === 1) && typeof pad === 'string';
-  if (!pointwise || x.rank !== 4 || !tf.util.arraysEqual(scale.shape, [batch, 1, 1, channels])) return undefined;
+  const fits = pointwise && x.rank === 4 && tf.util.arraysEqual(scale.shape, [batch, 1, 1, channels]);
+  if (!fits || !fusesOnWebgpu(x, scale, dy)) return undefined;
   return tf.engine().makeTensorFromTensorInfo(filterGradient(tf.backend(), x, dy, attrs as tf.NamedAttrMap, scale));
 }
 

@@ -51,6 +51,16 @@ export function writtenInPlace(backend: WebgpuBackendInternals, tensor: tf.Tenso
   backend.tensorMap.get(tensor.dataId).values = null;
 }
 
+/** A new float32 tensor of `shape` with its buffer on the device, for a dispatch to write. */
+export function newOutput(backend: WebgpuBackendInternals, shape: number[]): tf.Tensor {
+  const info = (backend as unknown as { makeTensorInfo(shape: number[], dtype: 'float32'): tf.TensorInfo }).makeTensorInfo(
+    shape,
+    'float32',
+  );
+  backend.uploadToGPU(info.dataId);
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
 /** A uniform buffer with `data`, from tfjs' pool; the caller hands it to `releaseAfterSubmit` once its dispatches are recorded. */
 export function uniformBuffer(backend: WebgpuBackendInternals, data: Float32Array | Uint32Array): GPUBuffer {
   const buffer = backend.bufferManager.acquireBuffer(data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);

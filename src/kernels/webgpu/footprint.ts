@@ -29,10 +29,10 @@ export const webgpuUpdateTransient = 0;
  */
 const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   conv2d: (layer) => ({ input: 2.9, output: 0, forward: strided(layer) ? 5.3 : 0.3 }),
-  // A depthwise step rebuilds its input. Where that input is an activation of BatchNorm's output that does not fuse
-  // BatchNorm's recipe (MobileNetV2's ReLU6), the rebuilt BatchNorm output stays cached for the activation's own gradient:
-  // 3 (MobileNetV2), else 2 (EfficientNet-B0 and B7).
-  'depthwise-conv2d': (layer) => ({ input: rebuildKeepsBatchNormOutput(layer) ? 3 : 2, output: 0, forward: 0.3 }),
+  // A depthwise step rebuilds its input, then holds it and dx. Where that input is an activation of BatchNorm's output
+  // rebuilt unfused (MobileNetV2's ReLU6: tfjs' relu, then clipByValue), the rebuild holds BatchNorm's output, relu's and
+  // the clipped value at once: 3 (MobileNetV2), else 2 (EfficientNet-B0 and B7, swish fused with BatchNorm).
+  'depthwise-conv2d': (layer) => ({ input: inputRebuiltUnfused(layer) ? 3 : 2, output: 0, forward: 0.3 }),
   // Swish after BatchNorm is differentiated from BatchNorm's input, whose output is never rebuilt (src/memory/lean-backward/
   // rules/activation.ts): its step holds dx alone.
   activation: (layer) => ({ input: swishAfterBatchNorm(layer) ? 1 : 2, output: 0, forward: 0 }),
@@ -58,11 +58,12 @@ function swishAfterBatchNorm(layer: Layer): boolean {
   return activation === 'swish' && producer(layer)?.getClassName() === 'BatchNormalization';
 }
 
-/** The layer's input (past a zero padding) is an activation of BatchNorm's output, rebuilt unfused. */
-function rebuildKeepsBatchNormOutput(layer: Layer): boolean {
+/** The layer's input (past a zero padding) is an activation of BatchNorm's output that does not fuse BatchNorm's recipe. */
+function inputRebuiltUnfused(layer: Layer): boolean {
   let input = producer(layer);
   if (input?.getClassName() === 'ZeroPadding2D') input = producer(input);
-  return input !== undefined && producer(input)?.getClassName() === 'BatchNormalization' && !swishAfterBatchNorm(input);
+  if (input === undefined || !['Activation', 'ReLU'].includes(input.getClassName())) return false;
+  return producer(input)?.getClassName() === 'BatchNormalization' && !swishAfterBatchNorm(input);
 }
 
 const strided = (layer: Layer) => [(layer as unknown as { strides?: number | number[] }).strides ?? 1].flat().some((stride) => stride > 1);
@@ -73,12 +74,15 @@ export function workspaceOnBackend(kind: string, layer: Layer): Workspace | unde
 }
 
 /**
- * Bytes of disposed tensors that still count as in use on webgpu at a point of a step where the values freed are at most
- * `freedValueBytes` each: tfjs releases a buffer that pending commands read only at its next submit (every 15
- * dispatches), and the trainer submits early once twice its chunk's largest output, or earlySubmit.bytes, wait
+ * Bytes of disposed tensors that still count as in use on webgpu, for a step whose largest layer output is
+ * `largestOutputBytes`: tfjs releases a buffer that pending commands read only at its next submit (every 15 dispatches),
+ * and the trainer submits early once twice its chunk's largest output, or earlySubmit.bytes, wait
  * (src/backend/webgpu-memory.ts withEarlySubmitBound). The submit runs in the release that crosses the bound, so no more
- * than two such values, or earlySubmit.bytes, stay in use. 0 elsewhere.
+ * than that stays in use. How much less waits at a step's peak depends on where the 15-dispatch submits fall, which every
+ * change of a step's dispatch count moves (B0 at 224 px, micro-batch 1, peaked 3.2 MB higher and MobileNetV2 at 224 px,
+ * micro-batch 2, 12 MB higher after two cuts of dispatches elsewhere in the step), so the planner counts the bound. 0
+ * elsewhere.
  */
-export function pendingFreedBytesOnBackend(freedValueBytes: number): number {
-  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 2 * freedValueBytes) : 0;
+export function pendingFreedBytesOnBackend(largestOutputBytes: number): number {
+  return runsWebgpuUpdate() ? Math.min(earlySubmit.bytes, 2 * largestOutputBytes) : 0;
 }

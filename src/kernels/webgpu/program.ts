@@ -2,7 +2,7 @@
 // (tfjs-backend-webgpu/src/webgpu_program.ts), run by the backend's runWebGPUProgram, which adds the shared header
 // (input and output bindings, the shapes as uniforms, localId/globalId/workgroupId/numWorkgroups) and caches the pipeline.
 
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 
 /** The fields of tfjs' WebGPUProgram that runWebGPUProgram reads. */
 export interface WebgpuProgram {
@@ -83,17 +83,6 @@ function programClass(key: string): new () => { getUserCode(): string } {
 
 export function run(backend: unknown, built: ReturnType<typeof program>, inputs: tf.TensorInfo[]): tf.TensorInfo {
   return (backend as WebgpuBackendLike).runWebGPUProgram(built.program, inputs, 'float32', built.uniformData);
-}
-
-/** A new float32 tensor of `shape` with its buffer on the device, for a direct dispatch to write. */
-export function newOutput(shape: number[]): tf.Tensor {
-  const backend = tf.backend() as unknown as {
-    makeTensorInfo(shape: number[], dtype: 'float32'): tf.TensorInfo;
-    uploadToGPU(dataId: object): void;
-  };
-  const info = backend.makeTensorInfo(shape, 'float32');
-  backend.uploadToGPU(info.dataId);
-  return tf.engine().makeTensorFromTensorInfo(info);
 }
 
 export function release(backend: unknown, info: tf.TensorInfo): void {

@@ -1,7 +1,6 @@
 // Per-sample device bytes of the lean backward pass, for the planner: what the forward pass keeps (from the same retention
 // decisions the tape makes), and the highest point of the backward pass, simulated layer by layer: the kept values not yet
-// freed, the gradients waiting for their producer, the step's workspace (each rule's measured factors), and on webgpu the
-// freed values that still wait for a submit.
+// freed, the gradients waiting for their producer, and the step's workspace (each rule's measured factors).
 
 import { deferredOutputs, type GraphNode, type LayerGraph } from './layer-graph.ts';
 import { workspaceOf } from './layer-rule.ts';
@@ -12,14 +11,6 @@ export interface ActivationEstimate {
   /** Per sample: the highest total during the step. */
   peakBytes: number;
 }
-
-/**
- * Per sample: bytes of freed values that still count as in use at a step whose largest value, or its predecessor's, is
- * `localBytes` (on webgpu they wait for the next submit: src/kernels/webgpu/footprint.ts). What a step frees is the size
- * of what it touches, so near the head of a network, where the peak of a plain step usually sits, little waits.
- */
-export type PendingFreed = (localBytes: number) => number;
-const nonePending: PendingFreed = () => 0;
 
 const elements = (shape: ReadonlyArray<number | null>) => shape.slice(1).reduce<number>((product, size) => product * (size ?? 1), 1);
 
@@ -35,20 +26,11 @@ function valueSizes(graph: LayerGraph): Map<string, number> {
   return sizes;
 }
 
-/** Per sample: the largest value a node reads or writes. */
-function touchedBytes(node: GraphNode | undefined, sizes: Map<string, number>): number {
-  return node ? Math.max(sizes.get(node.name)!, ...node.inputs.map((name) => sizes.get(name)!)) : 0;
-}
-
 /**
  * The graph's kept bytes and peak per sample. `outputGradientBytes` is the upstream gradient (a segment's dy); by default
  * the size of the output.
  */
-export function estimateGraphMemory(
-  graph: LayerGraph,
-  outputGradientBytes?: number,
-  pendingFreed: PendingFreed = nonePending,
-): ActivationEstimate {
+export function estimateGraphMemory(graph: LayerGraph, outputGradientBytes?: number): ActivationEstimate {
   const sizes = valueSizes(graph);
   const index = new Map(graph.nodes.map((node, i) => [node.name, i]));
   // The backward step (node index) after which each held value is freed: its earliest reader, or the moment the value
@@ -73,7 +55,7 @@ export function estimateGraphMemory(
   }
   const keptBytes = held.reduce((sum, value) => sum + value.bytes, 0);
 
-  let peak = forwardPeak(graph, pendingFreed, sizes);
+  let peak = forwardPeak(graph, sizes);
   let alive = keptBytes;
   const pending = new Map<string, number>([[graph.output, outputGradientBytes ?? sizes.get(graph.output)!]]);
   const freedBy = new Map<number, number>();
@@ -85,8 +67,7 @@ export function estimateGraphMemory(
     const node = graph.nodes[i];
     if (node.needsGradient && pending.has(node.name)) {
       const pendingBytes = [...pending.values()].reduce((sum, bytes) => sum + bytes, 0);
-      const local = Math.max(touchedBytes(node, sizes), touchedBytes(graph.nodes[i + 1], sizes));
-      peak = Math.max(peak, alive + pendingBytes + backwardWorkspace(node, sizes) + pendingFreed(local));
+      peak = Math.max(peak, alive + pendingBytes + backwardWorkspace(node, sizes));
       pending.delete(node.name);
       node.inputs.forEach((input, k) => {
         if (node.analysis.inputsNeedGradient[k] && !pending.has(input)) pending.set(input, sizes.get(input)!);
@@ -101,7 +82,7 @@ export function estimateGraphMemory(
  * The forward pass holds what it keeps so far, the values whose consumers have not all run, and one layer's temporaries.
  * A frozen prefix keeps nothing but still runs, so this can exceed the backward pass.
  */
-export function forwardPeak(graph: LayerGraph, pendingFreed: PendingFreed = nonePending, sizes = valueSizes(graph)): number {
+export function forwardPeak(graph: LayerGraph, sizes = valueSizes(graph)): number {
   const usesLeft = new Map(graph.nodes.map((node) => [node.name, node.forwardUses]));
   // A deferred output (BatchNorm's before swish on webgpu) is never made; its inputs are held until its consumer runs.
   const deferred = deferredOutputs(graph);
@@ -110,14 +91,13 @@ export function forwardPeak(graph: LayerGraph, pendingFreed: PendingFreed = none
   let live = 0;
   let kept = 0;
   let peak = 0;
-  graph.nodes.forEach((node, i) => {
+  for (const node of graph.nodes) {
     if (deferred.has(node.name)) {
       held.set(node.name, node.inputs);
-      return;
+      continue;
     }
     const output = sizes.get(node.name)!;
-    const local = Math.max(touchedBytes(node, sizes), touchedBytes(graph.nodes[i - 1], sizes));
-    peak = Math.max(peak, kept + live + (1 + (workspaceOf(node.rule, node.layer).forward ?? 1)) * output + pendingFreed(local));
+    peak = Math.max(peak, kept + live + (1 + (workspaceOf(node.rule, node.layer).forward ?? 1)) * output);
     live += output;
     for (const input of [...node.inputs, ...node.inputs.flatMap((name) => held.get(name) ?? [])]) {
       const left = usesLeft.get(input);
@@ -127,7 +107,7 @@ export function forwardPeak(graph: LayerGraph, pendingFreed: PendingFreed = none
     }
     if (node.retention === 'kept') kept += output;
     if (node.forwardUses === 0 && node.name !== graph.output) live -= output;
-  });
+  }
   return peak;
 }
 
@@ -141,7 +121,7 @@ function backwardWorkspace(node: GraphNode, sizes: Map<string, number>): number 
  * Under recomputation: the forward pass keeps the boundary entering each segment from the lowest one that learns; the
  * backward pass reruns one segment at a time with the boundaries below it still held.
  */
-export function estimateRecomputedMemory(segments: LayerGraph[], pendingFreed: PendingFreed = nonePending): ActivationEstimate {
+export function estimateRecomputedMemory(segments: LayerGraph[]): ActivationEstimate {
   const lowest = Math.max(
     0,
     segments.findIndex((graph) => graph.nodes.some((node) => node.needsGradient)),
@@ -151,13 +131,13 @@ export function estimateRecomputedMemory(segments: LayerGraph[], pendingFreed: P
   let below = 0;
   // The first pass: each segment runs untaped with the boundaries before it held.
   segments.forEach((graph, i) => {
-    peak = Math.max(peak, below + forwardPeak(graph, pendingFreed));
+    peak = Math.max(peak, below + forwardPeak(graph));
     if (i + 1 < segments.length && i + 1 >= lowest) below += boundaryBytes[i + 1];
   });
   const keptBytes = below;
   for (let i = segments.length - 1; i >= lowest; i--) {
     const upstream = i === segments.length - 1 ? undefined : boundaryBytes[i + 1];
-    peak = Math.max(peak, below + estimateGraphMemory(segments[i], upstream, pendingFreed).peakBytes);
+    peak = Math.max(peak, below + estimateGraphMemory(segments[i], upstream).peakBytes);
     below -= i >= Math.max(1, lowest) ? boundaryBytes[i] : 0;
   }
   return { keptBytes, peakBytes: peak };

@@ -102,7 +102,7 @@ function convolutionRule(className: string, kernelOf: (fields: ConvolutionFields
                   filterShape: kernel.shape,
                 } as never),
               )
-            : convFilterGradient(dz, { ...attrs, dataFormat: 'NHWC', filterShape: kernel.shape }, context);
+            : convFilterGradient(context, dz, { ...attrs, dataFormat: 'NHWC', filterShape: kernel.shape });
           context.deliver(kernelVariable, filterGradient as tf.Tensor);
         }
         if (!context.inputsNeedGradient[0]) return [undefined];
@@ -141,14 +141,14 @@ function withInput<T>(context: BackwardContext, body: (input: tf.Tensor) => T): 
  * Conv2D's filter gradient. On webgpu, where the input is squeeze-and-excitation's product x·s (rebuilt on demand), from x
  * and s in one kernel: the product is never rebuilt (16 passes and full-size tensors fewer a B0 step).
  */
-function convFilterGradient(dz: tf.Tensor, attrs: object, context: BackwardContext): tf.Tensor {
+function convFilterGradient(context: BackwardContext, dz: tf.Tensor, attrs: object): tf.Tensor {
   const unbuilt = fusesOnWebgpu(dz) ? context.saved.unbuiltInput(0, multiplyRule.kind) : undefined;
   const runKernel = (input: tf.Tensor) => tf.engine().runKernel('Conv2DBackpropFilter', { x: input, dy: dz }, attrs as never) as tf.Tensor;
   if (!unbuilt) return withInput(context, runKernel);
   try {
     const [a, b] = unbuilt.inputs;
     const [x, scale] = a.size >= b.size ? [a, b] : [b, a];
-    const fused = fusesOnWebgpu(x, scale) ? scaledInputFilterGradientWebgpu(x, scale, dz, attrs) : undefined;
+    const fused = scaledInputFilterGradientWebgpu(x, scale, dz, attrs);
     if (fused) return fused;
     const input = unbuilt.rebuild();
     try {
