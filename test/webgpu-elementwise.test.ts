@@ -8,6 +8,8 @@ import {
   batchNormSwishGradientWebgpu,
   batchNormSwishWebgpu,
   divideWebgpu,
+  reluGradientWebgpu,
+  reluWebgpu,
   sigmoidGradientWebgpu,
   swishGradientWebgpu,
   swishWebgpu,
@@ -96,6 +98,31 @@ for (const shape of [[2, 9, 9, 37], [1]]) {
       gpu ? batchNormSwishGradientWebgpu(t.dy, map(t)) : tf.tidy(() => tf.grad(swish)(normalized(t), t.dy)),
     );
     assertClose(actualGradient, expectedGradient, "swish's gradient at batch norm");
+  });
+}
+
+for (const maxValue of [null, 6]) {
+  test(`ReLU${maxValue ? `(${maxValue})` : ''} and its gradient on webgpu, one pass each, equal tfjs' ops on cpu, at 0, the clip and NaN too`, async () => {
+    const random = randomArray(2 * 9 * 9 * 37 - 6, `relu ${maxValue}`, 8);
+    const values = Float32Array.from([...random, -1, 0, 3, 6, 7, Number.NaN]);
+    const shape = [2, 9, 9, 37];
+    const arrays = { x: { values, shape }, dy: { values: randomArray(values.length, `relu dy ${maxValue}`, 1), shape } };
+    const [forwardCpu, forwardGpu] = await onBoth(arrays, ({ x }, gpu) =>
+      gpu ? reluWebgpu(x, maxValue) : tf.tidy(() => (maxValue == null ? tf.relu(x) : tf.clipByValue(tf.relu(x), 0, maxValue))),
+    );
+    // What the lean rule computed with tfjs' ops before (and still does off webgpu): dy · step(x) · (x ≤ maxValue).
+    const [backwardCpu, backwardGpu] = await onBoth(arrays, ({ x, dy }, gpu) =>
+      gpu
+        ? reluGradientWebgpu(dy, x, maxValue)
+        : tf.tidy(() => tf.mul(dy, maxValue == null ? tf.step(x) : tf.mul(tf.step(x), tf.cast(tf.lessEqual(x, maxValue), 'float32')))),
+    );
+    for (const [actual, expected, label] of [
+      [forwardGpu, forwardCpu, 'relu'],
+      [backwardGpu, backwardCpu, 'relu gradient'],
+    ] as const)
+      expected.forEach((value, i) =>
+        assert.ok(Object.is(actual[i], value) || actual[i] === value, `${label}[${i}] at x = ${values[i]}: ${actual[i]} vs ${value}`),
+      );
   });
 }
 

@@ -69,6 +69,36 @@ export function sigmoidGradientWebgpu(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
   );
 }
 
+/**
+ * relu(x), clipped to at most `maxValue` when one is given (MobileNet's ReLU6), in one pass where tfjs-layers' ReLU runs
+ * relu, then clipByValue. NaN passes through, as on the cpu backend.
+ */
+export function reluWebgpu(x: tf.Tensor, maxValue: number | null): tf.Tensor {
+  // isnan is tfjs' bitwise test: a comparison with NaN is not reliably false on every adapter (llvmpipe's GL).
+  const clipped = maxValue == null ? 'select(v, 0.0, v < 0.0)' : 'clamp(v, 0.0, uniforms.maxValue)';
+  const floats = maxValue == null ? {} : { maxValue };
+  return elementwise(
+    maxValue == null ? 'relu' : 'relu_clipped',
+    x.shape,
+    { xValues: x },
+    `let v = xValues[i]; result[i] = select(${clipped}, v, isnan(v));`,
+    floats,
+  );
+}
+
+/** dy where 0 < x (and x ≤ `maxValue` when given), else 0, as the lean ReLU rule differentiates; NaN in x gives NaN. */
+export function reluGradientWebgpu(dy: tf.Tensor, x: tf.Tensor, maxValue: number | null): tf.Tensor {
+  return elementwise(
+    maxValue == null ? 'relu_gradient' : 'relu_clipped_gradient',
+    x.shape,
+    { dyValues: dy, xValues: x },
+    `let v = xValues[i];
+      let passes = v > 0.0 && ${maxValue == null ? 'true' : 'v <= uniforms.maxValue'};
+      result[i] = select(select(0.0, dyValues[i], passes), v, isnan(v));`,
+    maxValue == null ? {} : { maxValue },
+  );
+}
+
 /** BatchNorm's output as a per-channel affine map of its input, its tensors named as the kernels below read them. */
 export interface BatchNormMap {
   x: tf.Tensor;

@@ -24,15 +24,13 @@ export const webgpuUpdateTransient = 0;
  * its dx and at most one rebuilt value or a filter gradient's partial sums. Measured with bench/lean-workspace.ts on the
  * software adapter (the same buffers as on a GPU: their sizes are tfjs' and streamfit's, not the driver's), with every
  * freed buffer submitted at once (the wait for a submit is pendingFreedBytesOnBackend's), the highest step of each kind:
- * EfficientNet-B0 at 224 px and ResNet-50 at 112 px, batch 2, MobileNetV2 at 128 px, batch 4. tfjs' strided convolution
- * forward holds up to 5.2× its output.
+ * EfficientNet-B0 at 224 px, B7 at 160 px, ResNet-50 at 112 px and MobileNetV2 at 224 px, batch 2, MobileNetV2 at 128 px,
+ * batch 4. tfjs' strided convolution forward holds up to 5.2× its output.
  */
 const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   conv2d: (layer) => ({ input: 2.9, output: 0, forward: strided(layer) ? 5.3 : 0.3 }),
-  // A depthwise step rebuilds its input, then holds it and dx. Where that input is an activation of BatchNorm's output
-  // rebuilt unfused (MobileNetV2's ReLU6: tfjs' relu, then clipByValue), the rebuild holds BatchNorm's output, relu's and
-  // the clipped value at once: 3 (MobileNetV2), else 2 (EfficientNet-B0 and B7, swish fused with BatchNorm).
-  'depthwise-conv2d': (layer) => ({ input: inputRebuiltUnfused(layer) ? 3 : 2, output: 0, forward: 0.3 }),
+  // Its rebuilt input and dx. MobileNetV2's steps held 3 while its ReLU6 was rebuilt as tfjs' relu, then clipByValue.
+  'depthwise-conv2d': () => ({ input: 2, output: 0, forward: 0.3 }),
   // Swish after BatchNorm is differentiated from BatchNorm's input, whose output is never rebuilt (src/memory/lean-backward/
   // rules/activation.ts): its step holds dx alone.
   activation: (layer) => ({ input: swishAfterBatchNorm(layer) ? 1 : 2, output: 0, forward: 0 }),
@@ -40,8 +38,9 @@ const webgpuWorkspace: Readonly<Record<string, (layer: Layer) => Workspace>> = {
   // A broadcast operand's gradient (squeeze-excite's scale) is summed in one pass with no full-size product.
   multiply: (layer) => ({ input: broadcastsAnOperand(layer) ? 1 : 2, output: 0, forward: 0 }),
   'zero-padding2d': () => ({ input: 1, output: 0, forward: 0 }),
-  // ReLU6's gradient mask is four tfjs kernels over the input (step, a comparison, a cast, a product), then dy times it.
-  relu: () => ({ input: 4, output: 0, forward: 1 }),
+  // ReLU and ReLU6 forward, rebuilt and differentiated in one pass each: the rebuilt input and dx (input 4 and forward 1
+  // while ReLU6 was tfjs' relu, then clipByValue, and its gradient mask four tfjs kernels).
+  relu: () => ({ input: 2, output: 0, forward: 0 }),
 };
 
 /** One operand has the output's shape and the other is broadcast (the case src/memory/lean-backward/rules/merge.ts sums in one pass). */
@@ -56,14 +55,6 @@ const producer = (layer: Layer): Layer | undefined => layer.inboundNodes[0]?.inb
 function swishAfterBatchNorm(layer: Layer): boolean {
   const activation = (layer.getConfig() as { activation?: unknown }).activation;
   return activation === 'swish' && producer(layer)?.getClassName() === 'BatchNormalization';
-}
-
-/** The layer's input (past a zero padding) is an activation of BatchNorm's output that does not fuse BatchNorm's recipe. */
-function inputRebuiltUnfused(layer: Layer): boolean {
-  let input = producer(layer);
-  if (input?.getClassName() === 'ZeroPadding2D') input = producer(input);
-  if (input === undefined || !['Activation', 'ReLU'].includes(input.getClassName())) return false;
-  return producer(input)?.getClassName() === 'BatchNormalization' && !swishAfterBatchNorm(input);
 }
 
 const strided = (layer: Layer) => [(layer as unknown as { strides?: number | number[] }).strides ?? 1].flat().some((stride) => stride > 1);

@@ -2,7 +2,13 @@
 // output is rebuilt from the input when needed: one cheap pass instead of keeping a full-size tensor.
 
 import * as tf from '@tensorflow/tfjs';
-import { batchNormSwishGradientWebgpu, batchNormSwishWebgpu, fusesOnWebgpu } from '../../../kernels/webgpu/elementwise.ts';
+import {
+  batchNormSwishGradientWebgpu,
+  batchNormSwishWebgpu,
+  fusesOnWebgpu,
+  reluGradientWebgpu,
+  reluWebgpu,
+} from '../../../kernels/webgpu/elementwise.ts';
 import { activationGradient, activationName } from '../activation-gradients.ts';
 import type { Layer, LayerRule } from '../layer-rule.ts';
 import { after, share } from '../tensor-views.ts';
@@ -51,15 +57,24 @@ export const reluLayerRule: LayerRule = {
   handles: (layer) => layer.getClassName() === 'ReLU',
   // relu then clipByValue: tfjs passes the gradient where 0 < x ≤ maxValue, which the output cannot tell at x = maxValue.
   needs: () => ({ inputs: [true], output: false }),
-  forward: (layer, [input]) => ({ output: layer.apply(input) as tf.Tensor }),
-  rebuild: (layer, [input]) => layer.apply(input) as tf.Tensor,
+  forward: (layer, [input]) => ({ output: reluOf(layer, input) }),
+  rebuild: (layer, [input]) => reluOf(layer, input),
   backward(layer, dy, context) {
     if (!context.inputsNeedGradient[0]) return after(dy, () => [undefined]);
     const input = context.saved.input(0);
-    const maxValue = (layer as unknown as { maxValue?: number | null }).maxValue;
+    const maxValue = maxValueOf(layer);
+    // On webgpu one pass; elsewhere tfjs' ops build the mask (four kernels), then dy times it.
+    if (fusesOnWebgpu(dy, input)) return after([dy, input], () => [reluGradientWebgpu(dy, input, maxValue)]);
     const mask = after(input, () =>
       tf.tidy(() => (maxValue == null ? tf.step(input) : tf.mul(tf.step(input), tf.cast(tf.lessEqual(input, maxValue), 'float32')))),
     );
     return after([dy, mask], () => [tf.mul(dy, mask)]);
   },
 };
+
+const maxValueOf = (layer: Layer) => (layer as unknown as { maxValue?: number | null }).maxValue ?? null;
+
+/** The layer's output: one pass on webgpu, tfjs-layers' relu then clipByValue elsewhere. */
+function reluOf(layer: Layer, input: tf.Tensor): tf.Tensor {
+  return fusesOnWebgpu(input) ? reluWebgpu(input, maxValueOf(layer)) : (layer.apply(input) as tf.Tensor);
+}
