@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
 import { fusesOnWebgpu } from './elementwise.ts';
-import { program, release, run, splitCount, sumSplits } from './program.ts';
+import { geometryUniforms, program, release, run, splitCount, sumSplits } from './program.ts';
 
 const threads = 16; // a workgroup is threads × threads
 const depth = 16; // rows of x and dy staged in workgroup memory per iteration
@@ -69,16 +69,9 @@ function filterGradient(
     outputShape: splits === 1 ? filterShape : [splits, outputElements],
     inputs: scale ? ['x', 'dy', 'scale'] : ['x', 'dy'],
     uniforms: {
-      inHeight: info.inHeight,
-      inWidth: info.inWidth,
+      ...geometryUniforms(info),
       inChannels,
-      outHeight: info.outHeight,
-      outWidth: info.outWidth,
       outChannels,
-      strideHeight: info.strideHeight,
-      strideWidth: info.strideWidth,
-      padTop: info.padInfo.top,
-      padLeft: info.padInfo.left,
       filterWidth,
       taps,
       rows,

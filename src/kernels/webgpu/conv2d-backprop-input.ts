@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { convolutionAttributes, convolutionInfo } from '../convolution-attributes.ts';
 import { asTensor, kernelResult } from '../ops-as-kernel.ts';
 import { registersFor } from './conv2d-backprop-filter.ts';
-import { maxWorkgroupsPerDimension, program, run } from './program.ts';
+import { geometryUniforms, maxWorkgroupsPerDimension, program, run } from './program.ts';
 
 const threads = 16;
 const depth = 16;
@@ -45,17 +45,10 @@ export const conv2dBackpropInputWebgpuConfig: tf.KernelConfig = {
       outputShape: inputShape,
       inputs: ['dy', 'W'],
       uniforms: {
+        ...geometryUniforms(info),
         pixels,
-        inHeight: info.inHeight,
-        inWidth: info.inWidth,
         inChannels,
-        outHeight: info.outHeight,
-        outWidth: info.outWidth,
         outChannels,
-        strideHeight: info.strideHeight,
-        strideWidth: info.strideWidth,
-        padTop: info.padInfo.top,
-        padLeft: info.padInfo.left,
         filterWidth,
         taps: filterHeight * filterWidth,
         pixelTilesPerRow: Math.min(pixelTiles, maxWorkgroupsPerDimension),
@@ -96,17 +89,10 @@ function directInputGradient(
     outputShape: inputShape,
     inputs: ['dy', 'W'],
     uniforms: {
+      ...geometryUniforms(info),
       elements,
-      inHeight: info.inHeight,
-      inWidth: info.inWidth,
       inChannels: info.inChannels,
-      outHeight: info.outHeight,
-      outWidth: info.outWidth,
       outChannels: info.outChannels,
-      strideHeight: info.strideHeight,
-      strideWidth: info.strideWidth,
-      padTop: info.padInfo.top,
-      padLeft: info.padInfo.left,
       filterHeight: info.filterHeight,
       filterWidth: info.filterWidth,
     },

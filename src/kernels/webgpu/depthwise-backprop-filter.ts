@@ -5,7 +5,7 @@
 
 import type * as tf from '@tensorflow/tfjs';
 import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
-import { program, release, run, splitCount, splitRowsWgsl, sumSplits } from './program.ts';
+import { geometryUniforms, program, release, run, splitCount, splitRowsWgsl, sumSplits } from './program.ts';
 
 const channelsPerWorkgroup = 64;
 const lanes = 4; // threads that share a channel's rows inside a workgroup
@@ -34,17 +34,10 @@ export const depthwiseBackpropFilterWebgpuConfig: tf.KernelConfig = {
       outputShape: splits === 1 ? filterShape : [splits, outputElements],
       inputs: ['x', 'dy'],
       uniforms: {
-        inHeight: info.inHeight,
-        inWidth: info.inWidth,
+        ...geometryUniforms(info),
         channels,
         multiplier,
-        outHeight: info.outHeight,
-        outWidth: info.outWidth,
         outChannels,
-        strideHeight: info.strideHeight,
-        strideWidth: info.strideWidth,
-        padTop: info.padInfo.top,
-        padLeft: info.padInfo.left,
         rows,
         chunk,
       },

@@ -5,7 +5,7 @@
 
 import type * as tf from '@tensorflow/tfjs';
 import { convolutionAttributes, convolutionInfo, type Shape4 } from '../convolution-attributes.ts';
-import { program, run } from './program.ts';
+import { geometryUniforms, program, run } from './program.ts';
 
 const workgroupSize = 256;
 
@@ -27,17 +27,10 @@ export const depthwiseBackpropInputWebgpuConfig: tf.KernelConfig = {
       outputShape: inputShape,
       inputs: ['dy', 'W'],
       uniforms: {
+        ...geometryUniforms(info),
         elements,
-        inHeight: info.inHeight,
-        inWidth: info.inWidth,
         channels,
         multiplier,
-        outHeight: info.outHeight,
-        outWidth: info.outWidth,
-        strideHeight: info.strideHeight,
-        strideWidth: info.strideWidth,
-        padTop: info.padInfo.top,
-        padLeft: info.padInfo.left,
         filterHeight,
         filterWidth,
       },

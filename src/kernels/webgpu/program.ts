@@ -103,6 +103,20 @@ export function splitRowsWgsl(channelsPerWorkgroup: number, channel = 'channel')
         let end = min(start + uniforms.chunk, uniforms.rows);`;
 }
 
+/** The convolution geometry the gradient kernels index by, as i32 uniforms (input and output sizes, strides, padding). */
+export function geometryUniforms(info: tf.backend_util.Conv2DInfo): Record<string, number> {
+  return {
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
+}
+
 /** WebGPU's guaranteed per-dimension dispatch limit. */
 export const maxWorkgroupsPerDimension = 65535;
 
